@@ -1,0 +1,46 @@
+# lunforge: build, test (installing the test oracles when root), bench, lint.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# Debian packages whose tools the tests use as oracles or fixtures makers:
+#   gpg          test OpenPGP key and signatures of the local test repository
+#   gpgv         signature verification (lunforge uses it at run time too)
+#   apt-utils    apt-ftparchive: Packages/Release of the local test repository
+#   dpkg-dev     dpkg-deb and dpkg-scanpackages for the test .debs
+#   mmdebstrap   the reference package sets of each variant
+#   xz-utils     Packages.xz of the test repository
+#   debian-archive-keyring  the host's Debian archive keys
+TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils \
+             debian-archive-keyring ca-certificates
+BENCH_DEBS := $(TEST_DEBS) hyperfine time
+
+.PHONY: all build test test-deps bench bench-deps lint fmt clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+## test: install the oracles (as root), then every unit and integration test
+test: test-deps
+	$(CARGO) test --release --all-targets
+
+test-deps:
+	@bash tests/support/install-debs.sh $(TEST_DEBS)
+
+## bench: ratios against the reference tools, measured in one run
+bench: bench-deps build
+	bash tests/bench/run.sh
+
+bench-deps:
+	@bash tests/support/install-debs.sh $(BENCH_DEBS)
+
+## lint: the one-line local check
+lint:
+	$(CARGO) fmt --check && $(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,106 @@
+//! The command line, declared with clap; no logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Builds ready-to-boot Debian guest disks for Xen hosts sharing iSCSI
+/// storage, from a declarative recipe, without root.
+#[derive(Debug, Parser)]
+#[command(name = "lunforge", version, about, long_about = None)]
+pub struct Cli {
+    /// Print only warnings, errors and summaries.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the guest disk image and its boot artifacts.
+    Build(RecipeArgs),
+    /// Resolve the package set and print it.
+    Resolve {
+        /// Recipe and repository options.
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download the package set into the cache.
+    Fetch(RecipeArgs),
+    /// Resolve and write the lockfile `<recipe>.lock`.
+    Lock {
+        /// Recipe and repository options.
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// Where to write the lock (default: next to the recipe).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Make an ext2/3/4 file system image from a directory.
+    Mkfs,
+    /// Write a built image to a file, block device or iSCSI target.
+    Write,
+    /// Show the partitions and file systems of an image.
+    Inspect,
+    /// Show or check a recipe.
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
+}
+
+/// `lunforge recipe …`.
+#[derive(Debug, Subcommand)]
+pub enum RecipeCommand {
+    /// Print the recipe with every default filled in.
+    Show(RecipeOnly),
+    /// Check a recipe and report the first error.
+    Check(RecipeOnly),
+}
+
+/// The recipe and its overrides.
+#[derive(Debug, Args)]
+pub struct RecipeOnly {
+    /// Recipe file (default: the built-in virtual01 recipe).
+    pub recipe: Option<PathBuf>,
+    /// Override a recipe key: `--set system.suite=bookworm`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Mirror URL (overrides `system.mirror`).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+}
+
+/// Options of every command that reads a suite.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    /// The recipe.
+    #[command(flatten)]
+    pub recipe: RecipeOnly,
+    /// OpenPGP keyring that signs the suite (repeatable; default: the
+    /// recipe's `system.keyring`, else the host's Debian archive keyring).
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Vec<PathBuf>,
+    /// Accept a suite whose Release is not signed. Dangerous.
+    #[arg(long)]
+    pub insecure_unsigned: bool,
+    /// Accept a Release whose Valid-Until has passed.
+    #[arg(long)]
+    pub ignore_valid_until: bool,
+    /// Download cache directory (default: $XDG_CACHE_HOME/lunforge).
+    #[arg(long, value_name = "DIR", env = "LUNFORGE_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// Parallel downloads.
+    #[arg(short, long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Use exactly the packages of the lockfile.
+    #[arg(long)]
+    pub locked: bool,
+    /// Lockfile path (default: `<recipe>.lock`).
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Option<PathBuf>,
+}

@@ -1,0 +1,63 @@
+//! The crate's error: one variant per stage, each wrapping that stage's
+//! typed error, so a caller can tell which stage failed and the message
+//! still carries the stage's evidence (file, line, package, URL).
+
+use std::path::PathBuf;
+
+/// Any lunforge failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Loading the recipe failed.
+    #[error(transparent)]
+    Recipe(#[from] crate::recipe::Error),
+    /// Reading the repository failed.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::Error),
+    /// The keyring cannot be used.
+    #[error("keyring: {0}")]
+    Keyring(#[from] crate::repo::inrelease::Error),
+    /// Resolving dependencies failed.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::Error),
+    /// A download failed.
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::Error),
+    /// The download cache failed.
+    #[error(transparent)]
+    Cache(#[from] crate::fetch::cache::Error),
+    /// The lockfile failed.
+    #[error(transparent)]
+    Lock(#[from] crate::resolve::lockfile::Error),
+    /// An output cannot be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The command exists but is not implemented yet.
+    #[error("`lunforge {0}` is not implemented yet")]
+    NotImplemented(&'static str),
+}
+
+/// Result of lunforge operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            Error::NotImplemented("write").to_string(),
+            "`lunforge write` is not implemented yet"
+        );
+        let e = Error::Io {
+            path: "out/x".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(e.to_string(), "out/x: disk full");
+    }
+}

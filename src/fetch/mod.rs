@@ -1,0 +1,132 @@
+//! Parallel, cached, verified downloads of the package files.
+//!
+//! Every `.deb` is fetched through the content-addressed [`cache`], so a
+//! file is downloaded at most once per cache and a file that fails its
+//! size or SHA-256 check never becomes visible. Downloads run on a small
+//! pool of threads sharing one HTTP client (connection reuse matters more
+//! than parallelism against a single mirror).
+
+pub mod cache;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::progress::Progress;
+use crate::repo::transport::{Expected, Transport};
+
+pub use cache::Cache;
+
+/// A download failure, naming the package.
+#[derive(Debug, thiserror::Error)]
+#[error("package {package}: {source}")]
+pub struct Error {
+    /// The package whose file failed.
+    pub package: String,
+    /// What failed.
+    pub source: cache::Error,
+}
+
+/// Result of fetching.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One file to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Package name, for messages.
+    pub package: String,
+    /// Path relative to the mirror base.
+    pub path: String,
+    /// Size and digest from the signed index or the lock.
+    pub expected: Expected,
+}
+
+/// What a fetch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Cached path of each item, in the order given.
+    pub paths: Vec<PathBuf>,
+    /// Files downloaded now.
+    pub downloaded: usize,
+    /// Bytes downloaded now.
+    pub downloaded_bytes: u64,
+    /// Files already in the cache.
+    pub cached: usize,
+}
+
+/// Number of parallel downloads.
+pub const DEFAULT_JOBS: usize = 4;
+
+/// Fetch every item into `cache` with `jobs` parallel downloads. On the
+/// first failure the remaining downloads are abandoned and that failure
+/// is returned.
+pub fn fetch_all(
+    transport: &dyn Transport,
+    cache: &Cache,
+    items: &[Item],
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let total: u64 = items.iter().map(|i| i.expected.size).sum();
+    progress.begin("fetch", items.len() as u64, total);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<(PathBuf, bool)>>> =
+        Mutex::new(vec![None; items.len()]);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, 32).min(items.len().max(1)) {
+            scope.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return };
+                match cache.fetch(transport, &item.path, &item.expected) {
+                    Ok(done) => {
+                        progress.advance(&item.package, item.expected.size);
+                        lock(&results)[i] = Some(done);
+                    }
+                    Err(source) => {
+                        failed.store(true, Ordering::Relaxed);
+                        lock(&first_error).get_or_insert(Error {
+                            package: item.package.clone(),
+                            source,
+                        });
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = lock(&first_error).take() {
+        progress.end("failed");
+        return Err(e);
+    }
+    let mut report = Report::default();
+    for (item, r) in items.iter().zip(lock(&results).drain(..)) {
+        // Every index was processed: no error means every slot is set.
+        let Some((path, downloaded)) = r else {
+            continue;
+        };
+        if downloaded {
+            report.downloaded += 1;
+            report.downloaded_bytes += item.expected.size;
+        } else {
+            report.cached += 1;
+        }
+        report.paths.push(path);
+    }
+    progress.end(&format!(
+        "{} files, {} downloaded ({}), {} from the cache",
+        items.len(),
+        report.downloaded,
+        crate::units::human(report.downloaded_bytes),
+        report.cached
+    ));
+    Ok(report)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,51 @@
+//! lunforge builds ready-to-boot Debian guest disks for Xen hosts that
+//! share iSCSI storage: from a declarative recipe to a partitioned image,
+//! without root, mounts, loop devices or chroots.
+//!
+//! # Pipeline
+//!
+//! ```text
+//! recipe ──► repo ──► resolve ──► fetch ──► unpack ──► configure
+//!  (TOML)   (InRelease,  (variant,   (cache)  (.deb→tree) (dpkg db,
+//!            Packages)    deps)                           guest files)
+//!        ──► filesystems ──► disk ──► sink
+//!            (ext2/3/4,     (MBR/    (file, block
+//!             swap)          GPT)     device, iSCSI)
+//! ```
+//!
+//! [`pipeline`] runs the stages in order; each stage is a module with a
+//! typed input and output and its own error type, wrapped by [`Error`].
+//!
+//! # Determinism and reproducibility
+//!
+//! The same recipe and lockfile give the same bytes. Every input that
+//! could vary is pinned: the package set by the lockfile (name, version,
+//! path, size, SHA-256, and the signed Release it came from), file
+//! timestamps by `SOURCE_DATE_EPOCH`, UUIDs, hash seeds and MAC addresses
+//! by the recipe or a hash of it. Iteration over packages and paths is
+//! sorted, and the lockfile itself is written sorted and without
+//! timestamps of its own.
+//!
+//! # Trust
+//!
+//! No byte from a mirror is used before it is verified: the Release by
+//! its OpenPGP signature, each index and package by the SHA-256 the
+//! signed Release (or the lockfile) promises. Only `--insecure-unsigned`
+//! skips the signature, and nothing skips the digests.
+
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod context;
+pub mod error;
+pub mod fetch;
+pub mod pipeline;
+pub mod progress;
+pub mod recipe;
+pub mod repo;
+pub mod resolve;
+pub mod units;
+
+pub use context::Context;
+pub use error::{Error, Result};
+pub use recipe::Recipe;

@@ -1,0 +1,175 @@
+//! The `lunforge` command: parse arguments, run the library, print the
+//! error chain and map it to an exit status. The only user of `anyhow`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+
+use lunforge::cli::{Cli, Command, RecipeArgs, RecipeCommand, RecipeOnly};
+use lunforge::recipe::{Recipe, Source};
+use lunforge::resolve::lockfile::{self, Lock};
+use lunforge::{pipeline, progress, units, Context};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lunforge: error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, joined by ": ", skipping a cause whose text
+/// the message before it already includes (our typed errors print their
+/// evidence, including the underlying I/O or HTTP error, themselves).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Build(_) => {
+            Err(lunforge::Error::NotImplemented("build").into())
+        }
+        Command::Mkfs => Err(lunforge::Error::NotImplemented("mkfs").into()),
+        Command::Write => Err(lunforge::Error::NotImplemented("write").into()),
+        Command::Inspect => {
+            Err(lunforge::Error::NotImplemented("inspect").into())
+        }
+        Command::Recipe(RecipeCommand::Show(r)) => {
+            let recipe = load(&r)?;
+            print!("{}", recipe.to_toml());
+            Ok(())
+        }
+        Command::Recipe(RecipeCommand::Check(r)) => {
+            let recipe = load(&r)?;
+            println!(
+                "{}: ok ({} {} {}, {} partitions)",
+                source(&r).name(),
+                recipe.system.suite,
+                recipe.system.architecture,
+                pipeline::variant_name(recipe.system.variant),
+                recipe.partitions.len()
+            );
+            Ok(())
+        }
+        Command::Resolve { recipe, json } => {
+            let (r, ctx) = setup(&recipe, quiet)?;
+            let lock = package_set(&recipe, &r, &ctx)?;
+            print_resolution(&lock, json);
+            Ok(())
+        }
+        Command::Fetch(args) => {
+            let (r, ctx) = setup(&args, quiet)?;
+            let lock = package_set(&args, &r, &ctx)?;
+            let report = pipeline::fetch(&r, &ctx, &lock)?;
+            println!(
+                "{} packages in {}: {} downloaded ({}), {} already cached",
+                lock.packages.len(),
+                ctx.cache_dir.display(),
+                report.downloaded,
+                units::human(report.downloaded_bytes),
+                report.cached
+            );
+            Ok(())
+        }
+        Command::Lock { recipe, output } => {
+            let (r, ctx) = setup(&recipe, quiet)?;
+            let lock = pipeline::resolve(&r, &ctx)?;
+            let path = output
+                .or_else(|| recipe.lockfile.clone())
+                .unwrap_or_else(|| lockfile::path_for(r.source.as_deref()));
+            lock.write(&path)?;
+            println!(
+                "wrote {}: {} packages from {} ({})",
+                path.display(),
+                lock.packages.len(),
+                lock.release.suite,
+                lock.release.path
+            );
+            Ok(())
+        }
+    }
+}
+
+fn source(r: &RecipeOnly) -> Source {
+    r.recipe.clone().map_or(Source::Embedded, Source::Path)
+}
+
+/// Load the recipe with `--set` and `--mirror` applied.
+fn load(r: &RecipeOnly) -> Result<Recipe> {
+    let mut sets = r.set.clone();
+    if let Some(m) = &r.mirror {
+        sets.push(format!("system.mirror={m}"));
+    }
+    Ok(Recipe::load(&source(r), &sets, Path::new("/"))?)
+}
+
+/// The recipe and the run context from the common options.
+fn setup(args: &RecipeArgs, quiet: bool) -> Result<(Recipe, Context)> {
+    let recipe = load(&args.recipe)?;
+    let mut ctx = Context::new();
+    if let Some(c) = &args.cache {
+        ctx.cache_dir = c.clone();
+    }
+    ctx.keyring = args.keyring.clone();
+    ctx.insecure_unsigned = args.insecure_unsigned;
+    ctx.ignore_valid_until = args.ignore_valid_until;
+    ctx.jobs = args.jobs.max(1);
+    ctx.progress = Box::new(progress::Terminal::new(quiet));
+    Ok((recipe, ctx))
+}
+
+/// The package set: from the lockfile with `--locked`, else resolved.
+fn package_set(args: &RecipeArgs, r: &Recipe, ctx: &Context) -> Result<Lock> {
+    if args.locked {
+        let path: PathBuf = args
+            .lockfile
+            .clone()
+            .unwrap_or_else(|| lockfile::path_for(r.source.as_deref()));
+        return pipeline::locked(r, &path)
+            .with_context(|| format!("--locked needs {}", path.display()));
+    }
+    Ok(pipeline::resolve(r, ctx)?)
+}
+
+fn print_resolution(lock: &Lock, json: bool) {
+    let total: u64 = lock.packages.iter().map(|p| p.size).sum();
+    if json {
+        let v = serde_json::json!({
+            "release": lock.release,
+            "packages": lock.packages,
+            "total": {
+                "packages": lock.packages.len(),
+                "download_size": total,
+            },
+        });
+        println!("{v:#}");
+        return;
+    }
+    for p in &lock.packages {
+        println!("{} {} {}", p.name, p.version, p.architecture);
+    }
+    println!(
+        "{} packages, {} to download ({} bytes)",
+        lock.packages.len(),
+        units::human(total),
+        total
+    );
+}

@@ -1,0 +1,256 @@
+//! `RecipeFile`: the recipe TOML exactly as the user wrote it.
+//!
+//! These serde structs mirror the TOML one to one and reject unknown keys,
+//! so a misspelt key is an error rather than a silently ignored setting.
+//! Only what can be checked from one value alone is checked here (types,
+//! sizes, enumerations); defaults, the host mirror and cross-field rules
+//! are filled in by [`super::resolve`], which turns this into a
+//! [`super::Recipe`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::ByteSize;
+
+/// The whole recipe file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeFile {
+    /// `[image]`: the disk image as a whole.
+    pub image: ImageFile,
+    /// `[[partitions]]`: in table order.
+    #[serde(default)]
+    pub partitions: Vec<PartitionFile>,
+    /// `[system]`: what Debian to install.
+    pub system: SystemFile,
+    /// `[network]`: the guest's network configuration.
+    #[serde(default)]
+    pub network: Option<NetworkFile>,
+    /// `[xen]`: the Xen hosts that run the guest.
+    #[serde(default)]
+    pub xen: Option<XenFile>,
+    /// `[iscsi]`: the shared LUN that holds the image.
+    #[serde(default)]
+    pub iscsi: Option<IscsiFile>,
+}
+
+/// `[image]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    /// Guest name: the image file name, the Xen domain name.
+    pub name: String,
+    /// Total disk size.
+    pub size: ByteSize,
+    /// Partition table kind.
+    #[serde(default)]
+    pub table: Option<TableKind>,
+}
+
+/// Partition table kinds.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// MBR, as `fdisk` writes it and as the seed uses.
+    Msdos,
+    /// GUID partition table.
+    Gpt,
+}
+
+/// `[[partitions]]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionFile {
+    /// What the partition is for.
+    #[serde(rename = "use")]
+    pub usage: PartitionUse,
+    /// Size, or `"rest"` for the remaining space.
+    pub size: PartSize,
+    /// File system (root and data partitions).
+    #[serde(default)]
+    pub fs: Option<FsKind>,
+    /// File system or swap label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Mount point for `data` partitions.
+    #[serde(default)]
+    pub mount: Option<String>,
+}
+
+/// The role of a partition.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionUse {
+    /// Swap space (`mkswap`).
+    Swap,
+    /// The root file system.
+    Root,
+    /// Another file system, mounted at `mount`.
+    Data,
+    /// An EFI system partition.
+    Esp,
+}
+
+/// A partition size: bytes or the rest of the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartSize {
+    /// Exactly this many bytes.
+    Fixed(ByteSize),
+    /// Whatever the other partitions leave.
+    Rest,
+}
+
+impl<'de> Deserialize<'de> for PartSize {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "rest" {
+            Ok(PartSize::Rest)
+        } else {
+            s.parse()
+                .map(PartSize::Fixed)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+impl Serialize for PartSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PartSize::Fixed(b) => b.serialize(s),
+            PartSize::Rest => s.serialize_str("rest"),
+        }
+    }
+}
+
+/// File system kinds.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    /// ext2: no journal.
+    Ext2,
+    /// ext3: ext2 plus a journal, the seed's `mke2fs -j`.
+    Ext3,
+    /// ext4: extents, flex_bg, metadata checksums.
+    Ext4,
+    /// FAT32, for an EFI system partition.
+    Vfat,
+}
+
+/// `[system]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemFile {
+    /// Debian suite or codename (`trixie`, `stable`, `bookworm`).
+    pub suite: String,
+    /// Debian architecture.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// Package selection variant, as mmdebstrap names them.
+    #[serde(default)]
+    pub variant: Option<Variant>,
+    /// `"host"` or a mirror URL.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// Archive components.
+    #[serde(default)]
+    pub components: Option<Vec<String>>,
+    /// Extra packages.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Packages the variant would pick that must not be installed.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// OpenPGP keyring files that sign the suite.
+    #[serde(default)]
+    pub keyring: Option<Vec<String>>,
+    /// How maintainer scripts run.
+    #[serde(default)]
+    pub configure: Option<ConfigureStrategy>,
+}
+
+/// Package selection variants (mmdebstrap's names and meanings).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// `Essential: yes` packages and their dependencies.
+    Essential,
+    /// `essential` plus apt.
+    Apt,
+    /// `apt` plus every `Priority: required` package.
+    Required,
+    /// Alias of `required` (debootstrap's name).
+    Minbase,
+    /// `required` plus `Priority: important`: debootstrap's default.
+    Important,
+    /// `important` plus `Priority: standard`.
+    Standard,
+}
+
+/// Maintainer-script strategies.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigureStrategy {
+    /// `chroot` when privileged on the guest's architecture, else
+    /// `firstboot`.
+    Auto,
+    /// Run `dpkg --configure -a` in a chroot at build time.
+    Chroot,
+    /// Configure on the guest's first boot.
+    Firstboot,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    /// `/etc/hostname`.
+    pub hostname: String,
+    /// Domain for `/etc/hosts`.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Interface name in `/etc/network/interfaces`.
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// Static address in CIDR form.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Default gateway.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Use DHCP instead of a static address.
+    #[serde(default)]
+    pub dhcp: Option<bool>,
+    /// DNS servers for `/etc/resolv.conf`.
+    #[serde(default)]
+    pub dns: Vec<String>,
+}
+
+/// `[xen]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct XenFile {
+    /// The hosts that run (and migrate) the guest.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Guest memory.
+    #[serde(default)]
+    pub memory: Option<ByteSize>,
+    /// Virtual CPUs.
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+    /// Bridge of the guest's vif.
+    #[serde(default)]
+    pub bridge: Option<String>,
+}
+
+/// `[iscsi]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IscsiFile {
+    /// Target IQN.
+    pub target: String,
+    /// Logical unit number.
+    #[serde(default)]
+    pub lun: u32,
+}

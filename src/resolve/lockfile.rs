@@ -1,0 +1,351 @@
+//! The lockfile: `<recipe>.lock`, the exact package set of a build.
+//!
+//! A locked build fetches exactly these files by path, size and SHA-256,
+//! without reading the suite's indexes again, so a mirror that moved on
+//! cannot change the result; a file the mirror no longer has is a clear
+//! error naming the package. The file is TOML, sorted by package name and
+//! architecture, with no timestamps of its own, so the same resolution
+//! always writes the same bytes. It records the Release it came from
+//! (suite, codename, date, the signed file's SHA-256 and signer) and the
+//! recipe inputs of the resolution, so a lock that no longer matches its
+//! recipe is refused rather than silently used.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::repo::transport::Expected;
+
+/// Errors of reading and writing lockfiles.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lockfile cannot be read or written.
+    #[error("lockfile {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The lockfile is not valid.
+    #[error("lockfile {path}: {message}")]
+    Invalid {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The lock was made from different recipe inputs.
+    #[error(
+        "lockfile {path} is stale: {key} is {locked} in the lock but {now} \
+         in the recipe; run `lunforge lock` again"
+    )]
+    Stale {
+        /// The path.
+        path: PathBuf,
+        /// The input that changed.
+        key: String,
+        /// Value in the lock.
+        locked: String,
+        /// Value now.
+        now: String,
+    },
+}
+
+/// Result of lockfile operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Format version written in every lockfile.
+pub const FORMAT: u32 = 1;
+
+/// A lockfile's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// Format version ([`FORMAT`]).
+    pub format: u32,
+    /// The signed Release the packages came from.
+    pub release: LockedRelease,
+    /// The recipe inputs of the resolution.
+    pub inputs: Inputs,
+    /// The packages, sorted by name then architecture.
+    #[serde(rename = "package")]
+    pub packages: Vec<LockedPackage>,
+}
+
+/// The Release a lock was resolved from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedRelease {
+    /// Suite as requested.
+    pub suite: String,
+    /// `Codename`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub codename: String,
+    /// `Version`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// `Date`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub date: String,
+    /// `dists/SUITE/InRelease` or `…/Release`.
+    pub path: String,
+    /// SHA-256 of that file, hex.
+    pub sha256: String,
+    /// Fingerprint of the signing key (empty when unsigned).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signer: String,
+}
+
+/// The recipe inputs that decide the package set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// Architecture.
+    pub architecture: String,
+    /// Variant name.
+    pub variant: String,
+    /// Components.
+    pub components: Vec<String>,
+    /// `system.include`.
+    pub include: Vec<String>,
+    /// `system.exclude`.
+    pub exclude: Vec<String>,
+}
+
+/// One locked package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPackage {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub architecture: String,
+    /// Pool path relative to the mirror base.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+impl LockedPackage {
+    /// Size and digest as the fetcher checks them.
+    pub fn expected(&self) -> Option<Expected> {
+        let mut sha256 = [0u8; 32];
+        hex::decode_to_slice(&self.sha256, &mut sha256).ok()?;
+        Some(Expected {
+            size: self.size,
+            sha256,
+        })
+    }
+}
+
+impl Lock {
+    /// Sort packages canonically.
+    pub fn normalise(&mut self) {
+        self.packages.sort_by(|a, b| {
+            (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture))
+        });
+    }
+
+    /// The lockfile text.
+    pub fn to_text(&self) -> String {
+        let mut lock = self.clone();
+        lock.normalise();
+        // OK to unwrap: the structure has only strings, numbers and
+        // arrays of tables, which always serialise.
+        let body = toml::to_string(&lock).expect("lock serialises");
+        format!(
+            "# lunforge lockfile: the exact package set of a build.\n\
+             # Written by `lunforge lock`; used by `--locked`.\n\n{body}"
+        )
+    }
+
+    /// Parse and check a lockfile's text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Lock> {
+        let invalid = |message: String| Error::Invalid {
+            path: path.into(),
+            message,
+        };
+        let lock: Lock = toml::from_str(text)
+            .map_err(|e| invalid(e.message().to_string()))?;
+        if lock.format != FORMAT {
+            return Err(invalid(format!(
+                "format {} is not the supported {FORMAT}",
+                lock.format
+            )));
+        }
+        for p in &lock.packages {
+            if p.expected().is_none() {
+                return Err(invalid(format!(
+                    "package {}: bad sha256 {:?}",
+                    p.name, p.sha256
+                )));
+            }
+            if p.path.starts_with('/') || p.path.split('/').any(|c| c == "..") {
+                return Err(invalid(format!(
+                    "package {}: bad path {:?}",
+                    p.name, p.path
+                )));
+            }
+        }
+        Ok(lock)
+    }
+
+    /// Read a lockfile.
+    pub fn read(path: &Path) -> Result<Lock> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| Error::Io {
+                path: path.into(),
+                source,
+            })?;
+        Lock::parse(path, &text)
+    }
+
+    /// Write atomically: a temporary file in the same directory, then a
+    /// rename, so a reader never sees half a lock.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.into(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".lunforge-lock-")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        std::io::Write::write_all(&mut tmp, self.to_text().as_bytes())
+            .map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Refuse a lock resolved from other inputs than `now`.
+    pub fn check_inputs(&self, path: &Path, now: &Inputs) -> Result<()> {
+        let l = &self.inputs;
+        let pairs = [
+            (
+                "system.architecture",
+                l.architecture.clone(),
+                now.architecture.clone(),
+            ),
+            ("system.variant", l.variant.clone(), now.variant.clone()),
+            (
+                "system.components",
+                l.components.join(","),
+                now.components.join(","),
+            ),
+            ("system.include", l.include.join(","), now.include.join(",")),
+            ("system.exclude", l.exclude.join(","), now.exclude.join(",")),
+        ];
+        for (key, locked, now) in pairs {
+            if locked != now {
+                return Err(Error::Stale {
+                    path: path.into(),
+                    key: key.into(),
+                    locked: format!("{locked:?}"),
+                    now: format!("{now:?}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The lockfile path of a recipe: `x.toml` → `x.lock`; the embedded
+/// recipe locks to `virtual01.lock` in the current directory.
+pub fn path_for(recipe: Option<&Path>) -> PathBuf {
+    match recipe {
+        Some(p) => p.with_extension("lock"),
+        None => PathBuf::from("virtual01.lock"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Lock {
+        let pkg = |name: &str| LockedPackage {
+            name: name.into(),
+            version: "1.0-1".into(),
+            architecture: "amd64".into(),
+            path: format!("pool/main/{name}.deb"),
+            size: 3,
+            sha256: "ab".repeat(32),
+        };
+        Lock {
+            format: FORMAT,
+            release: LockedRelease {
+                suite: "trixie".into(),
+                codename: "trixie".into(),
+                version: "13.2".into(),
+                date: "Sat, 21 Nov 2026 09:15:44 UTC".into(),
+                path: "dists/trixie/InRelease".into(),
+                sha256: "00".repeat(32),
+                signer: "ABCD".into(),
+            },
+            inputs: Inputs {
+                architecture: "amd64".into(),
+                variant: "required".into(),
+                components: vec!["main".into()],
+                include: vec!["vim".into()],
+                exclude: vec![],
+            },
+            packages: vec![pkg("zsh"), pkg("bash")],
+        }
+    }
+
+    #[test]
+    fn round_trips_sorted_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        sample().write(&path).unwrap();
+        let back = Lock::read(&path).unwrap();
+        assert_eq!(back.packages[0].name, "bash");
+        let mut want = sample();
+        want.normalise();
+        assert_eq!(back, want);
+        assert_eq!(back.to_text(), std::fs::read_to_string(&path).unwrap());
+    }
+
+    #[test]
+    fn rejects_bad_and_stale_locks() {
+        let p = Path::new("x.lock");
+        let text = sample().to_text().replace(&"ab".repeat(32), "zz");
+        let e = Lock::parse(p, &text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "lockfile x.lock: package bash: bad sha256 \"zz\""
+        );
+        let text = sample()
+            .to_text()
+            .replace("pool/main/zsh.deb", "../zsh.deb");
+        assert!(Lock::parse(p, &text).is_err());
+        let text = sample().to_text().replace("format = 1", "format = 2");
+        assert!(Lock::parse(p, &text).is_err());
+        let mut now = sample().inputs;
+        now.include.push("less".into());
+        let e = sample().check_inputs(p, &now).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "lockfile x.lock is stale: system.include is \"vim\" in the lock \
+             but \"vim,less\" in the recipe; run `lunforge lock` again"
+        );
+    }
+
+    #[test]
+    fn lock_path() {
+        assert_eq!(
+            path_for(Some(Path::new("r/a.toml"))),
+            PathBuf::from("r/a.lock")
+        );
+        assert_eq!(path_for(None), PathBuf::from("virtual01.lock"));
+    }
+}

@@ -1,0 +1,635 @@
+//! The dependency resolver: from a variant, `include` and `exclude` to the
+//! exact set of binary packages to install.
+//!
+//! It reproduces what mmdebstrap asks apt for, so that the same suite
+//! gives the same package set:
+//!
+//! 1. **Essential stage.** Every `Essential: yes` package and the closure
+//!    of its `Pre-Depends` and `Depends` (mmdebstrap installs
+//!    `?essential` first; the `apt` variant adds apt here, as libapt treats
+//!    apt as essential for `dist-upgrade`).
+//! 2. **Install stage.** With the essential set already installed, the
+//!    variant's priority seeds (`required`; `required` + `important`;
+//!    … + `standard`) and `include`, again closed under dependencies.
+//!    `Recommends` are not installed (mmdebstrap sets
+//!    `Apt::Install-Recommends false`).
+//!
+//! Within a stage the closure is taken the way apt's `MarkInstall` does in
+//! effect: dependencies with no choice are followed first, and an
+//! alternative (`a | b`, or a virtual package with several providers) is
+//! decided only once nothing else can satisfy it, so that a choice never
+//! adds a package that another dependency pulls in anyway. An undecided
+//! alternative takes the first real package whose candidate (its highest
+//! version) satisfies the constraint; for a virtual package, the provider
+//! of highest priority (then `Essential`, then name).
+//!
+//! One deliberate difference from apt: `usrmerge | usr-is-merged`
+//! resolves to `usr-is-merged`, as debootstrap does. lunforge lays out
+//! merged /usr itself, so `usrmerge`'s conversion script (and the perl it
+//! pulls in) has nothing to do.
+//!
+//! `Conflicts` and `Breaks` are respected when choosing (a candidate that
+//! conflicts with the selection is skipped) and any left in the final set
+//! are reported as an error.
+
+pub mod lockfile;
+pub mod relation;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+
+use crate::recipe::Variant;
+use crate::repo::packages::{BinaryPackage, Priority};
+use crate::repo::version::Version;
+use relation::{Dependency, Relation, RelationError};
+
+/// Errors of resolution; each names the packages and the chain of
+/// dependencies that led there.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A requested package does not exist in the suite.
+    #[error("{origin}: no package {name} in the suite{hint}")]
+    UnknownPackage {
+        /// `system.include` or `system.exclude`.
+        origin: String,
+        /// The name.
+        name: String,
+        /// Extra explanation (providers of a virtual package).
+        hint: String,
+    },
+    /// A dependency that nothing in the suite satisfies.
+    #[error("cannot satisfy {relation}: {why}\n{chain}")]
+    Unsatisfiable {
+        /// The dependency as written.
+        relation: String,
+        /// What was tried.
+        why: String,
+        /// `needed by` lines down to the request.
+        chain: Chain,
+    },
+    /// A relationship field does not parse.
+    #[error("package {package} {version}: {field}: {source}")]
+    Relation {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// `Depends`, `Provides`, …
+        field: &'static str,
+        /// The parse error.
+        source: Box<RelationError>,
+    },
+    /// Two selected packages conflict.
+    #[error(
+        "{package} {field} {relation}, but {other} is selected too\n{chain}"
+    )]
+    Conflict {
+        /// The package declaring the conflict.
+        package: String,
+        /// `Conflicts` or `Breaks`.
+        field: &'static str,
+        /// The relation as written.
+        relation: String,
+        /// The package it hits.
+        other: String,
+        /// Why `other` is there.
+        chain: Chain,
+    },
+}
+
+/// Result of resolution.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why a package is in the selection: the path back to the request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chain(pub Vec<String>);
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  needed by {step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What to resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Variant (`Minbase` is treated as `Required`).
+    pub variant: Variant,
+    /// Extra packages.
+    pub include: Vec<String>,
+    /// Packages never to select.
+    pub exclude: Vec<String>,
+    /// Native architecture.
+    pub architecture: String,
+}
+
+/// The resolved set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection<'a> {
+    /// Selected packages, sorted by name.
+    pub packages: Vec<&'a BinaryPackage>,
+}
+
+impl Selection<'_> {
+    /// Total size of the `.deb` files.
+    pub fn download_size(&self) -> u64 {
+        self.packages.iter().map(|p| p.file.size).sum()
+    }
+}
+
+/// Resolve `req` against the packages of a suite.
+pub fn resolve<'a>(
+    packages: &'a [BinaryPackage],
+    req: &Request,
+) -> Result<Selection<'a>> {
+    let universe = Universe::new(packages, &req.architecture)?;
+    let mut r = Resolver::new(&universe, req)?;
+    let essential: Vec<usize> = universe
+        .candidates()
+        .filter(|&i| packages[i].essential)
+        .collect();
+    let mut stage1: Vec<(usize, String)> = essential
+        .iter()
+        .map(|&i| (i, "Essential: yes".to_string()))
+        .collect();
+    if req.variant == Variant::Apt {
+        stage1.push((r.named("apt", "variant apt")?, "variant apt".into()));
+    }
+    r.stage(stage1)?;
+    let mut stage2 = Vec::new();
+    if let Some(max) = priority_seed(req.variant) {
+        for i in universe.candidates() {
+            let p = &packages[i];
+            if !p.essential && p.priority <= max {
+                stage2.push((i, format!("Priority: {:?}", p.priority)));
+            }
+        }
+    }
+    for name in &req.include {
+        stage2
+            .push((r.named(name, "system.include")?, "system.include".into()));
+    }
+    r.stage(stage2)?;
+    r.check_conflicts()?;
+    let mut out: Vec<&BinaryPackage> =
+        r.order.iter().map(|&i| &packages[i]).collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Selection { packages: out })
+}
+
+/// The lowest priority a variant seeds with, if it seeds by priority.
+fn priority_seed(v: Variant) -> Option<Priority> {
+    match v {
+        Variant::Essential | Variant::Apt => None,
+        Variant::Required | Variant::Minbase => Some(Priority::Required),
+        Variant::Important => Some(Priority::Important),
+        Variant::Standard => Some(Priority::Standard),
+    }
+}
+
+/// The suite indexed for resolution.
+struct Universe<'a> {
+    pkgs: &'a [BinaryPackage],
+    /// Name → index of its candidate (highest version).
+    candidate: HashMap<&'a str, usize>,
+    /// Virtual name → (provider index, provided version).
+    providers: HashMap<Box<str>, Vec<(usize, Option<Version>)>>,
+    arch: &'a str,
+}
+
+impl<'a> Universe<'a> {
+    fn new(pkgs: &'a [BinaryPackage], arch: &'a str) -> Result<Self> {
+        let mut candidate: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in pkgs.iter().enumerate() {
+            if &*p.architecture != arch && &*p.architecture != "all" {
+                continue;
+            }
+            candidate
+                .entry(&p.name)
+                .and_modify(|c| {
+                    if p.version > pkgs[*c].version {
+                        *c = i;
+                    }
+                })
+                .or_insert(i);
+        }
+        let mut providers: HashMap<Box<str>, Vec<_>> = HashMap::new();
+        for &i in candidate.values() {
+            let p = &pkgs[i];
+            if p.provides.is_empty() {
+                continue;
+            }
+            let list = relation::parse_provides(&p.provides)
+                .map_err(|source| relation_error(p, "Provides", source))?;
+            for pr in list {
+                providers.entry(pr.name).or_default().push((i, pr.version));
+            }
+        }
+        for list in providers.values_mut() {
+            list.sort_by(|a, b| pkgs[a.0].name.cmp(&pkgs[b.0].name));
+        }
+        Ok(Universe {
+            pkgs,
+            candidate,
+            providers,
+            arch,
+        })
+    }
+
+    /// Candidate indices in name order (deterministic seeding).
+    fn candidates(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut v: Vec<usize> = self.candidate.values().copied().collect();
+        v.sort_by(|&a, &b| self.pkgs[a].name.cmp(&self.pkgs[b].name));
+        v.into_iter()
+    }
+
+    /// The packages that could satisfy `r`, best first: the real package
+    /// (if its candidate matches), then providers.
+    fn satisfiers(&self, r: &Relation) -> Vec<usize> {
+        let mut out = Vec::new();
+        if !self.arch_ok(r) {
+            return out;
+        }
+        if let Some(&i) = self.candidate.get(&*r.name) {
+            if r.satisfied_by_version(&self.pkgs[i].version) {
+                out.push(i);
+            }
+        }
+        if let Some(list) = self.providers.get(&*r.name) {
+            let mut provs: Vec<usize> = list
+                .iter()
+                .filter(|(_, v)| match (&r.constraint, v) {
+                    (None, _) => true,
+                    (Some((op, want)), Some(have)) => op.matches(have, want),
+                    (Some(_), None) => false,
+                })
+                .map(|(i, _)| *i)
+                .filter(|i| !out.contains(i))
+                .collect();
+            provs.sort_by(|&a, &b| {
+                let (pa, pb) = (&self.pkgs[a], &self.pkgs[b]);
+                pa.priority
+                    .cmp(&pb.priority)
+                    .then(pb.essential.cmp(&pa.essential))
+                    .then(pa.name.cmp(&pb.name))
+            });
+            out.extend(provs);
+        }
+        out
+    }
+
+    /// `name:any`, `name:native` and `name:ARCH` (ours) are all the same
+    /// package in a single-architecture system.
+    fn arch_ok(&self, r: &Relation) -> bool {
+        match r.arch.as_deref() {
+            None | Some("any" | "native") => true,
+            Some(a) => a == self.arch,
+        }
+    }
+}
+
+fn relation_error(
+    p: &BinaryPackage,
+    field: &'static str,
+    source: RelationError,
+) -> Error {
+    Error::Relation {
+        package: p.name.to_string(),
+        version: p.version.to_string(),
+        field,
+        source: Box::new(source),
+    }
+}
+
+/// State of one resolution.
+struct Resolver<'u, 'a> {
+    u: &'u Universe<'a>,
+    selected: HashSet<usize>,
+    /// Selection order (for deterministic processing).
+    order: Vec<usize>,
+    /// Why each package is selected: (parent, relation) or a request.
+    reason: HashMap<usize, Reason>,
+    excluded: HashSet<usize>,
+    deps: HashMap<usize, std::rc::Rc<Vec<(&'static str, Dependency)>>>,
+}
+
+#[derive(Debug, Clone)]
+enum Reason {
+    Request(String),
+    Dep {
+        parent: usize,
+        field: &'static str,
+        relation: String,
+    },
+}
+
+impl<'u, 'a> Resolver<'u, 'a> {
+    fn new(u: &'u Universe<'a>, req: &Request) -> Result<Self> {
+        let mut excluded = HashSet::new();
+        for name in &req.exclude {
+            match u.candidate.get(name.as_str()) {
+                Some(&i) => {
+                    excluded.insert(i);
+                }
+                None => {
+                    return Err(Error::UnknownPackage {
+                        origin: "system.exclude".into(),
+                        name: name.clone(),
+                        hint: String::new(),
+                    })
+                }
+            }
+        }
+        Ok(Resolver {
+            u,
+            selected: HashSet::new(),
+            order: Vec::new(),
+            reason: HashMap::new(),
+            excluded,
+            deps: HashMap::new(),
+        })
+    }
+
+    /// The package a request names: a real package, or the only provider
+    /// of a virtual one (as `apt-get install` accepts it).
+    fn named(&self, name: &str, origin: &str) -> Result<usize> {
+        if let Some(&i) = self.u.candidate.get(name) {
+            return Ok(i);
+        }
+        let provs = self.u.providers.get(name).map_or(&[][..], |v| &v[..]);
+        match provs {
+            [(i, _)] => Ok(*i),
+            [] => Err(Error::UnknownPackage {
+                origin: origin.into(),
+                name: name.into(),
+                hint: String::new(),
+            }),
+            many => Err(Error::UnknownPackage {
+                origin: origin.into(),
+                name: name.into(),
+                hint: format!(
+                    " (it is virtual, provided by {}: name one of them)",
+                    many.iter()
+                        .map(|(i, _)| &*self.u.pkgs[*i].name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+
+    fn add(&mut self, i: usize, why: Reason, queue: &mut VecDeque<usize>) {
+        if self.selected.insert(i) {
+            self.order.push(i);
+            self.reason.insert(i, why);
+            queue.push_back(i);
+        }
+    }
+
+    /// Take one stage's seeds and close the selection over dependencies.
+    fn stage(&mut self, seeds: Vec<(usize, String)>) -> Result<()> {
+        let mut queue = VecDeque::new();
+        let mut deferred: VecDeque<(usize, &'static str, Dependency)> =
+            VecDeque::new();
+        for (i, origin) in seeds {
+            if self.excluded.contains(&i) {
+                continue;
+            }
+            self.add(i, Reason::Request(origin), &mut queue);
+        }
+        loop {
+            while let Some(p) = queue.pop_front() {
+                for (field, dep) in self.deps_of(p)?.iter() {
+                    if self.satisfied(dep) {
+                        continue;
+                    }
+                    match self.forced(dep) {
+                        Some(i) => self.add(
+                            i,
+                            Reason::Dep {
+                                parent: p,
+                                field,
+                                relation: dep.to_string(),
+                            },
+                            &mut queue,
+                        ),
+                        None => deferred.push_back((p, field, dep.clone())),
+                    }
+                }
+            }
+            let Some((p, field, dep)) = deferred.pop_front() else {
+                return Ok(());
+            };
+            if self.satisfied(&dep) {
+                continue;
+            }
+            let i = self.choose(p, &dep)?;
+            let why = Reason::Dep {
+                parent: p,
+                field,
+                relation: dep.to_string(),
+            };
+            self.add(i, why, &mut queue);
+        }
+    }
+
+    /// Parsed `Pre-Depends` then `Depends` of package `p`.
+    fn deps_of(
+        &mut self,
+        p: usize,
+    ) -> Result<std::rc::Rc<Vec<(&'static str, Dependency)>>> {
+        if let Some(d) = self.deps.get(&p) {
+            return Ok(d.clone());
+        }
+        let pkg = &self.u.pkgs[p];
+        let mut out = Vec::new();
+        for (field, text) in
+            [("Pre-Depends", &pkg.pre_depends), ("Depends", &pkg.depends)]
+        {
+            for dep in relation::parse_dependencies(text, self.u.arch)
+                .map_err(|e| relation_error(pkg, field, e))?
+            {
+                out.push((field, dep));
+            }
+        }
+        let rc = std::rc::Rc::new(out);
+        self.deps.insert(p, rc.clone());
+        Ok(rc)
+    }
+
+    fn satisfied(&self, dep: &Dependency) -> bool {
+        dep.alternatives.iter().any(|r| {
+            self.u
+                .satisfiers(r)
+                .iter()
+                .any(|i| self.selected.contains(i))
+        })
+    }
+
+    /// The one package that can satisfy `dep`, if there is no choice.
+    fn forced(&self, dep: &Dependency) -> Option<usize> {
+        let [r] = &dep.alternatives[..] else {
+            return None;
+        };
+        match &self.u.satisfiers(r)[..] {
+            [only] if !self.excluded.contains(only) => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// Decide an alternative: the first usable satisfier in order.
+    fn choose(&self, parent: usize, dep: &Dependency) -> Result<usize> {
+        if let Some(i) = self.preferred(dep) {
+            return Ok(i);
+        }
+        let mut tried = Vec::new();
+        for r in &dep.alternatives {
+            let sats = self.u.satisfiers(r);
+            if sats.is_empty() {
+                tried.push(self.why_not(r));
+            }
+            for i in sats {
+                if self.excluded.contains(&i) {
+                    tried.push(format!("{} is excluded", self.u.pkgs[i].name));
+                } else if let Some(c) = self.conflict_with_selection(i) {
+                    tried.push(c);
+                } else {
+                    return Ok(i);
+                }
+            }
+        }
+        Err(Error::Unsatisfiable {
+            relation: dep.to_string(),
+            why: tried.join("; "),
+            chain: self.chain(parent),
+        })
+    }
+
+    /// The documented exception: `usrmerge | usr-is-merged`.
+    fn preferred(&self, dep: &Dependency) -> Option<usize> {
+        let names: Vec<&str> =
+            dep.alternatives.iter().map(|r| &*r.name).collect();
+        if names.contains(&"usrmerge") && names.contains(&"usr-is-merged") {
+            let r = dep
+                .alternatives
+                .iter()
+                .find(|r| &*r.name == "usr-is-merged")?;
+            let i = *self.u.satisfiers(r).first()?;
+            return (!self.excluded.contains(&i)).then_some(i);
+        }
+        None
+    }
+
+    /// Why nothing satisfies `r`.
+    fn why_not(&self, r: &Relation) -> String {
+        match self.u.candidate.get(&*r.name) {
+            Some(&i) => format!(
+                "{} has version {} only",
+                r.name, self.u.pkgs[i].version
+            ),
+            None if self.u.providers.contains_key(&*r.name) => {
+                format!("no provider of {} matches", r.name)
+            }
+            None => format!("no package {} in the suite", r.name),
+        }
+    }
+
+    /// A conflict between candidate `i` and the current selection.
+    fn conflict_with_selection(&self, i: usize) -> Option<String> {
+        let p = &self.u.pkgs[i];
+        for (field, text) in
+            [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)]
+        {
+            let Ok(deps) = relation::parse_dependencies(text, self.u.arch)
+            else {
+                continue;
+            };
+            for d in deps {
+                for r in &d.alternatives {
+                    for j in self.u.satisfiers(r) {
+                        if j != i && self.selected.contains(&j) {
+                            return Some(format!(
+                                "{} {field} {r} ({} is selected)",
+                                p.name, self.u.pkgs[j].name
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Report any `Conflicts`/`Breaks` inside the final selection.
+    fn check_conflicts(&self) -> Result<()> {
+        for &i in &self.order {
+            let p = &self.u.pkgs[i];
+            for (field, text) in
+                [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)]
+            {
+                let deps = relation::parse_dependencies(text, self.u.arch)
+                    .map_err(|e| relation_error(p, field, e))?;
+                for d in deps {
+                    for r in &d.alternatives {
+                        // A package may conflict with what it provides
+                        // (the usual "Provides: x, Conflicts: x" idiom).
+                        let hit =
+                            self.u.satisfiers(r).into_iter().find(|&j| {
+                                j != i && self.selected.contains(&j)
+                            });
+                        if let Some(j) = hit {
+                            return Err(Error::Conflict {
+                                package: format!("{} {}", p.name, p.version),
+                                field,
+                                relation: r.to_string(),
+                                other: self.u.pkgs[j].name.to_string(),
+                                chain: self.chain(j),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `needed by` chain from package `p` back to the request.
+    fn chain(&self, mut p: usize) -> Chain {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        while seen.insert(p) {
+            let pkg = &self.u.pkgs[p];
+            match self.reason.get(&p) {
+                Some(Reason::Dep {
+                    parent,
+                    field,
+                    relation,
+                }) => {
+                    out.push(format!(
+                        "{} {} ({field}: {relation})",
+                        pkg.name, pkg.version
+                    ));
+                    p = *parent;
+                }
+                Some(Reason::Request(origin)) => {
+                    out.push(format!(
+                        "{} {} ({origin})",
+                        pkg.name, pkg.version
+                    ));
+                    break;
+                }
+                None => {
+                    out.push(format!("{} {}", pkg.name, pkg.version));
+                    break;
+                }
+            }
+        }
+        Chain(out)
+    }
+}

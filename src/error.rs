@@ -36,6 +36,20 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The command runs the stages that exist and stops before a missing
+    /// one, rather than pretending to have produced its output.
+    #[error(
+        "`lunforge {command}` stops after the {done} stage: the {next} \
+         stage is not implemented yet, so no image was written"
+    )]
+    Unfinished {
+        /// The command.
+        command: &'static str,
+        /// The last stage that ran.
+        done: &'static str,
+        /// The first missing stage.
+        next: &'static str,
+    },
     /// The command exists but is not implemented yet.
     #[error("`lunforge {0}` is not implemented yet")]
     NotImplemented(&'static str),
@@ -59,5 +73,15 @@ mod tests {
             source: std::io::Error::other("disk full"),
         };
         assert_eq!(e.to_string(), "out/x: disk full");
+        let e = Error::Unfinished {
+            command: "build",
+            done: "fetch",
+            next: "unpack",
+        };
+        assert_eq!(
+            e.to_string(),
+            "`lunforge build` stops after the fetch stage: the unpack stage \
+             is not implemented yet, so no image was written"
+        );
     }
 }

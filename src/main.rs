@@ -44,8 +44,22 @@ fn chain(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Build(_) => {
-            Err(lunforge::Error::NotImplemented("build").into())
+        Command::Build(args) => {
+            let (r, ctx) = setup(&args, quiet)?;
+            let lock = package_set(&args, &r, &ctx)?;
+            let report = pipeline::fetch(&r, &ctx, &lock)?;
+            eprintln!(
+                "{} packages ready in {} ({} downloaded now)",
+                lock.packages.len(),
+                ctx.cache_dir.display(),
+                report.downloaded
+            );
+            Err(lunforge::Error::Unfinished {
+                command: "build",
+                done: "fetch",
+                next: "unpack",
+            }
+            .into())
         }
         Command::Mkfs => Err(lunforge::Error::NotImplemented("mkfs").into()),
         Command::Write => Err(lunforge::Error::NotImplemented("write").into()),

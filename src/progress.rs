@@ -139,6 +139,9 @@ impl Progress for Terminal {
     }
 
     fn note(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
         let s = self.lock();
         match &s.bar {
             Some(bar) => bar.println(message),

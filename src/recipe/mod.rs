@@ -51,12 +51,10 @@ pub enum Error {
         message: String,
     },
     /// A key that is unknown, of the wrong type, or with a bad value.
-    #[error("{file}:{line}: {key}: {message}")]
+    #[error("{location}: {key}: {message}")]
     Key {
-        /// The recipe's name.
-        file: String,
-        /// 1-based line of the offending value (0 when unknown).
-        line: usize,
+        /// `FILE:LINE`, or `--set ARG` when an override set the key.
+        location: String,
         /// Dotted key path, e.g. `partitions[1].size`.
         key: String,
         /// What is wrong.
@@ -250,20 +248,20 @@ pub fn parse(
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();
-        let key_name = key.rsplit('.').next().unwrap_or(&key).to_string();
         let from_set = overrides.iter().find(|o| {
             o.split_once('=')
                 .map(|(k, _)| normalise_key(k) == normalise_key(&key))
                 .unwrap_or(false)
         });
-        let file = match from_set {
+        let location = match from_set {
             Some(arg) => format!("--set {arg}"),
-            None => name.into(),
+            None => format!(
+                "{name}:{}",
+                line_of(&text, inner.span().map(|s| s.start))
+            ),
         };
-        let _ = key_name;
         Error::Key {
-            file,
-            line: line_of(&text, inner.span().map(|s| s.start)),
+            location,
             key: if key == "." {
                 "(top level)".into()
             } else {
@@ -292,4 +290,149 @@ fn line_of(text: &str, offset: Option<usize>) -> usize {
 
 fn first_line(s: &str) -> String {
     s.trim().lines().next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An apt root whose sources name a Debian archive.
+    fn apt_root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("etc/apt/sources.list.d");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("debian.sources"),
+            "Types: deb\nURIs: http://mirror.invalid/debian\n\
+             Suites: bookworm\nComponents: main\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    fn load_text(text: &str, sets: &[&str]) -> Result<Recipe> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, text).unwrap();
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Recipe::load(&Source::Path(path), &sets, apt_root().path())
+    }
+
+    #[test]
+    fn embedded_recipe_resolves_with_the_host_mirror() {
+        let root = apt_root();
+        let r = Recipe::load(&Source::Embedded, &[], root.path()).unwrap();
+        assert_eq!(r.image.name, "virtual01");
+        assert_eq!(r.image.size, ByteSize(8 << 30));
+        assert_eq!(r.system.suite, "trixie");
+        assert_eq!(r.system.variant, Variant::Required);
+        assert_eq!(r.system.mirror, "http://mirror.invalid/debian");
+        assert!(r.system.mirror_origin.ends_with("debian.sources:1"));
+        assert_eq!(r.partitions[1].fs, Some(FsKind::Ext3));
+        assert_eq!(r.partitions[0].fs, None);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let base = "[image]\nname = \"a\"\nsize = \"1G\"\n\n[system]\n";
+        let e = load_text(&format!("{base}suit = \"x\"\n"), &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("r.toml:6: system.suit: unknown field `suit`"),
+            "{msg}"
+        );
+        let e = load_text("[image]\nname = \"a\"\nsize = \"8 GB s\"\n", &[])
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("r.toml:3: image.size: bad size \"8 GB s\""),
+            "{msg}"
+        );
+        let e = load_text(&format!("{base}suite = 3\n"), &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("r.toml:6: system.suite: invalid type"),
+            "{e}"
+        );
+        let e = load_text("[image\n", &[]).unwrap_err();
+        assert!(matches!(e, Error::Syntax { line: 1, .. }), "{e}");
+        let e =
+            load_text(&format!("{base}suite = \"x\"\n"), &["image.size=3X"])
+                .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--set image.size=3X: image.size: bad size"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cross_key_rules() {
+        let head =
+            "[image]\nname = \"a\"\nsize = \"1G\"\n[system]\nsuite = \"x\"\n";
+        let part = |u: &str, s: &str| {
+            format!("[[partitions]]\nuse = \"{u}\"\nsize = \"{s}\"\n")
+        };
+        let two_rest =
+            format!("{head}{}{}", part("swap", "rest"), part("root", "rest"));
+        let e = load_text(&two_rest, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string().rsplit_once("r.toml: ").unwrap().1,
+            "partitions[1].size: only one partition may be \"rest\" \
+             (partitions[0] is too)"
+        );
+        let no_root = format!("{head}{}", part("swap", "1G"));
+        assert!(load_text(&no_root, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("no partition has use = \"root\""));
+        let e = load_text(head, &["system.mirror=ftp://x"]).unwrap_err();
+        assert!(e.to_string().contains("system.mirror"), "{e}");
+        let e =
+            load_text(head, &["system.include=[\"Bad_Name\"]"]).unwrap_err();
+        assert!(
+            e.to_string().contains("\"Bad_Name\" is not a package name"),
+            "{e}"
+        );
+        let e = load_text(head, &["image.name=-x"]).unwrap_err();
+        assert!(e.to_string().contains("image.name"), "{e}");
+        let ok =
+            load_text(head, &["system.mirror=file:///srv/mirror/"]).unwrap();
+        assert_eq!(ok.system.mirror, "file:///srv/mirror");
+        assert_eq!(ok.system.mirror_origin, "recipe");
+    }
+
+    #[test]
+    fn host_mirror_missing_is_explained() {
+        let empty = tempfile::tempdir().unwrap();
+        let e = Recipe::load(&Source::Embedded, &[], empty.path()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with(
+            "<embedded>/virtual01.toml: system.mirror: \"host\" asks for the \
+             host's Debian mirror, but"
+        ), "{msg}");
+        assert!(msg.ends_with("give --mirror URL or system.mirror"), "{msg}");
+    }
+
+    #[test]
+    fn error_messages() {
+        let e = Error::Key {
+            location: "r.toml:3".into(),
+            key: "image.size".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "r.toml:3: image.size: bad");
+        let e = Error::Syntax {
+            file: "r".into(),
+            line: 2,
+            message: "m".into(),
+        };
+        assert_eq!(e.to_string(), "r:2: m");
+        let e = Error::Invalid {
+            file: "r".into(),
+            key: "k".into(),
+            message: "m".into(),
+        };
+        assert_eq!(e.to_string(), "r: k: m");
+    }
 }

@@ -266,13 +266,20 @@ pub fn open(
                 available: release.components.join(" "),
             });
         }
+        let started = std::time::Instant::now();
         let text = read_index(t, opts, &release, component, cache)?;
+        let read = started.elapsed();
         let name = format!("{component}/binary-{arch}/Packages");
+        let before = packages.len();
         packages.extend(packages::parse_index(&name, &text)?);
         progress.note(&format!(
-            "{}: {name}: {} packages in all so far",
+            "{}: {name}: {} packages ({} MiB; read and decompressed in \
+             {:.3} s, parsed in {:.3} s)",
             release.name(),
-            packages.len()
+            packages.len() - before,
+            text.len() >> 20,
+            read.as_secs_f64(),
+            (started.elapsed() - read).as_secs_f64()
         ));
     }
     Ok(Suite {

@@ -100,7 +100,9 @@ pub enum Error {
 /// Result of resolution.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Why a package is in the selection: the path back to the request.
+/// Why a package is in the selection: one line per step back to the
+/// request (`mid 1 Depends: low (>= 2)`, …, `top 1 is requested by
+/// system.include`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Chain(pub Vec<String>);
 
@@ -110,7 +112,7 @@ impl fmt::Display for Chain {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "  needed by {step}")?;
+            write!(f, "  {step}")?;
         }
         Ok(())
     }
@@ -429,7 +431,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
             if self.satisfied(&dep) {
                 continue;
             }
-            let i = self.choose(p, &dep)?;
+            let i = self.choose(p, field, &dep)?;
             let why = Reason::Dep {
                 parent: p,
                 field,
@@ -484,7 +486,12 @@ impl<'u, 'a> Resolver<'u, 'a> {
     }
 
     /// Decide an alternative: the first usable satisfier in order.
-    fn choose(&self, parent: usize, dep: &Dependency) -> Result<usize> {
+    fn choose(
+        &self,
+        parent: usize,
+        field: &str,
+        dep: &Dependency,
+    ) -> Result<usize> {
         if let Some(i) = self.preferred(dep) {
             return Ok(i);
         }
@@ -497,17 +504,21 @@ impl<'u, 'a> Resolver<'u, 'a> {
             for i in sats {
                 if self.excluded.contains(&i) {
                     tried.push(format!("{} is excluded", self.u.pkgs[i].name));
-                } else if let Some(c) = self.conflict_with_selection(i) {
+                } else if let Some(c) = self.conflict_with_selection(i)? {
                     tried.push(c);
                 } else {
                     return Ok(i);
                 }
             }
         }
+        let p = &self.u.pkgs[parent];
+        let mut chain =
+            vec![format!("{} {} {field}: {dep}", p.name, p.version)];
+        chain.extend(self.chain(parent).0);
         Err(Error::Unsatisfiable {
             relation: dep.to_string(),
             why: tried.join("; "),
-            chain: self.chain(parent),
+            chain: Chain(chain),
         })
     }
 
@@ -540,66 +551,76 @@ impl<'u, 'a> Resolver<'u, 'a> {
         }
     }
 
-    /// A conflict between candidate `i` and the current selection.
-    fn conflict_with_selection(&self, i: usize) -> Option<String> {
-        let p = &self.u.pkgs[i];
+    /// Parsed `Conflicts` and `Breaks` of package `p`.
+    fn negative(&self, p: usize) -> Result<Vec<(&'static str, Relation)>> {
+        let pkg = &self.u.pkgs[p];
+        let mut out = Vec::new();
         for (field, text) in
-            [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)]
+            [("Conflicts", &pkg.conflicts), ("Breaks", &pkg.breaks)]
         {
-            let Ok(deps) = relation::parse_dependencies(text, self.u.arch)
-            else {
-                continue;
-            };
-            for d in deps {
-                for r in &d.alternatives {
-                    for j in self.u.satisfiers(r) {
-                        if j != i && self.selected.contains(&j) {
-                            return Some(format!(
-                                "{} {field} {r} ({} is selected)",
-                                p.name, self.u.pkgs[j].name
-                            ));
-                        }
-                    }
+            for d in relation::parse_dependencies(text, self.u.arch)
+                .map_err(|e| relation_error(pkg, field, e))?
+            {
+                out.extend(d.alternatives.into_iter().map(|r| (field, r)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A conflict, either way, between candidate `i` and the selection.
+    fn conflict_with_selection(&self, i: usize) -> Result<Option<String>> {
+        let name = |j: usize| &self.u.pkgs[j].name;
+        for (field, r) in self.negative(i)? {
+            for j in self.u.satisfiers(&r) {
+                if j != i && self.selected.contains(&j) {
+                    return Ok(Some(format!(
+                        "{} {field} {r} ({} is selected)",
+                        name(i),
+                        name(j)
+                    )));
                 }
             }
         }
-        None
+        for &j in &self.order {
+            for (field, r) in self.negative(j)? {
+                if j != i && self.u.satisfiers(&r).contains(&i) {
+                    return Ok(Some(format!(
+                        "selected {} {field} {r}",
+                        name(j)
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Report any `Conflicts`/`Breaks` inside the final selection.
     fn check_conflicts(&self) -> Result<()> {
         for &i in &self.order {
-            let p = &self.u.pkgs[i];
-            for (field, text) in
-                [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)]
-            {
-                let deps = relation::parse_dependencies(text, self.u.arch)
-                    .map_err(|e| relation_error(p, field, e))?;
-                for d in deps {
-                    for r in &d.alternatives {
-                        // A package may conflict with what it provides
-                        // (the usual "Provides: x, Conflicts: x" idiom).
-                        let hit =
-                            self.u.satisfiers(r).into_iter().find(|&j| {
-                                j != i && self.selected.contains(&j)
-                            });
-                        if let Some(j) = hit {
-                            return Err(Error::Conflict {
-                                package: format!("{} {}", p.name, p.version),
-                                field,
-                                relation: r.to_string(),
-                                other: self.u.pkgs[j].name.to_string(),
-                                chain: self.chain(j),
-                            });
-                        }
-                    }
+            for (field, r) in self.negative(i)? {
+                // A package may conflict with what it provides itself
+                // (the usual "Provides: x, Conflicts: x" idiom).
+                let hit = self
+                    .u
+                    .satisfiers(&r)
+                    .into_iter()
+                    .find(|&j| j != i && self.selected.contains(&j));
+                if let Some(j) = hit {
+                    let p = &self.u.pkgs[i];
+                    return Err(Error::Conflict {
+                        package: format!("{} {}", p.name, p.version),
+                        field,
+                        relation: r.to_string(),
+                        other: self.u.pkgs[j].name.to_string(),
+                        chain: self.chain(j),
+                    });
                 }
             }
         }
         Ok(())
     }
 
-    /// The `needed by` chain from package `p` back to the request.
+    /// Why package `p` is selected, step by step back to the request.
     fn chain(&self, mut p: usize) -> Chain {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -611,25 +632,178 @@ impl<'u, 'a> Resolver<'u, 'a> {
                     field,
                     relation,
                 }) => {
+                    let par = &self.u.pkgs[*parent];
                     out.push(format!(
-                        "{} {} ({field}: {relation})",
-                        pkg.name, pkg.version
+                        "{} {} {field}: {relation}",
+                        par.name, par.version
                     ));
                     p = *parent;
                 }
                 Some(Reason::Request(origin)) => {
                     out.push(format!(
-                        "{} {} ({origin})",
+                        "{} {} is requested by {origin}",
                         pkg.name, pkg.version
                     ));
                     break;
                 }
-                None => {
-                    out.push(format!("{} {}", pkg.name, pkg.version));
-                    break;
-                }
+                None => break,
             }
         }
         Chain(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::packages::parse_index;
+
+    /// A Packages index from `(name, version, extra fields)`.
+    fn index(pkgs: &[(&str, &str, &str)]) -> Vec<BinaryPackage> {
+        let mut text = String::new();
+        for (name, version, extra) in pkgs {
+            text.push_str(&format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: amd64\n\
+                 {extra}Filename: pool/{name}.deb\nSize: 10\nSHA256: {}\n\n",
+                "00".repeat(32)
+            ));
+        }
+        parse_index("test", &text).unwrap()
+    }
+
+    fn names(pkgs: &[BinaryPackage], req: &Request) -> Result<Vec<String>> {
+        Ok(resolve(pkgs, req)?
+            .packages
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect())
+    }
+
+    fn req(include: &[&str]) -> Request {
+        Request {
+            variant: Variant::Essential,
+            include: include.iter().map(|s| s.to_string()).collect(),
+            exclude: vec![],
+            architecture: "amd64".into(),
+        }
+    }
+
+    #[test]
+    fn forced_dependencies_settle_alternatives_first() {
+        // a needs (x | y) and b; b needs y: apt ends with y alone.
+        let pkgs = index(&[
+            ("a", "1", "Depends: x | y, b\n"),
+            ("b", "1", "Depends: y\n"),
+            ("x", "1", ""),
+            ("y", "1", ""),
+        ]);
+        assert_eq!(names(&pkgs, &req(&["a"])).unwrap(), ["a", "b", "y"]);
+    }
+
+    #[test]
+    fn first_usable_alternative_and_providers() {
+        let pkgs = index(&[
+            ("a", "1", "Depends: gone | v, w (>= 2)\n"),
+            ("p1", "1", "Priority: optional\nProvides: v\n"),
+            ("p2", "1", "Priority: important\nProvides: v\n"),
+            ("w1", "1", "Provides: w (= 1)\n"),
+            ("w2", "1", "Provides: w (= 2)\n"),
+        ]);
+        assert_eq!(names(&pkgs, &req(&["a"])).unwrap(), ["a", "p2", "w2"]);
+    }
+
+    #[test]
+    fn essential_seeds_and_priorities() {
+        let pkgs = index(&[
+            (
+                "e",
+                "1",
+                "Essential: yes\nPriority: required\nPre-Depends: l\n",
+            ),
+            ("l", "1", "Priority: optional\n"),
+            ("r", "1", "Priority: required\n"),
+            ("i", "1", "Priority: important\n"),
+            ("o", "1", "Priority: optional\n"),
+        ]);
+        let mut r = req(&[]);
+        assert_eq!(names(&pkgs, &r).unwrap(), ["e", "l"]);
+        r.variant = Variant::Minbase;
+        assert_eq!(names(&pkgs, &r).unwrap(), ["e", "l", "r"]);
+        r.variant = Variant::Important;
+        assert_eq!(names(&pkgs, &r).unwrap(), ["e", "i", "l", "r"]);
+    }
+
+    #[test]
+    fn usr_is_merged_over_usrmerge() {
+        let pkgs = index(&[
+            ("ish", "1", "Depends: usrmerge | usr-is-merged\n"),
+            ("usrmerge", "1", "Depends: perl\n"),
+            ("usr-is-merged", "1", ""),
+            ("perl", "1", ""),
+        ]);
+        assert_eq!(
+            names(&pkgs, &req(&["ish"])).unwrap(),
+            ["ish", "usr-is-merged"]
+        );
+    }
+
+    #[test]
+    fn unsatisfiable_shows_the_chain() {
+        let pkgs = index(&[
+            ("top", "1", "Depends: mid\n"),
+            ("mid", "1", "Depends: low (>= 2)\n"),
+            ("low", "1.5", ""),
+        ]);
+        let e = names(&pkgs, &req(&["top"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot satisfy low (>= 2): low has version 1.5 only\n  \
+             mid 1 Depends: low (>= 2)\n  \
+             top 1 Depends: mid\n  \
+             top 1 is requested by system.include"
+        );
+    }
+
+    #[test]
+    fn conflicts_and_excludes() {
+        let pkgs = index(&[
+            ("a", "1", "Conflicts: b\n"),
+            ("b", "1", ""),
+            ("c", "1", "Depends: b | d\n"),
+            ("d", "1", ""),
+        ]);
+        let e = names(&pkgs, &req(&["a", "b"])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("a 1 Conflicts b, but b is selected too"),
+            "{e}"
+        );
+        // A choice avoids the conflicting alternative.
+        assert_eq!(names(&pkgs, &req(&["a", "c"])).unwrap(), ["a", "c", "d"]);
+        let mut r = req(&["c"]);
+        r.exclude = vec!["b".into()];
+        assert_eq!(names(&pkgs, &r).unwrap(), ["c", "d"]);
+        r.exclude = vec!["nope".into()];
+        assert!(matches!(
+            names(&pkgs, &r),
+            Err(Error::UnknownPackage { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_and_virtual_includes() {
+        let pkgs = index(&[
+            ("p1", "1", "Provides: v, only\n"),
+            ("p2", "1", "Provides: v\n"),
+        ]);
+        assert_eq!(names(&pkgs, &req(&["only"])).unwrap(), ["p1"]);
+        let e = names(&pkgs, &req(&["v"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "system.include: no package v in the suite (it is virtual, \
+             provided by p1, p2: name one of them)"
+        );
+        let e = names(&pkgs, &req(&["zz"])).unwrap_err();
+        assert_eq!(e.to_string(), "system.include: no package zz in the suite");
     }
 }

@@ -45,15 +45,7 @@ fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
     match cli.command {
         Command::Build(args) => {
-            let (r, ctx) = setup(&args, quiet)?;
-            let lock = package_set(&args, &r, &ctx)?;
-            let report = pipeline::fetch(&r, &ctx, &lock)?;
-            eprintln!(
-                "{} packages ready in {} ({} downloaded now)",
-                lock.packages.len(),
-                ctx.cache_dir.display(),
-                report.downloaded
-            );
+            eprintln!("{}", fetch(&args, quiet)?);
             Err(lunforge::Error::Unfinished {
                 command: "build",
                 done: "fetch",
@@ -90,17 +82,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Fetch(args) => {
-            let (r, ctx) = setup(&args, quiet)?;
-            let lock = package_set(&args, &r, &ctx)?;
-            let report = pipeline::fetch(&r, &ctx, &lock)?;
-            println!(
-                "{} packages in {}: {} downloaded ({}), {} already cached",
-                lock.packages.len(),
-                ctx.cache_dir.display(),
-                report.downloaded,
-                units::human(report.downloaded_bytes),
-                report.cached
-            );
+            println!("{}", fetch(&args, quiet)?);
             Ok(())
         }
         Command::Lock { recipe, output } => {
@@ -120,6 +102,21 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Resolve (or read the lock) and download; the summary line.
+fn fetch(args: &RecipeArgs, quiet: bool) -> Result<String> {
+    let (r, ctx) = setup(args, quiet)?;
+    let lock = package_set(args, &r, &ctx)?;
+    let report = pipeline::fetch(&r, &ctx, &lock)?;
+    Ok(format!(
+        "{} packages in {}: {} downloaded ({}), {} already cached",
+        lock.packages.len(),
+        ctx.cache_dir.display(),
+        report.downloaded,
+        units::human(report.downloaded_bytes),
+        report.cached
+    ))
 }
 
 fn source(r: &RecipeOnly) -> Source {

@@ -53,7 +53,8 @@ struct State {
 }
 
 impl Terminal {
-    /// A reporter on stderr; `quiet` keeps only notes and summaries.
+    /// A reporter on stderr; `quiet` silences it (the command still
+    /// prints its own summary and errors).
     pub fn new(quiet: bool) -> Terminal {
         Terminal {
             state: Mutex::new(State {
@@ -133,6 +134,9 @@ impl Progress for Terminal {
         let mut s = self.lock();
         if let Some(bar) = s.bar.take() {
             bar.finish_and_clear();
+        }
+        if self.quiet {
+            return;
         }
         let secs = s.started.elapsed().as_secs_f64();
         eprintln!("{}: {summary} in {secs:.1}s", s.stage);

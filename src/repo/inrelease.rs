@@ -900,20 +900,15 @@ fn parse_timestamp(s: &str) -> Option<u64> {
         .checked_add(hour * 3600 + min * 60 + sec)
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (on or after it).
+/// Days from 1970-01-01 to a date on or after it.
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    // Howard Hinnant's algorithm, years counted from March.
-    let y = if month <= 2 {
-        year.checked_sub(1)?
-    } else {
-        year
-    };
-    let era = y / 400;
-    let yoe = y % 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
+    let signed = |v: u64| i64::try_from(v).ok();
+    let days = super::release::days_from_civil(
+        signed(year)?,
+        signed(month)?,
+        signed(day)?,
+    );
+    u64::try_from(days).ok()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! and package files go through [`crate::fetch::cache`], which verifies
 //! before a file becomes visible.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,6 +29,14 @@ pub enum Error {
         url: String,
         /// The client's error.
         source: reqwest::Error,
+    },
+    /// The connection broke while the body was being read.
+    #[error("{url}: reading the response: {source}")]
+    Body {
+        /// The full URL.
+        url: String,
+        /// The read error.
+        source: std::io::Error,
     },
     /// An HTTP status other than success or 404, after all retries.
     #[error("{url}: HTTP status {status}")]
@@ -118,7 +126,7 @@ impl Error {
     /// errors (5xx) and rate limiting.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Http { .. } => true,
+            Error::Http { .. } | Error::Body { .. } => true,
             Error::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -236,24 +244,30 @@ impl Transport for Http {
                 status: status.as_u16(),
             });
         }
-        resp.copy_to(&mut WriteAdapter(out)).map_err(http)?;
-        Ok(true)
+        // Read errors are the network's (worth a retry); write errors
+        // are ours (a full disk, a body larger than the index promised)
+        // and final.
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match resp.read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                Err(source) => {
+                    return Err(Error::Body { url: url.clone(), source })
+                }
+            };
+            out.write_all(&buf[..n]).map_err(|source| Error::Io {
+                path: url.clone().into(),
+                source,
+            })?;
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
-    }
-}
-
-/// `&mut dyn Write` as a sized `Write` for `copy_to`.
-struct WriteAdapter<'a>(&'a mut dyn Write);
-
-impl Write for WriteAdapter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
     }
 }
 
@@ -355,5 +369,12 @@ mod tests {
             Error::NotFound { url: "u".into() }.to_string(),
             "u: not found on the mirror"
         );
+        let e = Error::Body {
+            url: "u".into(),
+            source: std::io::Error::other("reset"),
+        };
+        assert_eq!(e.to_string(), "u: reading the response: reset");
+        assert!(e.is_transient());
+        assert!(!Error::NotFound { url: "u".into() }.is_transient());
     }
 }

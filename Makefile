@@ -12,7 +12,7 @@ CARGO ?= cargo
 #   debian-archive-keyring  the host's Debian archive keys
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils \
              debian-archive-keyring ca-certificates
-BENCH_DEBS := $(TEST_DEBS) hyperfine time
+BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean
 

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Helpers of tests/bench/run.sh: the parts that are awkward in bash
+(deb822 fields, JSON, SHA-256 sets, medians). Each subcommand prints plain
+lines for the shell or fails with a message and a non-zero status.
+
+  index INRELEASE PATH        -> "SHA256 SIZE ACQUIRE_BY_HASH(yes|no)"
+  fields INRELEASE            -> "Date: ..." style summary for the report
+  missing RESOLVE_JSON MIRROR -> "PATH" of each pool file absent or wrong
+  check-pool RESOLVE_JSON MIRROR
+  check-cache RESOLVE_JSON CACHE
+  check-debs RESOLVE_JSON DIR
+  same-set RESOLVE_JSON OTHER_JSON
+  apt-args RESOLVE_JSON       -> one "name=version" per line
+  report OUT_JSON key=value ... (hyperfine JSON files and extras)
+"""
+
+import hashlib
+import json
+import os
+import statistics
+import sys
+
+
+def die(msg):
+    print(f"bench: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def release_text(path):
+    """The signed text of an InRelease (signature not checked here: the
+    tools under test verify it; this only finds the index digest)."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    if lines and lines[0].startswith("-----BEGIN PGP SIGNED MESSAGE"):
+        start = lines.index("") + 1
+        end = lines.index("-----BEGIN PGP SIGNATURE-----")
+        lines = lines[start:end]
+    return lines
+
+
+def release_fields(path):
+    """Top-level fields and the SHA256 file list of a Release."""
+    fields, files, section = {}, {}, None
+    for line in release_text(path):
+        if line.startswith((" ", "\t")):
+            if section == "SHA256":
+                digest, size, name = line.split()
+                files[name] = (digest, int(size))
+            continue
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+        section = key
+    return fields, files
+
+
+def load_packages(path):
+    with open(path, encoding="utf-8") as f:
+        pkgs = json.load(f)["packages"]
+    if not pkgs:
+        die(f"{path}: empty package list")
+    return pkgs
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_ok(path, pkg):
+    return (
+        os.path.isfile(path)
+        and os.path.getsize(path) == pkg["size"]
+        and sha256_file(path) == pkg["sha256"]
+    )
+
+
+def cmd_index(inrelease, rel):
+    fields, files = release_fields(inrelease)
+    if rel not in files:
+        die(f"{inrelease} lists no {rel}")
+    digest, size = files[rel]
+    by_hash = "yes" if fields.get("Acquire-By-Hash", "").lower() == "yes" else "no"
+    print(digest, size, by_hash)
+
+
+def cmd_fields(inrelease):
+    fields, _ = release_fields(inrelease)
+    print(fields.get("Date", "?"))
+
+
+def cmd_missing(resolved, mirror):
+    for p in load_packages(resolved):
+        if not file_ok(os.path.join(mirror, p["path"]), p):
+            print(p["path"])
+
+
+def cmd_check_pool(resolved, mirror):
+    bad = [
+        p["path"]
+        for p in load_packages(resolved)
+        if not file_ok(os.path.join(mirror, p["path"]), p)
+    ]
+    if bad:
+        die(f"{len(bad)} pool files missing or corrupt, e.g. {bad[0]}")
+
+
+def cmd_check_cache(resolved, cache):
+    """Every package is in lunforge's content-addressed cache."""
+    pkgs = load_packages(resolved)
+    bad = []
+    for p in pkgs:
+        d = p["sha256"]
+        if not file_ok(os.path.join(cache, "sha256", d[:2], d), p):
+            bad.append(p["name"])
+    if bad:
+        die(f"{cache}: {len(bad)} of {len(pkgs)} packages not cached: {bad[:5]}")
+
+
+def cmd_check_debs(resolved, directory):
+    """apt-get download left exactly the expected files, byte for byte."""
+    want = {p["sha256"] for p in load_packages(resolved)}
+    debs = [n for n in os.listdir(directory) if n.endswith(".deb")]
+    got = {sha256_file(os.path.join(directory, n)) for n in debs}
+    if len(debs) != len(want) or got != want:
+        die(
+            f"{directory}: {len(debs)} .deb files, {len(want)} expected; "
+            f"{len(want - got)} missing, {len(got - want)} unexpected"
+        )
+
+
+def cmd_same_set(a, b):
+    key = lambda p: (p["name"], p["version"], p["sha256"])  # noqa: E731
+    sa = {key(p) for p in load_packages(a)}
+    sb = {key(p) for p in load_packages(b)}
+    if sa != sb:
+        die(f"{a} and {b} differ: {sorted(sa ^ sb)[:5]}")
+
+
+def cmd_apt_args(resolved):
+    for p in load_packages(resolved):
+        print(f"{p['name']}={p['version']}")
+
+
+def hf(path):
+    """Median, mean, stddev, min, max and run count of a hyperfine JSON."""
+    with open(path, encoding="utf-8") as f:
+        r = json.load(f)["results"][0]
+    times = r["times"]
+    if len(times) < 3:
+        die(f"{path}: only {len(times)} runs")
+    if any(code != 0 for code in r.get("exit_codes", [0])):
+        die(f"{path}: a run failed: exit codes {r['exit_codes']}")
+    return {
+        "command": r["command"],
+        "median_s": statistics.median(times),
+        "mean_s": r["mean"],
+        "stddev_s": r.get("stddev"),
+        "min_s": min(times),
+        "max_s": max(times),
+        "runs": len(times),
+    }
+
+
+def cmd_report(out, *pairs):
+    a = dict(p.split("=", 1) for p in pairs)
+    t = {k: hf(a[k]) for k in (
+        "fetch_cold", "apt_download", "apt_update_download",
+        "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
+    )}
+    med = {k: v["median_s"] for k, v in t.items()}
+    n, size = int(a["packages"]), int(a["bytes"])
+    mib = size / (1 << 20)
+    what = f"{a['suite']} {a['variant']}, {n} pkgs, {mib:.1f} MiB"
+    ratio = lambda x, y: med[x] / med[y]  # noqa: E731
+    results = {
+        "date": a["date"],
+        "host": {"nproc": int(a["nproc"]), "apt": a["apt"],
+                 "mmdebstrap": a["mmdebstrap_version"]},
+        "lunforge": a["lunforge"],
+        "suite": a["suite"], "variant": a["variant"],
+        "release_date": a["release_date"],
+        "packages": n, "download_bytes": size,
+        "runs": int(a["runs"]),
+        "mmdebstrap_mode": a["mode"],
+        "mmdebstrap_package_set": a["same_set"],
+        "timings": t,
+        "ratios": {
+            "fetch_cold_vs_apt_download": ratio("fetch_cold", "apt_download"),
+            "fetch_cold_vs_apt_update_download":
+                ratio("fetch_cold", "apt_update_download"),
+            "resolve_vs_mmdebstrap_simulate": ratio("resolve", "mmdebstrap"),
+            "resolve_cold_vs_mmdebstrap_simulate":
+                ratio("resolve_cold", "mmdebstrap"),
+        },
+        "peak_rss_kib": {
+            "fetch_cold": int(a["rss_fetch"]),
+            "resolve": int(a["rss_resolve"]),
+        },
+        "throughput_mib_s": {
+            "fetch_cold": mib / med["fetch_cold"],
+            "apt_download": mib / med["apt_download"],
+        },
+    }
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    r = results["ratios"]
+    runs = min(v["runs"] for v in t.values())
+    print(f"lunforge bench, {a['date']}, medians of >= {runs} runs "
+          f"({a['lunforge']}; apt {a['apt']}; mmdebstrap "
+          f"{a['mmdebstrap_version']} --mode={a['mode']}; {a['nproc']} CPUs)")
+    print(f"fetch cold ({what}): lunforge {med['fetch_cold']:.3f} s, "
+          f"apt-get download {med['apt_download']:.3f} s, "
+          f"ratio {r['fetch_cold_vs_apt_download']:.2f}")
+    print(f"  (incl. index)   : lunforge {med['fetch_cold']:.3f} s, "
+          f"apt-get update + download {med['apt_update_download']:.3f} s, "
+          f"ratio {r['fetch_cold_vs_apt_update_download']:.2f}")
+    print(f"fetch warm ({what}): lunforge {med['fetch_warm']:.3f} s")
+    print(f"resolve ({a['suite']} {a['variant']}): lunforge (cached index) "
+          f"{med['resolve']:.3f} s, mmdebstrap --simulate "
+          f"{med['mmdebstrap']:.3f} s, ratio "
+          f"{r['resolve_vs_mmdebstrap_simulate']:.2f}")
+    print(f"  (index fetched) : lunforge {med['resolve_cold']:.3f} s, "
+          f"ratio {r['resolve_cold_vs_mmdebstrap_simulate']:.2f}")
+    print(f"  package sets of lunforge and mmdebstrap: {a['same_set']}")
+    print(f"peak RSS: lunforge fetch (cold) "
+          f"{int(a['rss_fetch']) / 1024:.1f} MiB, lunforge resolve "
+          f"{int(a['rss_resolve']) / 1024:.1f} MiB")
+    print(f"results: {out}")
+
+
+COMMANDS = {
+    "index": cmd_index, "fields": cmd_fields, "missing": cmd_missing,
+    "check-pool": cmd_check_pool, "check-cache": cmd_check_cache,
+    "check-debs": cmd_check_debs, "same-set": cmd_same_set,
+    "apt-args": cmd_apt_args, "report": cmd_report,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        die(f"usage: lib.py {{{','.join(COMMANDS)}}} ARGS")
+    COMMANDS[sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# `make bench`: lunforge against the reference tools, ratios from one run.
+#
+#   1. a partial Debian mirror (InRelease, Packages.xz, the pool files of
+#      trixie `important`) is copied once from the host's mirror into a
+#      persistent cache dir, and refreshed when the host's InRelease changes;
+#   2. it is served on 127.0.0.1, so every tool reads the same bytes from
+#      the same server and the Internet is out of the measurement;
+#   3. hyperfine measures (median of BENCH_RUNS >= 3 runs, after a warmup):
+#        a. cold `lunforge fetch` vs `apt-get download` of the same list
+#           (and vs `apt-get update` + `apt-get download`, which is the
+#           same work as a cold fetch: index and packages);
+#        b. warm-cache `lunforge fetch`;
+#        c. `lunforge resolve` vs `mmdebstrap --simulate`, same variant;
+#      plus the peak RSS of one cold fetch and one resolve;
+#   4. the table goes to stdout and to $BENCH_DIR/results.json.
+#
+# Any failing command, or a download that does not leave exactly the
+# expected files, fails the bench: timing an error is worse than nothing.
+#
+# Environment: BENCH_DIR (default ~/.cache/lunforge-bench), BENCH_RUNS
+# (default 5), BENCH_MMDEBSTRAP_MODE (default root as root, else unshare),
+# BENCH_KEEP=1 keeps the scratch dir, LUNFORGE (binary to measure).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+lib=(python3 "$here/lib.py")
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+start_s=$SECONDS
+lunforge=${LUNFORGE:-${CARGO_TARGET_DIR:-$root/target}/release/lunforge}
+[ -x "$lunforge" ] || die "$lunforge not built (run: cargo build --release)"
+for tool in hyperfine mmdebstrap apt-get curl python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || die "$tool missing (make bench-deps)"
+done
+
+# What is measured. The issue asks for trixie `important`: large enough
+# (about 150 packages, 50 MB) that transfer matters, small enough to
+# mirror. No extra packages: mmdebstrap's variant is the reference.
+suite=trixie
+arch=amd64
+component=main
+variant=important
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+runs=${BENCH_RUNS:-5}
+[[ "$runs" =~ ^[0-9]+$ ]] && [ "$runs" -ge 3 ] || die "BENCH_RUNS must be >= 3"
+[ -r "$keyring" ] || die "$keyring missing (debian-archive-keyring)"
+bench_dir=${BENCH_DIR:-$HOME/.cache/lunforge-bench}
+mirror=$bench_dir/mirror
+dists=dists/$suite
+index=$component/binary-$arch/Packages.xz
+
+# A proxy from the environment must not sit between the tools and the
+# local server (curl, apt and reqwest all honour http_proxy).
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+# Messages in a stable language, for the output checks below.
+export LC_ALL=C.UTF-8
+
+# ---------------------------------------------------------------------------
+# The host's Debian mirror, read from its apt sources at run time (never
+# written into any file): the first non-security URI of debian.sources,
+# else of any deb822 .sources file, else of a one-line `deb` entry.
+host_mirror() {
+    local f uri=""
+    for f in /etc/apt/sources.list.d/debian.sources \
+             /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++)
+                                if ($i !~ /security/) { print $i; exit } }' "$f")
+        [ -n "$uri" ] && break
+    done
+    if [ -z "$uri" ]; then
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [ -f "$f" ] || continue
+            # `deb [opt=val ...] URI suite components`: skip the options.
+            uri=$(awk '$1 == "deb" { i = 2
+                         if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+                         if ($i !~ /security/) { print $i; exit } }' "$f")
+            [ -n "$uri" ] && break
+        done
+    fi
+    [ -n "$uri" ] || die "no Debian mirror in /etc/apt/sources.list{,.d}"
+    echo "${uri%/}"
+}
+
+# Scratch space of this run; the server is stopped and the scratch removed
+# however the script ends.
+mkdir -p "$bench_dir"
+rm -f "$bench_dir/results.json"   # a failed run must not leave old numbers
+work=$(mktemp -d "$bench_dir/run.XXXXXX")
+server_pid=""
+cleanup() {
+    local rc=$?
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        say "scratch kept in $work"
+    else
+        rm -rf "$work"
+    fi
+    [ "$rc" -eq 0 ] || say "FAILED (exit $rc)"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------
+# 1. The partial mirror. Its InRelease is the host mirror's own, signed
+# file, so lunforge, apt and mmdebstrap all verify it with the host keyring
+# as they would in real use.
+upstream=$(host_mirror)
+say "host mirror: $upstream"
+if ! curl -fsS --retry 3 -o "$work/InRelease" "$upstream/$dists/InRelease"; then
+    # Offline: a complete mirror from an earlier run still serves (until
+    # its Valid-Until passes, which the tools will then report).
+    [ -f "$mirror/.complete" ] || die "cannot reach $upstream and no mirror yet"
+    say "host mirror unreachable: reusing $mirror as it is"
+    cp "$mirror/$dists/InRelease" "$work/InRelease"
+fi
+
+read -r index_sha index_size by_hash < <("${lib[@]}" index "$work/InRelease" "$index")
+if [ -f "$mirror/.complete" ] && cmp -s "$work/InRelease" "$mirror/$dists/InRelease"; then
+    say "mirror index up to date ($mirror)"
+else
+    say "mirror index changed: refreshing $mirror"
+    rm -f "$mirror/.complete"
+    idx_dir=$mirror/$dists/$component/binary-$arch
+    mkdir -p "$idx_dir/by-hash/SHA256"
+    # Fetch the index by hash when the archive offers it, so it is the
+    # generation this InRelease names even if the mirror updates meanwhile.
+    src=$dists/$index
+    [ "$by_hash" = yes ] && src=$dists/$component/binary-$arch/by-hash/SHA256/$index_sha
+    curl -fsS --retry 3 -o "$work/Packages.xz" "$upstream/$src"
+    echo "$index_sha  $work/Packages.xz" | sha256sum --quiet -c - \
+        || die "$upstream/$src: SHA-256 differs from InRelease"
+    [ "$(stat -c %s "$work/Packages.xz")" = "$index_size" ] || die "$src: size differs"
+    # Both names: lunforge and apt ask for the by-hash one when
+    # Acquire-By-Hash is set, other clients for the plain one.
+    find "$idx_dir/by-hash/SHA256" -type f -delete
+    mv "$work/Packages.xz" "$idx_dir/Packages.xz"
+    ln -f "$idx_dir/Packages.xz" "$idx_dir/by-hash/SHA256/$index_sha"
+    # InRelease last: until here the mirror is not marked complete.
+    cp "$work/InRelease" "$mirror/$dists/InRelease"
+    touch "$mirror/.complete"
+fi
+
+# The package list, resolved by lunforge from the local copy itself (the
+# same bytes every tool will read); every run, so a resolver change cannot
+# leave the mirror without a pool file the measured commands need.
+common=(--set "system.suite=$suite" --set "system.architecture=$arch"
+        --set "system.variant=$variant" --set 'system.include=[]'
+        --keyring "$keyring")
+"$lunforge" -q resolve --json --mirror "file://$mirror" "${common[@]}" \
+    --cache "$work/list-cache" >"$work/packages.json" \
+    || die "lunforge resolve against the local mirror failed"
+rm -rf "$work/list-cache"
+
+# Pool files: download only those absent or corrupt (normally none after
+# the first run), in parallel, then check every one.
+"${lib[@]}" missing "$work/packages.json" "$mirror" >"$work/missing"
+if [ -s "$work/missing" ]; then
+    say "downloading $(wc -l <"$work/missing") pool files from the host mirror"
+    while read -r path; do
+        printf 'url = "%s"\noutput = "%s"\n' "$upstream/$path" "$mirror/$path"
+    done <"$work/missing" >"$work/curl.cfg"
+    curl -fsS --no-progress-meter --retry 3 --create-dirs --parallel --parallel-max 4 -K "$work/curl.cfg"
+fi
+"${lib[@]}" check-pool "$work/packages.json" "$mirror"
+read -r npkgs nbytes < <(python3 -c 'import json,sys
+t = json.load(open(sys.argv[1]))["total"]
+print(t["packages"], t["download_size"])' "$work/packages.json")
+say "package set: $suite $variant, $npkgs packages, $nbytes bytes"
+
+# ---------------------------------------------------------------------------
+# 2. Serve the mirror on 127.0.0.1 (a free port chosen by the kernel).
+python3 "$here/serve.py" "$mirror" "$work/port" 2>"$work/serve.log" &
+server_pid=$!
+for _ in $(seq 100); do
+    [ -s "$work/port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || die "server died: $(cat "$work/serve.log")"
+    sleep 0.1
+done
+[ -s "$work/port" ] || die "server did not start"
+url=http://127.0.0.1:$(cat "$work/port")
+curl -fsS -o /dev/null "$url/$dists/InRelease" || die "$url does not serve the mirror"
+say "serving $mirror on $url"
+
+# A private apt: its own state, cache, sources and (empty) configuration
+# parts, so the host's apt setup neither leaks in nor gets touched.
+apt_dir=$work/apt
+mkdir -p "$apt_dir"/{etc/apt.conf.d,etc/preferences.d,etc/sources.list.d,etc/trusted.gpg.d} \
+         "$apt_dir"/{state/lists/partial,cache/archives/partial,log}
+: >"$apt_dir/status"
+echo "deb [signed-by=$keyring] $url $suite $component" >"$apt_dir/etc/sources.list"
+cat >"$apt_dir/apt.conf" <<EOF
+Dir::State "$apt_dir/state";
+Dir::State::status "$apt_dir/status";
+Dir::Cache "$apt_dir/cache";
+Dir::Log "$apt_dir/log";
+Dir::Etc::main "$apt_dir/etc/apt.conf";
+Dir::Etc::Parts "$apt_dir/etc/apt.conf.d";
+Dir::Etc::SourceList "$apt_dir/etc/sources.list";
+Dir::Etc::SourceParts "$apt_dir/etc/sources.list.d";
+Dir::Etc::Preferences "$apt_dir/etc/preferences";
+Dir::Etc::PreferencesParts "$apt_dir/etc/preferences.d";
+Dir::Etc::Trusted "$apt_dir/etc/trusted.gpg";
+Dir::Etc::TrustedParts "$apt_dir/etc/trusted.gpg.d";
+APT::Architecture "$arch";
+APT::Architectures { "$arch"; };
+Acquire::Languages "none";
+Debug::NoLocking "1";
+APT::Sandbox::User "$(id -un)";
+EOF
+export APT_CONFIG=$apt_dir/apt.conf
+# Any warning (a missing index, a bad signature) fails the bench.
+apt-get update -q >"$work/apt-update.log" 2>&1 || { cat "$work/apt-update.log" >&2; die "apt-get update failed"; }
+if grep -E '^(W|E|Err):' "$work/apt-update.log" >&2; then die "apt-get update warned"; fi
+
+# The timed commands as small scripts: hyperfine runs them through sh, and
+# 150 name=version arguments are better kept out of its command line.
+q() { printf '%q ' "$@"; }
+mapfile -t apt_args < <("${lib[@]}" apt-args "$work/packages.json")
+dl=$work/apt-download
+cat >"$work/apt-download.sh" <<EOF
+#!/bin/sh
+cd $(q "$dl") && exec apt-get -q=2 download $(q "${apt_args[@]}")
+EOF
+cat >"$work/apt-update-download.sh" <<EOF
+#!/bin/sh
+set -e
+apt-get -q=2 update
+cd $(q "$dl") && exec apt-get -q=2 download $(q "${apt_args[@]}")
+EOF
+chmod +x "$work"/apt-*.sh
+lists=$apt_dir/state/lists
+cold=$work/cold-cache
+fetch=("$lunforge" -q fetch --mirror "$url" "${common[@]}" --cache "$cold")
+resolve=("$lunforge" -q resolve --mirror "$url" "${common[@]}" --cache "$cold")
+resolve_cold=("$lunforge" -q resolve --mirror "$url" "${common[@]}" --cache "$work/rcold")
+mode=${BENCH_MMDEBSTRAP_MODE:-$([ "$(id -u)" -eq 0 ] && echo root || echo unshare)}
+mmdebstrap_cmd="mmdebstrap -q --simulate --variant=$variant --mode=$mode \
+--architectures=$arch --keyring=$keyring $suite /dev/null $(q "deb $url $suite $component")"
+
+# hyperfine NAME PREPARE COMMAND: BENCH_RUNS runs after one warmup run (it
+# warms the page cache and the server the same way for every tool). A
+# failing run stops hyperfine, and so the bench.
+bench() {
+    local name=$1 prepare=$2 cmd=$3
+    say "measuring $name: $cmd"
+    local prep=()
+    [ -n "$prepare" ] && prep=(--prepare "$prepare")
+    hyperfine --style basic --warmup 1 --runs "$runs" "${prep[@]}" \
+        --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
+}
+
+# ---------------------------------------------------------------------------
+# 3a. Cold fetch: every run starts from an empty cache (lunforge) or an
+# empty download directory (apt), against the same warm server.
+bench fetch_cold "rm -rf $(q "$cold") && mkdir $(q "$cold")" "$(q "${fetch[@]}")"
+"${lib[@]}" check-cache "$work/packages.json" "$cold"
+bench apt_download "rm -rf $(q "$dl") && mkdir $(q "$dl")" "$work/apt-download.sh"
+"${lib[@]}" check-debs "$work/packages.json" "$dl"
+# The same with apt's index download and cache build, which a cold
+# lunforge fetch also does (lists and pkgcache removed before each run).
+bench apt_update_download \
+    "rm -rf $(q "$dl") $(q "$lists") $(q "$apt_dir/cache")/*.bin && mkdir -p $(q "$dl") $(q "$lists")/partial" \
+    "$work/apt-update-download.sh"
+"${lib[@]}" check-debs "$work/packages.json" "$dl"
+
+# 3b. Warm fetch: the cache the cold runs left is full; nothing downloads.
+bench fetch_warm "" "$(q "${fetch[@]}")"
+"${fetch[@]}" >"$work/warm.out"
+grep -Eq "^$npkgs packages in .*: 0 downloaded .*, $npkgs already cached$" "$work/warm.out" \
+    || die "warm fetch did not find everything cached: $(cat "$work/warm.out")"
+
+# 3c. Resolve: lunforge with its index cached (fetches and verifies only
+# InRelease) and with an empty cache (fetches Packages.xz too, as
+# mmdebstrap's apt-get update always does); then mmdebstrap --simulate.
+bench resolve "" "$(q "${resolve[@]}")"
+"${resolve[@]}" --json >"$work/resolve.out"
+"${lib[@]}" same-set "$work/packages.json" "$work/resolve.out"
+bench resolve_cold "rm -rf $(q "$work/rcold")" "$(q "${resolve_cold[@]}")"
+bench mmdebstrap "" "$mmdebstrap_cmd"
+# Not timed: the ratio compares like with like only if mmdebstrap picks
+# the same packages. Its verbose output has apt's "Inst NAME ..." lines
+# (essential packages appear twice: once per installation phase).
+eval "${mmdebstrap_cmd/ -q / -v }" >"$work/mmdebstrap.out" 2>&1 \
+    || { tail "$work/mmdebstrap.out" >&2; die "mmdebstrap -v failed"; }
+awk '$1 == "Inst" { print $2 }' "$work/mmdebstrap.out" | sort -u >"$work/mmdebstrap.names"
+python3 -c 'import json,sys
+for p in json.load(open(sys.argv[1]))["packages"]: print(p["name"])' \
+    "$work/packages.json" | sort >"$work/lunforge.names"
+if same_set=$(diff "$work/lunforge.names" "$work/mmdebstrap.names"); then
+    same_set=identical
+else
+    same_set="DIFFERENT (< lunforge only, > mmdebstrap only): $(echo "$same_set" | grep '^[<>]' | tr '\n' ' ')"
+    say "package sets differ: $same_set"
+fi
+
+# Peak RSS of one cold fetch and one resolve (GNU time, in KiB). The fetch
+# output must say that every package was downloaded.
+rm -rf "$cold" && mkdir "$cold"
+/usr/bin/time -f %M -o "$work/rss_fetch" "${fetch[@]}" >"$work/cold.out"
+grep -Eq "^$npkgs packages in .*: $npkgs downloaded " "$work/cold.out" \
+    || die "cold fetch did not download every package: $(cat "$work/cold.out")"
+"${lib[@]}" check-cache "$work/packages.json" "$cold"
+/usr/bin/time -f %M -o "$work/rss_resolve" "${resolve[@]}" >/dev/null
+# The last line: on failure GNU time prints "Command exited..." first
+# (and set -e has already stopped the script).
+rss_fetch=$(tail -n 1 "$work/rss_fetch")
+rss_resolve=$(tail -n 1 "$work/rss_resolve")
+
+# ---------------------------------------------------------------------------
+# 4. The report.
+"${lib[@]}" report "$bench_dir/results.json" \
+    fetch_cold="$work/fetch_cold.json" apt_download="$work/apt_download.json" \
+    apt_update_download="$work/apt_update_download.json" \
+    fetch_warm="$work/fetch_warm.json" resolve="$work/resolve.json" \
+    resolve_cold="$work/resolve_cold.json" mmdebstrap="$work/mmdebstrap.json" \
+    packages="$npkgs" bytes="$nbytes" suite="$suite" variant="$variant" \
+    release_date="$("${lib[@]}" fields "$mirror/$dists/InRelease")" \
+    runs="$runs" mode="$mode" same_set="$same_set" rss_fetch="$rss_fetch" rss_resolve="$rss_resolve" \
+    date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
+    lunforge="$("$lunforge" --version)" \
+    apt="$(dpkg-query -W -f '${Version}' apt)" \
+    mmdebstrap_version="$(dpkg-query -W -f '${Version}' mmdebstrap)"
+say "done in $((SECONDS - start_s)) s"

@@ -23,7 +23,7 @@ build:
 
 ## test: install the oracles (as root), then every unit and integration test
 test: test-deps
-	$(CARGO) test --release --all-targets
+	$(CARGO) test --release --all-targets --no-fail-fast
 
 test-deps:
 	@bash tests/support/install-debs.sh $(TEST_DEBS)

@@ -129,7 +129,11 @@ fn load(r: &RecipeOnly) -> Result<Recipe> {
     if let Some(m) = &r.mirror {
         sets.push(format!("system.mirror={m}"));
     }
-    Ok(Recipe::load(&source(r), &sets, Path::new("/"))?)
+    let mut recipe = Recipe::load(&source(r), &sets, Path::new("/"))?;
+    if r.mirror.is_some() {
+        recipe.system.mirror_origin = "--mirror".into();
+    }
+    Ok(recipe)
 }
 
 /// The recipe and the run context from the common options.

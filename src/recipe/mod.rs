@@ -216,7 +216,17 @@ impl Recipe {
             Source::Path(p) => Some(p.clone()),
             Source::Embedded => None,
         };
-        resolve::resolve(&name, path, file, apt_root)
+        let mut recipe = resolve::resolve(&name, path, file, apt_root)?;
+        if recipe.system.mirror_origin == resolve::FROM_RECIPE {
+            let set_mirror = overrides.iter().rev().find(|o| {
+                o.split_once('=')
+                    .is_some_and(|(k, _)| k.trim() == "system.mirror")
+            });
+            if let Some(arg) = set_mirror {
+                recipe.system.mirror_origin = format!("--set {arg}");
+            }
+        }
+        Ok(recipe)
     }
 
     /// The resolved recipe as TOML (what `lunforge recipe show` prints).
@@ -399,7 +409,10 @@ mod tests {
         let ok =
             load_text(head, &["system.mirror=file:///srv/mirror/"]).unwrap();
         assert_eq!(ok.system.mirror, "file:///srv/mirror");
-        assert_eq!(ok.system.mirror_origin, "recipe");
+        assert_eq!(
+            ok.system.mirror_origin,
+            "--set system.mirror=file:///srv/mirror/"
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@ use super::{
 };
 use crate::repo::host_sources;
 
+/// `System::mirror_origin` of a mirror URL written in the recipe.
+pub const FROM_RECIPE: &str = "recipe";
+
 /// Fill in defaults and check the rules that span keys.
 pub fn resolve(
     name: &str,
@@ -39,7 +42,10 @@ pub fn resolve(
         None | Some("host") => host_mirror(name, apt_root)?,
         Some(url) => {
             check_url(url).map_err(|m| invalid("system.mirror", m))?;
-            (url.trim_end_matches('/').to_string(), "recipe".to_string())
+            (
+                url.trim_end_matches('/').to_string(),
+                FROM_RECIPE.to_string(),
+            )
         }
     };
     let variant = match sys.variant.unwrap_or(Variant::Minbase) {

@@ -330,7 +330,11 @@ fn read_index(
     let data = fetch_index(t, &dists, &dir, &rel_path, release, &want)?;
     let text = decompress(&url, &rel_path, &data)?;
     if let Some(p) = plain {
-        transport::check(&format!("{url} (decompressed)"), text.as_bytes(), &p)?;
+        transport::check(
+            &format!("{url} (decompressed)"),
+            text.as_bytes(),
+            &p,
+        )?;
         if let Some(c) = cache {
             c.store(&p, text.as_bytes())?;
         }
@@ -374,7 +378,10 @@ fn utf8(url: &str, bytes: Vec<u8>) -> Result<String> {
 
 fn decompress(url: &str, path: &str, data: &[u8]) -> Result<String> {
     let mut bytes = Vec::with_capacity(data.len() * 6);
-    let err = |source| Error::Decompress { url: url.into(), source };
+    let err = |source| Error::Decompress {
+        url: url.into(),
+        source,
+    };
     if path.ends_with(".xz") {
         xz2::read::XzDecoder::new_multi_decoder(data)
             .read_to_end(&mut bytes)

@@ -256,7 +256,10 @@ impl Transport for Http {
                     continue
                 }
                 Err(source) => {
-                    return Err(Error::Body { url: url.clone(), source })
+                    return Err(Error::Body {
+                        url: url.clone(),
+                        source,
+                    })
                 }
             };
             out.write_all(&buf[..n]).map_err(|source| Error::Io {

@@ -14,16 +14,27 @@
 //!    `Recommends` are not installed (mmdebstrap sets
 //!    `Apt::Install-Recommends false`).
 //!
-//! Within a stage the closure is taken the way apt's `MarkInstall` does in
-//! effect: dependencies with no choice are followed first, and an
-//! alternative (`a | b`, or a virtual package with several providers) is
-//! decided only once nothing else can satisfy it, so that a choice never
-//! adds a package that another dependency pulls in anyway. An undecided
+//! Within a stage, dependencies with no choice are followed first, and
+//! an alternative (`a | b`, or a virtual package with several providers)
+//! is decided only once nothing else can satisfy it. An undecided
 //! alternative takes the first real package whose candidate (its highest
-//! version) satisfies the constraint; for a virtual package, the provider
-//! of highest priority (then `Essential`, then name).
+//! version) satisfies the constraint and conflicts with nothing selected;
+//! for a virtual package, the provider of highest priority (then
+//! `Essential`, then name).
 //!
-//! One deliberate difference from apt: `usrmerge | usr-is-merged`
+//! This differs from apt on purpose. apt decides an alternative the
+//! moment its depth-first walk reaches it, in the order of its command
+//! line, which for mmdebstrap's `?priority(...)` patterns is the order of
+//! apt's package hash table: with `a Depends: x | y` and `b Depends: y`,
+//! apt installs x and y when it meets a first, y alone when it meets b
+//! first. Deciding alternatives last never installs an alternative that
+//! another dependency makes redundant, and does not depend on any order,
+//! so the same recipe always gives the same set. On the real archives the
+//! two agree: for trixie and bookworm, `minbase` and `important`, and the
+//! built-in recipe, the set is exactly mmdebstrap's (the integration tests
+//! check this against mmdebstrap itself), except for the next point.
+//!
+//! The other deliberate difference: `usrmerge | usr-is-merged`
 //! resolves to `usr-is-merged`, as debootstrap does. lunforge lays out
 //! merged /usr itself, so `usrmerge`'s conversion script (and the perl it
 //! pulls in) has nothing to do.

@@ -1,0 +1,36 @@
+//! lunforge's integration tests: one test binary (as ext4-view and
+//! ripgrep do), in which every test runs the real `lunforge` binary (or
+//! the library) against something lunforge did not make, and checks the
+//! result with a tool nobody here wrote.
+//!
+//! - A local Debian repository built at test time by `dpkg-deb`,
+//!   `apt-ftparchive`, `xz` and `gpg`, served on 127.0.0.1 by the test
+//!   process ([`support::testrepo`], [`support::http`]):
+//!   - [`repo_client`]: signatures (InRelease, Release.gpg, unsigned,
+//!     unknown key, expiry) and index digests, tampered after signing;
+//!   - [`resolve_local`]: the resolver's choices, checked by hand and
+//!     against `apt-get --simulate install` ([`support::oracle::Apt`]);
+//!   - [`lockfile`]: `lunforge lock` and `--locked` fetches;
+//!   - [`fetch_cache`]: the content-addressed cache, tampered packages,
+//!     concurrent processes.
+//! - [`cli_recipe`]: recipe errors and overrides through the command
+//!   line, and the golden `recipe show`.
+//! - [`host_mirror`]: the host's real Debian mirror, where the resolved
+//!   package sets are compared with what `mmdebstrap` installs
+//!   ([`support::oracle::mmdebstrap`]).
+//!
+//! A missing tool fails the test and names its Debian package; `make
+//! test` installs them all. Every test makes its own temporary
+//! directories, repository and server, so tests run in parallel and in
+//! any order.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_recipe;
+mod fetch_cache;
+mod host_mirror;
+mod hostile_input;
+mod lockfile;
+mod repo_client;
+mod resolve_local;

@@ -19,8 +19,9 @@ use crate::error::Result;
 use crate::fetch::{self, Cache};
 use crate::recipe::{Recipe, Variant};
 use crate::repo::{self, inrelease::Keyring, transport, Trust};
+use crate::resolve::lockfile::Error::Invalid;
 use crate::resolve::lockfile::{
-    Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
+    self, Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
 };
 use crate::resolve::{self, Request};
 
@@ -89,19 +90,23 @@ pub fn fetch(
     let t = transport::for_mirror(&recipe.system.mirror)
         .map_err(repo::Error::from)?;
     let cache = Cache::open(&ctx.cache_dir)?;
-    let items: Vec<fetch::Item> = lock
+    let items = lock
         .packages
         .iter()
-        .map(|p| fetch::Item {
-            package: format!("{} {}", p.name, p.version),
-            path: p.path.clone(),
-            // Checked when the lock was read or built.
-            expected: p.expected().unwrap_or(transport::Expected {
-                size: p.size,
-                sha256: [0; 32],
-            }),
+        .map(|p| {
+            Ok(fetch::Item {
+                package: format!("{} {}", p.name, p.version),
+                path: p.path.clone(),
+                expected: p.expected().ok_or_else(|| Invalid {
+                    path: "(lock)".into(),
+                    message: format!(
+                        "package {}: bad sha256 {:?}",
+                        p.name, p.sha256
+                    ),
+                })?,
+            })
         })
-        .collect();
+        .collect::<std::result::Result<Vec<_>, lockfile::Error>>()?;
     Ok(fetch::fetch_all(
         &*t,
         &cache,

@@ -44,6 +44,7 @@ pub mod progress;
 pub mod recipe;
 pub mod repo;
 pub mod resolve;
+pub mod tree;
 pub mod units;
 
 pub use context::Context;

@@ -1,0 +1,218 @@
+//! File contents: small ones inline, large ones spooled to disk, host
+//! files by path, so that a whole suite's contents never sit in memory
+//! at once.
+//!
+//! The spool is one anonymous temporary file per tree, appended to and
+//! read back with positioned reads (`pread`), so readers need no lock
+//! and the file disappears with the process.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Contents at most this large are kept in memory.
+pub const INLINE_MAX: usize = 16 * 1024;
+
+/// Where a regular file's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Held in memory.
+    Inline(Arc<[u8]>),
+    /// A range of the tree's spool file.
+    Spool {
+        /// Start in the spool.
+        offset: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// A file on the host, read when needed (its size at the time it was
+    /// recorded).
+    Host {
+        /// Host path.
+        path: PathBuf,
+        /// Size in bytes.
+        len: u64,
+    },
+}
+
+impl Content {
+    /// Contents held in memory.
+    pub fn inline(bytes: impl Into<Arc<[u8]>>) -> Content {
+        Content::Inline(bytes.into())
+    }
+
+    /// The size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Inline(b) => b.len() as u64,
+            Content::Spool { len, .. } | Content::Host { len, .. } => *len,
+        }
+    }
+
+    /// `true` for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The spool file of a tree (shared by clones of the tree).
+#[derive(Debug, Clone)]
+pub struct Spool {
+    inner: Arc<Mutex<SpoolFile>>,
+    reader: Arc<File>,
+}
+
+#[derive(Debug)]
+struct SpoolFile {
+    file: File,
+    end: u64,
+}
+
+impl Spool {
+    /// A new, empty spool in the system's temporary directory.
+    pub fn new() -> io::Result<Spool> {
+        let file = tempfile::tempfile()?;
+        let reader = Arc::new(file.try_clone()?);
+        Ok(Spool {
+            inner: Arc::new(Mutex::new(SpoolFile { file, end: 0 })),
+            reader,
+        })
+    }
+
+    /// Store the bytes of `r` (which yields exactly `len` bytes, else an
+    /// error): inline when small, spooled otherwise.
+    pub fn store(&self, r: &mut dyn Read, len: u64) -> io::Result<Content> {
+        if len <= INLINE_MAX as u64 {
+            let mut buf = Vec::with_capacity(len as usize);
+            r.take(len).read_to_end(&mut buf)?;
+            if buf.len() as u64 != len {
+                return Err(short(len, buf.len() as u64));
+            }
+            return Ok(Content::inline(buf));
+        }
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let offset = s.end;
+        let mut w = AtWriter {
+            file: &s.file,
+            pos: offset,
+        };
+        let n = io::copy(&mut r.take(len), &mut w)?;
+        if n != len {
+            return Err(short(len, n));
+        }
+        s.end = offset + len;
+        Ok(Content::Spool { offset, len })
+    }
+
+    /// A reader over `content`.
+    pub fn open<'a>(
+        &'a self,
+        content: &'a Content,
+    ) -> io::Result<Box<dyn Read + 'a>> {
+        Ok(match content {
+            Content::Inline(b) => Box::new(&b[..]),
+            Content::Spool { offset, len } => Box::new(AtReader {
+                file: &self.reader,
+                pos: *offset,
+                end: offset + len,
+            }),
+            Content::Host { path, len } => {
+                Box::new(File::open(path)?.take(*len))
+            }
+        })
+    }
+
+    /// The whole of `content`.
+    pub fn read(&self, content: &Content) -> io::Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(content.len() as usize);
+        self.open(content)?.read_to_end(&mut v)?;
+        Ok(v)
+    }
+}
+
+fn short(want: u64, got: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("expected {want} bytes, got {got}"),
+    )
+}
+
+struct AtWriter<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Write for AtWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct AtReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for AtReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end - self.pos;
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(short(self.end - self.pos, 0));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_inline_large_spooled() {
+        let s = Spool::new().unwrap();
+        let small = s.store(&mut &b"hello"[..], 5).unwrap();
+        assert!(matches!(small, Content::Inline(_)));
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let c1 = s.store(&mut &big[..], big.len() as u64).unwrap();
+        let c2 = s.store(&mut &big[..50_000], 50_000).unwrap();
+        assert_eq!(
+            c1,
+            Content::Spool {
+                offset: 0,
+                len: 100_000
+            }
+        );
+        assert_eq!(
+            c2,
+            Content::Spool {
+                offset: 100_000,
+                len: 50_000
+            }
+        );
+        assert_eq!(s.read(&c1).unwrap(), big);
+        assert_eq!(s.read(&c2).unwrap(), &big[..50_000]);
+        assert_eq!(s.read(&small).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn short_input_is_an_error() {
+        let s = Spool::new().unwrap();
+        assert!(s.store(&mut &b"abc"[..], 4).is_err());
+        let big = vec![1u8; 20_000];
+        assert!(s.store(&mut &big[..], 30_000).is_err());
+    }
+}

@@ -11,6 +11,7 @@
 //! output is deterministic.
 
 pub mod content;
+pub mod host;
 pub mod node;
 pub mod path;
 

@@ -104,17 +104,24 @@ pub struct Tree {
 impl Tree {
     /// A tree holding only the root directory (0755 root:root).
     pub fn new(mtime: i64) -> Result<Tree> {
+        Ok(Tree::with_spool(mtime, Spool::new()?))
+    }
+
+    /// [`Tree::new`] with contents going to an existing spool (which
+    /// already holds contents read before the tree existed, such as
+    /// packages decompressed in parallel).
+    pub fn with_spool(mtime: i64, spool: Spool) -> Tree {
         let mut t = Tree {
             entries: BTreeMap::new(),
             inodes: Vec::new(),
-            spool: Spool::new()?,
+            spool,
         };
         let root = t.new_inode(Inode {
             meta: Meta::root(0o755, mtime),
             kind: Kind::Dir,
         });
         t.entries.insert(GuestPath::root(), root);
-        Ok(t)
+        t
     }
 
     fn new_inode(&mut self, inode: Inode) -> InodeId {
@@ -300,6 +307,40 @@ impl Tree {
         let id = self.new_inode(Inode { meta, kind });
         self.entries.insert(at.clone(), id);
         Ok(at)
+    }
+
+    /// Create `path` and any missing parent as directories with `meta`
+    /// (like `mkdir -p`); existing directories are left as they are.
+    pub fn create_dirs(&mut self, path: &GuestPath, meta: &Meta) -> Result<()> {
+        let mut cur = GuestPath::root();
+        for c in path.components() {
+            cur = cur.join(c)?;
+            let real = self.resolve(&cur, true)?;
+            match self.get(&real).map(|n| &n.kind) {
+                Some(Kind::Dir) => {}
+                Some(_) => {
+                    return Err(Error::NotADirectory {
+                        path: path.clone(),
+                        component: cur,
+                    })
+                }
+                None => {
+                    self.insert(&cur, meta.clone(), Kind::Dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store `bytes` as a regular file at `path`.
+    pub fn write_file(
+        &mut self,
+        path: &GuestPath,
+        meta: Meta,
+        bytes: &[u8],
+    ) -> Result<GuestPath> {
+        let content = self.spool.store(&mut &bytes[..], bytes.len() as u64)?;
+        self.insert(path, meta, Kind::File(content))
     }
 
     /// Store `len` bytes from `r` as a regular file at `path`.

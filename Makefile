@@ -10,7 +10,7 @@ CARGO ?= cargo
 #   mmdebstrap   the reference package sets of each variant
 #   xz-utils     Packages.xz of the test repository
 #   debian-archive-keyring  the host's Debian archive keys
-TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils \
+TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr \
              debian-archive-keyring ca-certificates
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 

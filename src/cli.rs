@@ -2,7 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Output formats of `lunforge build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The root file system as a tarball.
+    Tar,
+}
 
 /// Builds ready-to-boot Debian guest disks for Xen hosts sharing iSCSI
 /// storage, from a declarative recipe, without root.
@@ -20,8 +27,25 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the guest disk image and its boot artifacts.
-    Build(RecipeArgs),
+    /// Build the guest: for now its root file system as a tarball.
+    Build {
+        /// Recipe and repository options.
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// What to write: `tar`, the installed root file system as a
+        /// deterministic tarball `OUT/<name>.tar` (the disk image comes
+        /// with the file system writers).
+        #[arg(long, value_enum, default_value_t = Format::Tar)]
+        format: Format,
+        /// Output directory.
+        #[arg(short, long, value_name = "OUT", default_value = "out")]
+        output: PathBuf,
+        /// How maintainer scripts run: `auto`, `chroot` (root, at build
+        /// time) or `firstboot` (rootless, on the guest's first boot);
+        /// overrides `system.configure`.
+        #[arg(long, value_name = "STRATEGY")]
+        configure: Option<String>,
+    },
     /// Resolve the package set and print it.
     Resolve {
         /// Recipe and repository options.

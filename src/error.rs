@@ -25,6 +25,15 @@ pub enum Error {
     /// The download cache failed.
     #[error(transparent)]
     Cache(#[from] crate::fetch::cache::Error),
+    /// Unpacking a package failed.
+    #[error(transparent)]
+    Unpack(#[from] crate::unpack::Error),
+    /// Making the installed system failed.
+    #[error(transparent)]
+    Configure(#[from] crate::configure::Error),
+    /// Writing an output failed.
+    #[error(transparent)]
+    Output(#[from] crate::output::tar::Error),
     /// The lockfile failed.
     #[error(transparent)]
     Lock(#[from] crate::resolve::lockfile::Error),

@@ -36,9 +36,12 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod configure;
 pub mod context;
 pub mod error;
 pub mod fetch;
+pub mod ids;
+pub mod output;
 pub mod pipeline;
 pub mod progress;
 pub mod recipe;
@@ -46,6 +49,7 @@ pub mod repo;
 pub mod resolve;
 pub mod tree;
 pub mod units;
+pub mod unpack;
 
 pub use context::Context;
 pub use error::{Error, Result};

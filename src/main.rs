@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 
-use lunforge::cli::{Cli, Command, RecipeArgs, RecipeCommand, RecipeOnly};
+use lunforge::cli::{
+    Cli, Command, Format, RecipeArgs, RecipeCommand, RecipeOnly,
+};
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
 use lunforge::{pipeline, progress, units, Context};
@@ -44,14 +46,16 @@ fn chain(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Build(args) => {
-            eprintln!("{}", fetch(&args, quiet)?);
-            Err(lunforge::Error::Unfinished {
-                command: "build",
-                done: "fetch",
-                next: "unpack",
+        Command::Build {
+            mut recipe,
+            format: Format::Tar,
+            output,
+            configure,
+        } => {
+            if let Some(c) = configure {
+                recipe.recipe.set.push(format!("system.configure={c}"));
             }
-            .into())
+            build_tar(&recipe, &output, quiet)
         }
         Command::Mkfs => Err(lunforge::Error::NotImplemented("mkfs").into()),
         Command::Write => Err(lunforge::Error::NotImplemented("write").into()),
@@ -102,6 +106,25 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `lunforge build --format tar`: the root file system as a tarball.
+fn build_tar(args: &RecipeArgs, out: &Path, quiet: bool) -> Result<()> {
+    let (r, ctx) = setup(args, quiet)?;
+    let lock = package_set(args, &r, &ctx)?;
+    let fetched = pipeline::fetch(&r, &ctx, &lock)?;
+    let tree = pipeline::root_tree(&r, &ctx, &lock, &fetched)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join(format!("{}.tar", r.image.name));
+    pipeline::write_tar(&tree, &path, &lock)?;
+    println!(
+        "wrote {}: {} packages, {} paths",
+        path.display(),
+        lock.packages.len(),
+        tree.len()
+    );
+    Ok(())
 }
 
 /// Resolve (or read the lock) and download; the summary line.

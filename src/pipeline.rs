@@ -1,29 +1,32 @@
 //! The build, stage by stage. Read this file first: each function is a
 //! short list of stage calls with typed inputs and outputs.
 //!
-//! So far the pipeline runs from the recipe to a verified, resolved,
-//! downloaded and locked package set:
+//! So far the pipeline runs from the recipe to the guest's installed
+//! root file system, written as a tarball:
 //!
 //! ```text
 //! recipe ──► repo (InRelease, Packages) ──► resolve ──► Lock ──► fetch
+//!        ──► unpack ──► configure (Tree) ──► output (tar)
 //! ```
 //!
 //! A [`Lock`] is the one representation of a resolved package set: fresh
 //! from the resolver ([`resolve`]) or read back from `<recipe>.lock`
 //! ([`locked`]); [`fetch`] takes either.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::configure::{self, maintscripts};
 use crate::context::Context;
 use crate::error::Result;
 use crate::fetch::{self, Cache};
 use crate::recipe::{Recipe, Variant};
 use crate::repo::{self, inrelease::Keyring, transport, Trust};
-use crate::resolve::lockfile::Error::Invalid;
 use crate::resolve::lockfile::{
-    self, Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
+    Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
 };
 use crate::resolve::{self, Request};
+use crate::tree::{Spool, Tree};
+use crate::{output, unpack};
 
 /// Read the suite, verify it, and resolve the recipe's package set.
 pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
@@ -55,7 +58,7 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
             version: r.version.clone().unwrap_or_default(),
             date: r.date.clone().unwrap_or_default(),
             path: suite.origin.path.clone(),
-            sha256: hex::encode(suite.origin.sha256),
+            sha256: suite.origin.sha256,
             signer: suite.origin.signer.clone().unwrap_or_default(),
         },
         inputs: inputs(recipe),
@@ -68,7 +71,7 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
                 architecture: p.architecture.to_string(),
                 path: p.filename.to_string(),
                 size: p.file.size,
-                sha256: hex::encode(p.file.sha256),
+                sha256: p.file.sha256,
             })
             .collect(),
     })
@@ -90,23 +93,15 @@ pub fn fetch(
     let t = transport::for_mirror(&recipe.system.mirror)
         .map_err(repo::Error::from)?;
     let cache = Cache::open(&ctx.cache_dir)?;
-    let items = lock
+    let items: Vec<fetch::Item> = lock
         .packages
         .iter()
-        .map(|p| {
-            Ok(fetch::Item {
-                package: format!("{} {}", p.name, p.version),
-                path: p.path.clone(),
-                expected: p.expected().ok_or_else(|| Invalid {
-                    path: "(lock)".into(),
-                    message: format!(
-                        "package {}: bad sha256 {:?}",
-                        p.name, p.sha256
-                    ),
-                })?,
-            })
+        .map(|p| fetch::Item {
+            package: format!("{} {}", p.name, p.version),
+            path: p.path.clone(),
+            expected: p.expected(),
         })
-        .collect::<std::result::Result<Vec<_>, lockfile::Error>>()?;
+        .collect();
     Ok(fetch::fetch_all(
         &*t,
         &cache,
@@ -116,10 +111,73 @@ pub fn fetch(
     )?)
 }
 
+/// The guest's root file system: every package of `lock` (already in
+/// the cache, at `fetched.paths`) unpacked and configured.
+pub fn root_tree(
+    recipe: &Recipe,
+    ctx: &Context,
+    lock: &Lock,
+    fetched: &fetch::Report,
+) -> Result<Tree> {
+    let debs: Vec<(PathBuf, String)> = fetched
+        .paths
+        .iter()
+        .zip(&lock.packages)
+        .map(|(path, p)| (path.clone(), format!("{} {}", p.name, p.version)))
+        .collect();
+    let spool = Spool::new().map_err(|source| crate::Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let packages = unpack::read_all(
+        &debs,
+        &spool,
+        &unpack::Limits::default(),
+        unpack::default_jobs(),
+    )?;
+    let arch = &recipe.system.architecture;
+    let (strategy, why) = maintscripts::choose(recipe.system.configure, arch)?;
+    ctx.progress
+        .note(&format!("configure: {strategy:?} ({why})"));
+    let opts = configure::Options {
+        recipe: recipe.clone(),
+        architecture: arch.clone(),
+        strategy,
+        source_date_epoch: source_date_epoch(lock),
+        staging: std::env::temp_dir(),
+    };
+    Ok(configure::assemble(
+        &packages,
+        spool,
+        &opts,
+        &*ctx.progress,
+    )?)
+}
+
+/// Every timestamp of the output: `SOURCE_DATE_EPOCH` when set, else the
+/// `Date` of the locked Release, so that a lock alone fixes the bytes.
+pub fn source_date_epoch(lock: &Lock) -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| repo::release::parse_date(&lock.release.date))
+        .unwrap_or(0)
+}
+
+/// Write `tree` as a deterministic tarball at `path`, atomically.
+pub fn write_tar(tree: &Tree, path: &Path, lock: &Lock) -> Result<()> {
+    let opts = output::tar::TarOptions {
+        source_date_epoch: Some(source_date_epoch(lock)),
+    };
+    output::tar::write_tar_file(tree, path, &opts)?;
+    Ok(())
+}
+
 /// The recipe inputs a lock records.
 fn inputs(recipe: &Recipe) -> Inputs {
     let s = &recipe.system;
     Inputs {
+        suite: s.suite.clone(),
         architecture: s.architecture.clone(),
         variant: variant_name(s.variant).into(),
         components: s.components.clone(),

@@ -11,10 +11,9 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
-use crate::repo::transport::{self, Expected};
+use crate::repo::transport::{self, Checked, Expected};
 
 /// Errors of the cache; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +41,16 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Open (and create) the cache at `root`.
+    /// Open (and create) the cache at `root`, removing the temporary
+    /// files that killed processes left in `tmp/` more than a day ago
+    /// ([`STALE_PART_AGE`]).
     pub fn open(root: &Path) -> Result<Cache> {
         let tmp = root.join("tmp");
-        std::fs::create_dir_all(&tmp)
-            .map_err(|source| Error::Io { path: tmp, source })?;
+        std::fs::create_dir_all(&tmp).map_err(|source| Error::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        remove_stale_parts(&tmp, SystemTime::now())?;
         Ok(Cache {
             root: root.to_path_buf(),
         })
@@ -97,36 +101,32 @@ impl Cache {
         path: &str,
         want: &Expected,
     ) -> Result<(PathBuf, bool)> {
+        transport::require_relative_path(path)?;
         if let Some(p) = self.lookup(want) {
             return Ok((p, false));
         }
         let url = t.url(path);
-        let tmp_dir = self.root.join("tmp");
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".part-")
-            .tempfile_in(&tmp_dir)
-            .map_err(io(&tmp_dir))?;
+        let mut tmp = self.temp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
         let found = transport::with_retries(|| {
             let f = tmp.as_file_mut();
             f.set_len(0)
                 .and_then(|()| std::io::Seek::rewind(f))
                 .map_err(|source| transport::Error::Io {
-                    path: tmp_dir.clone(),
+                    path: tmp_path.clone(),
                     source,
                 })?;
             let mut w = Checked::new(BufWriter::new(&mut *f), want.size);
-            let found = t.get_into(path, &mut w)?;
-            let (hash, len) =
+            let found = t
+                .get_into(path, &mut w)
+                .map_err(|e| w.limit_error(|| url.clone()).unwrap_or(e))?;
+            let (_, hash, len) =
                 w.finish().map_err(|source| transport::Error::Io {
-                    path: tmp_dir.clone(),
+                    path: tmp_path.clone(),
                     source,
                 })?;
             if found {
-                verify(&url, want, hash, len)?;
+                transport::check_digest(&url, want, &hash, len)?;
             }
             Ok(found)
         })?;
@@ -134,116 +134,116 @@ impl Cache {
             return Err(transport::Error::NotFound { url }.into());
         }
         let dest = self.path_of(&want.sha256);
-        let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        tmp.as_file().sync_all().map_err(io(&dest))?;
-        tmp.persist(&dest).map_err(|e| Error::Io {
-            path: dest.clone(),
-            source: e.error,
-        })?;
+        commit(tmp, &dest)?;
         Ok((dest, true))
     }
 
-    /// Store bytes already verified against `want` (an index read by the
-    /// client), so that the next run finds them.
-    pub fn store(&self, want: &Expected, data: &[u8]) -> Result<PathBuf> {
+    /// Keep `data`, which the caller has already checked against `want`
+    /// (an index whose digest was computed as it was read or
+    /// decompressed), so that the next run finds it. The digest is not
+    /// computed again: only the length is compared, which costs nothing
+    /// and catches a caller passing the wrong entry.
+    pub fn store_verified(
+        &self,
+        want: &Expected,
+        data: &[u8],
+    ) -> Result<PathBuf> {
         let dest = self.path_of(&want.sha256);
         if self.lookup(want).is_some() {
             return Ok(dest);
         }
-        let tmp_dir = self.root.join("tmp");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".part-")
-            .tempfile_in(&tmp_dir)
-            .map_err(|source| Error::Io {
-                path: tmp_dir.clone(),
-                source,
-            })?;
-        let digest: [u8; 32] = Sha256::digest(data).into();
-        verify("(index)", want, digest, data.len() as u64)?;
+        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        if len != want.size {
+            return Err(transport::Error::SizeMismatch {
+                url: dest.display().to_string(),
+                expected: want.size,
+                actual: len,
+            }
+            .into());
+        }
+        let mut tmp = self.temp_file()?;
         tmp.write_all(data).map_err(|source| Error::Io {
-            path: dest.clone(),
+            path: tmp.path().into(),
             source,
         })?;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.into(),
-                source,
-            })?;
-        }
-        tmp.persist(&dest).map_err(|e| Error::Io {
-            path: dest.clone(),
-            source: e.error,
-        })?;
+        commit(tmp, &dest)?;
         Ok(dest)
+    }
+
+    /// A new temporary file in `tmp/`, removed when dropped uncommitted.
+    fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix(PART_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(|source| Error::Io { path: dir, source })
     }
 }
 
-fn verify(
-    url: &str,
-    want: &Expected,
-    hash: [u8; 32],
-    len: u64,
-) -> transport::Result<()> {
-    if len != want.size {
-        return Err(transport::Error::SizeMismatch {
-            url: url.into(),
-            expected: want.size,
-            actual: len,
-        });
+/// Make a complete temporary file the cache entry `dest`: flush it to
+/// disk, then rename it into place, so that a crash leaves either no
+/// entry or a whole one (a rename can reach the disk before the data it
+/// names otherwise).
+fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    if hash != want.sha256 {
-        return Err(transport::Error::HashMismatch {
-            url: url.into(),
-            expected: hex::encode(want.sha256),
-            actual: hex::encode(hash),
-        });
-    }
+    tmp.persist(dest).map_err(|e| Error::Io {
+        path: dest.into(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
-/// A writer that hashes and counts, and refuses to grow past the expected
-/// size (a hostile or broken server cannot fill the disk).
-struct Checked<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
-    limit: u64,
-}
+/// Prefix of the temporary files in `tmp/`.
+const PART_PREFIX: &str = ".part-";
 
-impl<W: Write> Checked<W> {
-    fn new(inner: W, limit: u64) -> Self {
-        Checked {
-            inner,
-            hasher: Sha256::new(),
-            len: 0,
-            limit,
+/// Age past which a temporary file in `tmp/` is a leftover of a killed
+/// process: a running lunforge writes to its files continuously, so its
+/// files are younger (a single download taking a day has failed anyway).
+pub const STALE_PART_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Remove the `.part-*` files of `tmp` last modified before
+/// `now - STALE_PART_AGE`. A file that another process removes first is
+/// not an error.
+fn remove_stale_parts(tmp: &Path, now: SystemTime) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let Some(cutoff) = now.checked_sub(STALE_PART_AGE) else {
+        return Ok(());
+    };
+    for entry in std::fs::read_dir(tmp).map_err(io(tmp))? {
+        let entry = entry.map_err(io(tmp))?;
+        let path = entry.path();
+        let is_part = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(PART_PREFIX));
+        if !is_part {
+            continue;
+        }
+        let stale = match entry.metadata() {
+            Ok(m) => m.is_file() && m.modified().map_or(false, |t| t < cutoff),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        if stale {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io { path, source: e })
+                }
+                _ => {}
+            }
         }
     }
-
-    fn finish(mut self) -> std::io::Result<([u8; 32], u64)> {
-        self.inner.flush()?;
-        Ok((self.hasher.finalize().into(), self.len))
-    }
-}
-
-impl<W: Write> Write for Checked<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.len += n as u64;
-        if self.len > self.limit {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("more than the expected {} bytes", self.limit),
-            ));
-        }
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+    Ok(())
 }
 
 /// Files in the cache's `tmp/` that a killed process left behind.
@@ -255,6 +255,8 @@ pub fn leftovers(root: &Path) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
     use crate::repo::transport::for_mirror;
 
@@ -293,20 +295,80 @@ mod tests {
 
         let long = Expected { size: 2, ..want };
         let e = cache.fetch(&*t, "good.deb", &long).unwrap_err();
-        assert!(e.to_string().contains("expected"), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::Transport(transport::Error::TooLarge { limit: 2, .. })
+            ),
+            "{e}"
+        );
         assert!(leftovers(dir.path()).is_empty());
+
+        let e = cache.fetch(&*t, "../good.deb", &want).unwrap_err();
+        assert!(
+            matches!(e, Error::Transport(transport::Error::BadPath { .. })),
+            "{e}"
+        );
 
         let e = cache.fetch(&*t, "gone.deb", &expected(b"x")).unwrap_err();
         assert!(e.to_string().ends_with("gone.deb: not found on the mirror"));
     }
 
     #[test]
-    fn store_checks_before_keeping() {
+    fn store_verified_keeps_what_it_is_given() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        assert!(cache.store(&expected(b"a"), b"b").is_err());
+        let e = cache.store_verified(&expected(b"a"), b"bb").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Transport(transport::Error::SizeMismatch { .. })
+            ),
+            "{e}"
+        );
         assert!(cache.lookup(&expected(b"a")).is_none());
-        let p = cache.store(&expected(b"a"), b"a").unwrap();
-        assert_eq!(std::fs::read(p).unwrap(), b"a");
+        let p = cache.store_verified(&expected(b"a"), b"a").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"a");
+        assert_eq!(cache.lookup(&expected(b"a")), Some(p));
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn open_removes_day_old_partial_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let day_ago = SystemTime::now() - STALE_PART_AGE;
+        let minute = Duration::from_secs(60);
+        let file = |name: &str, modified: SystemTime| {
+            let f = std::fs::File::create(tmp.join(name)).unwrap();
+            f.set_modified(modified).unwrap();
+        };
+        file(".part-killed", day_ago - minute);
+        file(".part-running", day_ago + minute);
+        file(".part-fresh", SystemTime::now());
+        file("not-ours", day_ago - minute);
+        std::fs::create_dir(tmp.join(".part-dir")).unwrap();
+        Cache::open(dir.path()).unwrap();
+        let mut left: Vec<String> = leftovers(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".part-dir", ".part-fresh", ".part-running", "not-ours"]
+        );
+    }
+
+    #[test]
+    fn error_messages() {
+        let e = Error::Io {
+            path: "/c/tmp/.part-x".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(e.to_string(), "cache /c/tmp/.part-x: disk full");
+        let e = Error::from(transport::Error::NotFound { url: "u".into() });
+        assert_eq!(e.to_string(), "u: not found on the mirror");
     }
 }

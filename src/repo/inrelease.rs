@@ -907,7 +907,7 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
         signed(year)?,
         signed(month)?,
         signed(day)?,
-    );
+    )?;
     u64::try_from(days).ok()
 }
 

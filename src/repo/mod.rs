@@ -18,7 +18,7 @@ pub mod release;
 pub mod transport;
 pub mod version;
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use sha2::{Digest, Sha256};
 
@@ -69,6 +69,24 @@ pub enum Error {
         /// The Release URL.
         url: String,
     },
+    /// The signed Release names neither the requested suite as its
+    /// `Suite` nor as its `Codename` (apt's "Conflicting distribution"):
+    /// a mirror may be serving another suite's validly signed Release,
+    /// an old one for instance, under the requested name.
+    #[error(
+        "{url}: conflicting distribution: {requested} was requested, but \
+         the Release is for Suite {suite}, Codename {codename}"
+    )]
+    WrongSuite {
+        /// The (In)Release URL.
+        url: String,
+        /// The suite as requested.
+        requested: String,
+        /// The Release's `Suite` (`(none)` when absent).
+        suite: String,
+        /// The Release's `Codename` (`(none)` when absent).
+        codename: String,
+    },
     /// The suite does not carry the architecture.
     #[error("suite {suite} has no architecture {arch} (it has: {available})")]
     NoArchitecture {
@@ -110,6 +128,15 @@ pub enum Error {
         url: String,
         /// The decoder's error.
         source: std::io::Error,
+    },
+    /// A compressed index decompresses to more than it may: the plain
+    /// `Packages` size the Release lists, else [`MAX_INDEX_SIZE`].
+    #[error("{url}: decompresses to more than {limit} bytes")]
+    IndexTooLarge {
+        /// The index URL.
+        url: String,
+        /// The most it may decompress to.
+        limit: u64,
     },
     /// The download cache failed.
     #[error(transparent)]
@@ -178,7 +205,9 @@ pub fn open_release(
         let url = t.url(path);
         move |source| Error::Signature { url, source }
     };
-    let (text, origin) = if let Some(data) = t.get(&in_path)? {
+    let (text, origin) = if let Some(data) =
+        t.get(&in_path, transport::MAX_RELEASE_SIZE)?
+    {
         let sha256 = Sha256::digest(&data).into();
         let (text, signer) = match &opts.trust {
             Trust::Keyring(k) => {
@@ -201,17 +230,21 @@ pub fn open_release(
         )
     } else {
         let rel_path = format!("{dists}/Release");
-        let data = t.get(&rel_path)?.ok_or_else(|| Error::NoSuite {
-            suite: opts.suite.clone(),
-            url: t.url(&dists),
-        })?;
+        let data = t.get(&rel_path, transport::MAX_RELEASE_SIZE)?.ok_or_else(
+            || Error::NoSuite {
+                suite: opts.suite.clone(),
+                url: t.url(&dists),
+            },
+        )?;
         let sha256 = Sha256::digest(&data).into();
         let signer = match &opts.trust {
             Trust::Keyring(k) => {
                 let gpg = format!("{rel_path}.gpg");
-                let sig = t.get(&gpg)?.ok_or_else(|| Error::Unsigned {
-                    url: t.url(&rel_path),
-                })?;
+                let sig = t
+                    .get(&gpg, transport::MAX_RELEASE_SIZE)?
+                    .ok_or_else(|| Error::Unsigned {
+                        url: t.url(&rel_path),
+                    })?;
                 let v = inrelease::verify_detached(&data, &sig, k)
                     .map_err(sig_err(&gpg))?;
                 Some(v.signer)
@@ -229,10 +262,31 @@ pub fn open_release(
         )
     };
     let release = Release::parse(&text)?;
+    check_suite(&release, &opts.suite, || t.url(&origin.path))?;
     if !opts.ignore_valid_until {
         release.check_valid_until(opts.now)?;
     }
     Ok((release, origin))
+}
+
+/// Refuse a Release whose `Suite` and `Codename` both differ from the
+/// requested suite, as apt does (`debReleaseIndex::CheckDist`).
+fn check_suite(
+    release: &Release,
+    requested: &str,
+    url: impl FnOnce() -> String,
+) -> Result<()> {
+    let names = [&release.suite, &release.codename];
+    if names.iter().any(|n| n.as_deref() == Some(requested)) {
+        return Ok(());
+    }
+    let shown = |n: &Option<String>| n.as_deref().unwrap_or("(none)").into();
+    Err(Error::WrongSuite {
+        url: url(),
+        requested: requested.into(),
+        suite: shown(&release.suite),
+        codename: shown(&release.codename),
+    })
 }
 
 /// Read a whole suite: Release, then every component's Packages index.
@@ -292,13 +346,20 @@ pub fn open(
 /// Compressions of an index, preferred first.
 const INDEX_SUFFIXES: [&str; 3] = [".xz", ".gz", ""];
 
+/// The most a compressed `Packages` index may decompress to when the
+/// Release does not list the plain index's size: 2 GiB, some 30 times
+/// trixie's main (64 MiB), so that a small hostile file cannot expand
+/// without end (xz and gzip reach ratios of 1000 and more).
+pub const MAX_INDEX_SIZE: u64 = 2 << 30;
+
 /// Fetch, verify and decompress one component's Packages index.
 ///
 /// The Release also lists the uncompressed index with its own digest:
 /// the decompressed text is checked against it too, and it is what the
 /// cache keeps, so a later run reads the text straight from the cache
 /// instead of decompressing ~50 MiB of xz again (most of a warm
-/// resolve's time otherwise).
+/// resolve's time otherwise). Each byte is hashed once: the compressed
+/// file as it arrives, the text as it is decompressed.
 fn read_index(
     t: &dyn Transport,
     opts: &Options,
@@ -308,11 +369,12 @@ fn read_index(
 ) -> Result<String> {
     let dir = format!("{component}/binary-{}", opts.architecture);
     let dists = format!("dists/{}", opts.suite);
-    let plain = release.files.get(&format!("{dir}/Packages")).copied();
+    let plain_path = format!("{dir}/Packages");
+    let plain = release.files.get(&plain_path).copied();
     if let Some(p) = cache.zip(plain).and_then(|(c, p)| c.lookup(&p)) {
         let text = std::fs::read(&p)
             .map_err(|source| transport::Error::Io { path: p, source })?;
-        let url = t.url(&format!("{dists}/{dir}/Packages"));
+        let url = t.url(&format!("{dists}/{plain_path}"));
         return utf8(&url, text);
     }
     let (rel_path, want) = INDEX_SUFFIXES
@@ -328,18 +390,16 @@ fn read_index(
         })?;
     let url = t.url(&format!("{dists}/{rel_path}"));
     let data = fetch_index(t, &dists, &dir, &rel_path, release, &want)?;
-    let text = decompress(&url, &rel_path, &data)?;
-    if let Some(p) = plain {
-        transport::check(
-            &format!("{url} (decompressed)"),
-            text.as_bytes(),
-            &p,
-        )?;
-        if let Some(c) = cache {
-            c.store(&p, text.as_bytes())?;
-        }
+    let text = if rel_path == plain_path {
+        // Already checked against the plain entry by `fetch_index`.
+        data
+    } else {
+        decompress(&url, &rel_path, &data, plain.as_ref())?
+    };
+    if let (Some(c), Some(p)) = (cache, plain) {
+        c.store_verified(&p, &text)?;
     }
-    Ok(text)
+    utf8(&url, text)
 }
 
 /// By hash when offered (falling back to the plain name), always checked.
@@ -356,8 +416,7 @@ fn fetch_index(
             "{dists}/{dir}/by-hash/SHA256/{}",
             hex::encode(want.sha256)
         );
-        if let Some(data) = t.get(&by_hash)? {
-            transport::check(&t.url(&by_hash), &data, want)?;
+        if let Some(data) = transport::find_verified(t, &by_hash, want)? {
             return Ok(data);
         }
     }
@@ -392,22 +451,218 @@ fn utf8(url: &str, bytes: Vec<u8>) -> Result<String> {
     })
 }
 
-fn decompress(url: &str, path: &str, data: &[u8]) -> Result<String> {
-    let mut bytes = Vec::with_capacity(data.len() * 6);
+/// Decompress an `.xz` or `.gz` index, at most `plain.size` bytes (else
+/// [`MAX_INDEX_SIZE`]), and check the text against `plain` when the
+/// Release lists it.
+fn decompress(
+    url: &str,
+    path: &str,
+    data: &[u8],
+    plain: Option<&Expected>,
+) -> Result<Vec<u8>> {
     let err = |source| Error::Decompress {
         url: url.into(),
         source,
     };
-    if path.ends_with(".xz") {
-        liblzma::read::XzDecoder::new_stream(data, xz_decoder().map_err(err)?)
-            .read_to_end(&mut bytes)
-            .map_err(err)?;
-    } else if path.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(data)
-            .read_to_end(&mut bytes)
-            .map_err(err)?;
+    let mut decoder: Box<dyn Read + '_> = if path.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_stream(
+            data,
+            xz_decoder().map_err(err)?,
+        ))
     } else {
-        bytes.extend_from_slice(data);
+        Box::new(flate2::read::MultiGzDecoder::new(data))
+    };
+    let limit = plain.map_or(MAX_INDEX_SIZE, |p| p.size);
+    let guess = u64::try_from(data.len())
+        .map_or(limit, |n| n.saturating_mul(6).min(limit));
+    let capacity = usize::try_from(guess.min(1 << 30)).unwrap_or(0);
+    let mut out = transport::Checked::new(Vec::with_capacity(capacity), limit);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(err(e)),
+        };
+        if out.write_all(buf.get(..n).unwrap_or(&buf)).is_err() {
+            // Writing to a Vec fails only past the limit.
+            return Err(Error::IndexTooLarge {
+                url: url.into(),
+                limit,
+            });
+        }
     }
-    utf8(url, bytes)
+    // OK: flushing a Vec cannot fail.
+    let (text, sha256, len) = out.finish().map_err(err)?;
+    if let Some(p) = plain {
+        let what = format!("{url} (decompressed)");
+        transport::check_digest(&what, p, &sha256, len)?;
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `file://` mirror holding `files` (path, content).
+    fn mirror(
+        files: &[(&str, &[u8])],
+    ) -> (tempfile::TempDir, Box<dyn Transport>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, data) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+        }
+        let t =
+            transport::for_mirror(&format!("file://{}", dir.path().display()))
+                .unwrap();
+        (dir, t)
+    }
+
+    fn opts(suite: &str) -> Options {
+        Options {
+            suite: suite.into(),
+            architecture: "amd64".into(),
+            components: vec!["main".into()],
+            trust: Trust::InsecureUnsigned,
+            ignore_valid_until: false,
+            now: 0,
+        }
+    }
+
+    const RELEASE: &[u8] = b"Suite: stable\nCodename: trixie\n\
+        Architectures: amd64\nComponents: main\n";
+
+    #[test]
+    fn release_must_name_the_requested_suite() {
+        // The same Release served as its codename, its suite, and a name
+        // that is neither (a mirror serving one suite's Release as
+        // another's).
+        let (dir, t) = mirror(&[
+            ("dists/trixie/Release", RELEASE),
+            ("dists/stable/Release", RELEASE),
+            ("dists/oldstable/Release", RELEASE),
+        ]);
+        for ok in ["trixie", "stable"] {
+            let (r, origin) = open_release(&*t, &opts(ok)).unwrap();
+            assert_eq!(r.name(), "trixie");
+            assert_eq!(origin.path, format!("dists/{ok}/Release"));
+        }
+        let e = open_release(&*t, &opts("oldstable")).unwrap_err();
+        assert!(matches!(e, Error::WrongSuite { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "file://{}/dists/oldstable/Release: conflicting \
+                 distribution: oldstable was requested, but the Release is \
+                 for Suite stable, Codename trixie",
+                dir.path().display()
+            )
+        );
+        let (_dir, t) = mirror(&[("dists/x/Release", b"Origin: y\n")]);
+        let e = open_release(&*t, &opts("x")).unwrap_err();
+        assert!(
+            e.to_string().ends_with("Suite (none), Codename (none)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn oversized_release_is_refused_unread() {
+        let (dir, t) = mirror(&[]);
+        let d = dir.path().join("dists/trixie");
+        std::fs::create_dir_all(&d).unwrap();
+        let f = std::fs::File::create(d.join("InRelease")).unwrap();
+        f.set_len(transport::MAX_RELEASE_SIZE + 1).unwrap();
+        let e = open_release(&*t, &opts("trixie")).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Transport(transport::Error::TooLarge {
+                    limit: transport::MAX_RELEASE_SIZE,
+                    url,
+                }) if url.ends_with("dists/trixie/InRelease")
+            ),
+            "{e}"
+        );
+    }
+
+    fn sha256(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    /// A suite whose `Packages.gz` holds `text`; the Release lists the
+    /// plain index as `plain_size` bytes with `text`'s digest, or not at
+    /// all.
+    fn gz_suite(text: &[u8], plain_size: Option<usize>) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(text).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut release = String::from_utf8(RELEASE.to_vec()).unwrap();
+        release.push_str("SHA256:\n");
+        release.push_str(&format!(
+            " {} {} main/binary-amd64/Packages.gz\n",
+            sha256(&gz),
+            gz.len()
+        ));
+        if let Some(n) = plain_size {
+            release.push_str(&format!(
+                " {} {n} main/binary-amd64/Packages\n",
+                sha256(text)
+            ));
+        }
+        let mut files = release.into_bytes();
+        files.push(0);
+        files.extend_from_slice(&gz);
+        files
+    }
+
+    fn open_gz(text: &[u8], plain_size: Option<usize>) -> Result<Suite> {
+        let both = gz_suite(text, plain_size);
+        let at = both.iter().position(|b| *b == 0).unwrap();
+        let (_dir, t) = mirror(&[
+            ("dists/trixie/Release", &both[..at]),
+            (
+                "dists/trixie/main/binary-amd64/Packages.gz",
+                &both[at + 1..],
+            ),
+        ]);
+        open(&*t, &opts("trixie"), None, &crate::progress::Silent)
+    }
+
+    #[test]
+    fn decompression_stops_at_the_plain_size() {
+        let text = b"Package: a\nVersion: 1\nArchitecture: amd64\n\
+            Filename: pool/a.deb\nSize: 1\nSHA256: \
+            0000000000000000000000000000000000000000000000000000000000000000\
+            \n";
+        let s = open_gz(text, Some(text.len())).unwrap();
+        assert_eq!(s.packages.len(), 1);
+        let s = open_gz(text, None).unwrap();
+        assert_eq!(s.packages.len(), 1);
+        // 1 MiB of text where the Release promises 1000 bytes.
+        let bomb = vec![b'\n'; 1 << 20];
+        let e = open_gz(&bomb, Some(1000)).unwrap_err();
+        assert!(
+            matches!(&e, Error::IndexTooLarge { limit: 1000, url }
+                if url.ends_with("main/binary-amd64/Packages.gz")),
+            "{e}"
+        );
+        // Shorter than promised: the decompressed size check.
+        let e = open_gz(text, Some(text.len() + 1)).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Transport(transport::Error::SizeMismatch { url, .. })
+                    if url.ends_with("Packages.gz (decompressed)")
+            ),
+            "{e}"
+        );
+    }
 }

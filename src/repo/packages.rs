@@ -82,6 +82,19 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// The field value as Debian writes it (`required`, …); `unknown`
+    /// for a missing or unknown one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Required => "required",
+            Priority::Important => "important",
+            Priority::Standard => "standard",
+            Priority::Optional => "optional",
+            Priority::Extra => "extra",
+            Priority::Unknown => "unknown",
+        }
+    }
+
     fn parse(s: Option<&str>) -> Priority {
         match s {
             Some("required") => Priority::Required,
@@ -189,7 +202,7 @@ fn package(index: &str, p: &deb822::Paragraph<'_>) -> Result<BinaryPackage> {
     hex::decode_to_slice(hash_text, &mut sha256)
         .map_err(|_| bad("SHA256", hash_text))?;
     let filename = p.get("Filename").ok_or_else(|| missing("Filename"))?;
-    if filename.starts_with('/') || filename.split('/').any(|c| c == "..") {
+    if super::transport::check_relative_path(filename).is_err() {
         return Err(bad("Filename", filename));
     }
     let multi_arch = match p.get("Multi-Arch") {
@@ -248,6 +261,8 @@ SHA256: 0000000000000000000000000000000000000000000000000000000000000000\n";
         assert_eq!(&*dash.name, "dash");
         assert!(dash.essential);
         assert_eq!(dash.priority, Priority::Required);
+        assert_eq!(dash.priority.as_str(), "required");
+        assert_eq!(pkgs[1].priority.as_str(), "optional");
         assert_eq!(dash.multi_arch, MultiArch::Foreign);
         assert_eq!(
             &*dash.pre_depends,
@@ -275,6 +290,23 @@ SHA256: 0000000000000000000000000000000000000000000000000000000000000000\n";
                 ..
             })
         ));
+        for evil in ["pool/%2e%2e/x", "pool\\..\\x", "/etc", "pool//a"] {
+            let t = INDEX.replace(
+                "pool/main/d/dash/dash_0.5.12-12_amd64.deb",
+                &evil.replace('\\', "\\\\"),
+            );
+            let e = parse_index("P", &t).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::BadField {
+                        field: "Filename",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
         let t = INDEX.replace("0.5.12-12\n", "\n");
         assert!(parse_index("P", &t).is_err());
     }

@@ -67,12 +67,12 @@ pub struct Release {
     pub codename: Option<String>,
     /// `Version`.
     pub version: Option<String>,
-    /// `Date`, as written.
+    /// `Date`, as written (checked to be a date).
     pub date: Option<String>,
-    /// `Date` in seconds since the epoch.
-    pub date_unix: Option<i64>,
     /// `Valid-Until`, as written.
     pub valid_until: Option<String>,
+    /// `Valid-Until` in seconds since the epoch.
+    pub valid_until_unix: Option<i64>,
     /// `Architectures`.
     pub architectures: Vec<String>,
     /// `Components`.
@@ -93,21 +93,18 @@ impl Release {
                 .map(|v| deb822::words(v).map(String::from).collect())
                 .unwrap_or_default()
         };
-        let date = get("Date");
-        let date_unix = match &date {
-            Some(d) => Some(parse_date(d).ok_or_else(|| Error::BadDate {
-                field: "Date",
-                value: d.clone(),
-            })?),
-            None => None,
-        };
-        let valid_until = get("Valid-Until");
-        if let Some(v) = &valid_until {
-            parse_date(v).ok_or_else(|| Error::BadDate {
-                field: "Valid-Until",
-                value: v.clone(),
+        let date_field = |field: &'static str| -> Result<_> {
+            let Some(text) = get(field) else {
+                return Ok((None, None));
+            };
+            let unix = parse_date(&text).ok_or_else(|| Error::BadDate {
+                field,
+                value: text.clone(),
             })?;
-        }
+            Ok((Some(text), Some(unix)))
+        };
+        let (date, _) = date_field("Date")?;
+        let (valid_until, valid_until_unix) = date_field("Valid-Until")?;
         let mut files = BTreeMap::new();
         for line in para.get("SHA256").unwrap_or("").lines() {
             let line = line.trim();
@@ -132,8 +129,8 @@ impl Release {
             codename: get("Codename"),
             version: get("Version"),
             date,
-            date_unix,
             valid_until,
+            valid_until_unix,
             architectures: list("Architectures"),
             components: list("Components"),
             acquire_by_hash: para
@@ -153,16 +150,13 @@ impl Release {
 
     /// Fail when `Valid-Until` lies before `now` (seconds since epoch).
     pub fn check_valid_until(&self, now: i64) -> Result<()> {
-        if let Some(v) = &self.valid_until {
-            // Checked at parse time.
-            if parse_date(v).is_some_and(|t| t < now) {
-                return Err(Error::Expired {
-                    suite: self.name().into(),
-                    valid_until: v.clone(),
-                });
-            }
+        match (&self.valid_until, self.valid_until_unix) {
+            (Some(v), Some(t)) if t < now => Err(Error::Expired {
+                suite: self.name().into(),
+                valid_until: v.clone(),
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The expected size and digest of `path`.
@@ -176,7 +170,9 @@ impl Release {
 
 /// Parse an RFC 2822 date as Release files use it
 /// (`Sat, 21 Nov 2026 09:15:44 UTC`; the weekday is optional, the zone is
-/// `UTC`, `GMT`, `Z` or a numeric offset) into seconds since the epoch.
+/// `UTC`, `GMT`, `UT`, `Z` or a numeric offset `+hhmm`) into seconds since
+/// the epoch. `None` for anything else, including a day the month does
+/// not have and a year too large for the result.
 pub fn parse_date(s: &str) -> Option<i64> {
     let s = s.trim();
     let s = match s.split_once(',') {
@@ -184,34 +180,55 @@ pub fn parse_date(s: &str) -> Option<i64> {
         None => s,
     };
     let mut w = s.split_ascii_whitespace();
-    let day: i64 = w.next()?.parse().ok()?;
+    let day = number(w.next()?)?;
     let month_name = w.next()?;
     let month = MONTHS.iter().position(|m| *m == month_name)?;
-    let year: i64 = w.next()?.parse().ok()?;
+    let year = number(w.next()?)?;
     let mut hms = w.next()?.split(':');
-    let h: i64 = hms.next()?.parse().ok()?;
-    let m: i64 = hms.next()?.parse().ok()?;
-    let sec: i64 = hms.next().map_or(Some(0), |x| x.parse().ok())?;
+    let h = number(hms.next()?)?;
+    let m = number(hms.next()?)?;
+    let sec = hms.next().map_or(Some(0), number)?;
+    if hms.next().is_some() || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
     let offset = match w.next() {
         None | Some("UTC" | "GMT" | "Z" | "UT") => 0,
         Some(z) => {
-            let sign = match z.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
+            let (sign, hhmm) = match z.split_at_checked(1)? {
+                ("+", v) => (1, v),
+                ("-", v) => (-1, v),
                 _ => return None,
             };
-            let v: i64 = z.get(1..)?.parse().ok()?;
-            sign * ((v / 100) * 3600 + (v % 100) * 60)
+            if hhmm.len() != 4 {
+                return None;
+            }
+            let v = number(hhmm)?;
+            // At most 9999: no overflow below.
+            let (oh, om) = (v / 100, v % 100);
+            if om > 59 {
+                return None;
+            }
+            sign * (oh * 3600 + om * 60)
         }
     };
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+    if w.next().is_some() {
         return None;
     }
     let month = i64::try_from(month).ok()? + 1;
-    Some(
-        days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + sec
-            - offset,
-    )
+    // h, m, sec are checked above: the time of day is below 86_401.
+    let time = h * 3600 + m * 60 + sec;
+    days_from_civil(year, month, day)?
+        .checked_mul(86_400)?
+        .checked_add(time)?
+        .checked_sub(offset)
+}
+
+/// A field of ASCII digits (no sign), as `i64`.
+fn number(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 const MONTHS: [&str; 12] = [
@@ -219,16 +236,39 @@ const MONTHS: [&str; 12] = [
     "Nov", "Dec",
 ];
 
+/// Whether `y` is a leap year of the proleptic Gregorian calendar.
+fn is_leap(y: i64) -> bool {
+    y.rem_euclid(4) == 0 && (y.rem_euclid(100) != 0 || y.rem_euclid(400) == 0)
+}
+
+/// Days in month `m` (1-12) of year `y`.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
+/// `days_from_civil`); `None` for a month outside 1-12, a day the month
+/// does not have (31 Feb), or a year whose day count overflows.
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
     let era = y.div_euclid(400);
-    let yoe = y - era * 400;
+    // yoe < 400, mp < 12 and d <= 31: the day of the era is below
+    // 146_097 and cannot overflow.
+    let yoe = y.rem_euclid(400);
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+    era.checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)
 }
 
 #[cfg(test)]
@@ -255,7 +295,8 @@ main/binary-amd64/Packages\n";
         let e = r.entry("main/binary-amd64/Packages.xz").unwrap();
         assert_eq!(e.size, 1);
         assert_eq!(e.sha256[0], 0x6e);
-        assert_eq!(r.date_unix, Some(1_795_252_544));
+        assert_eq!(r.date.as_deref(), Some("Sat, 21 Nov 2026 09:15:44 UTC"));
+        assert_eq!(r.valid_until_unix, None);
         assert!(matches!(r.entry("main/x"), Err(Error::Missing { .. })));
     }
 
@@ -263,6 +304,7 @@ main/binary-amd64/Packages\n";
     fn valid_until() {
         let t = format!("{TEXT}Valid-Until: Sat, 28 Nov 2026 09:15:44 UTC\n");
         let r = Release::parse(&t).unwrap();
+        assert_eq!(r.valid_until_unix, Some(1_795_252_544 + 7 * 86400));
         assert!(r.check_valid_until(1_795_252_544).is_ok());
         let e = r.check_valid_until(1_795_252_544 + 8 * 86400).unwrap_err();
         assert_eq!(
@@ -283,6 +325,69 @@ main/binary-amd64/Packages\n";
         );
         assert_eq!(parse_date("Sat, 21 Nov 2026"), None);
         assert_eq!(parse_date("Sat, 21 Foo 2026 00:00:00 UTC"), None);
+        assert_eq!(parse_date("31 Dec 1969 23:59:59 +0000"), Some(-1));
+        assert_eq!(parse_date("01 Jan 1970 00:00:00 -0130"), Some(5400));
+        assert_eq!(
+            parse_date("Fri, 31 Dec 9999 23:59:59 UTC"),
+            Some(253_402_300_799)
+        );
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        for bad in [
+            "31 Feb 2026 00:00:00 UTC",
+            "30 Feb 2024 00:00:00 UTC",
+            "29 Feb 2023 00:00:00 UTC",
+            "29 Feb 1900 00:00:00 UTC",
+            "31 Apr 2026 00:00:00 UTC",
+            "00 Jan 2026 00:00:00 UTC",
+            "01 Jan 2026 24:00:00 UTC",
+            "01 Jan 2026 00:60:00 UTC",
+            "01 Jan 2026 00:00:00:00 UTC",
+            "01 Jan 2026 00:00:00 +0060",
+            "01 Jan 2026 00:00:00 +01",
+            "01 Jan 2026 00:00:00 +-100",
+            "01 Jan 2026 00:00:00 UTC trailing",
+            "+1 Jan 2026 00:00:00 UTC",
+            "01 Jan -2026 00:00:00 UTC",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert!(parse_date("29 Feb 2000 00:00:00 UTC").is_some());
+        assert!(parse_date("29 Feb 2024 00:00:00 UTC").is_some());
+        assert!(parse_date("30 Apr 2026 00:00:00 UTC").is_some());
+    }
+
+    #[test]
+    fn huge_years_do_not_overflow() {
+        for year in [
+            "999999999999999999",
+            "9223372036854775807",
+            "99999999999999999999999",
+            "25252734927766555",
+        ] {
+            let d = format!("Sat, 21 Nov {year} 09:15:44 UTC");
+            assert_eq!(parse_date(&d), None, "{d}");
+        }
+        // i64 seconds end on 4 Dec 292277026596, 15:30:07 UTC.
+        assert_eq!(
+            parse_date("04 Dec 292277026596 15:30:07 UTC"),
+            Some(i64::MAX)
+        );
+        assert_eq!(parse_date("04 Dec 292277026596 15:30:08 UTC"), None);
+        assert_eq!(parse_date("31 Dec 292277026596 00:00:00 UTC"), None);
+        let t = format!(
+            "{TEXT}Valid-Until: Sat, 21 Nov 999999999999999999 09:15:44 \
+             UTC\n"
+        );
+        assert!(matches!(
+            Release::parse(&t),
+            Err(Error::BadDate {
+                field: "Valid-Until",
+                ..
+            })
+        ));
     }
 
     #[test]

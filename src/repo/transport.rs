@@ -80,6 +80,25 @@ pub enum Error {
         /// The full URL.
         url: String,
     },
+    /// The file is larger than it may be: than its signed size, or than
+    /// the cap on files read before anything vouches for their size
+    /// ([`MAX_RELEASE_SIZE`]). Reading stopped there.
+    #[error("{url}: larger than the {limit} bytes it may have")]
+    TooLarge {
+        /// The full URL.
+        url: String,
+        /// The most it may have.
+        limit: u64,
+    },
+    /// A path from an index or a lock that is not a plain path below the
+    /// mirror base ([`check_relative_path`]); nothing was requested.
+    #[error("refused path {path} (relative to the mirror): {reason}")]
+    BadPath {
+        /// The path, with control characters escaped.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Result of transport operations.
@@ -105,15 +124,48 @@ pub trait Transport: Send + Sync {
     fn url(&self, path: &str) -> String;
 
     /// The whole of `path` (with retries), or `None` when the mirror does
-    /// not have it.
-    fn get(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let mut buf = Vec::new();
-        let found = with_retries(|| {
-            buf.clear();
-            self.get_into(path, &mut buf)
-        })?;
-        Ok(found.then_some(buf))
+    /// not have it. More than `max` bytes is [`Error::TooLarge`]: this
+    /// reads files whose size nothing signed yet, so it must not let a
+    /// mirror fill the memory.
+    fn get(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        Ok(read_checked(self, path, max, 64 * 1024)?.map(|(data, ..)| data))
     }
+}
+
+/// The most an `InRelease`, `Release` or `Release.gpg` may have: 16 MiB.
+/// They are read before anything vouches for their size, so a hostile
+/// mirror could otherwise send an endless body into memory. apt caps them
+/// at 10 MB (`Acquire::MaxReleaseFileSize`); trixie's `InRelease` is
+/// about 150 KiB, so neither cap is near a real file.
+pub const MAX_RELEASE_SIZE: u64 = 16 << 20;
+
+/// Read `path` into memory through a [`Checked`] writer of `limit` bytes,
+/// with retries: the bytes, their SHA-256 and their length, or `None`
+/// when the mirror does not have the file. `capacity` is the buffer to
+/// start with.
+fn read_checked<T: Transport + ?Sized>(
+    t: &T,
+    path: &str,
+    limit: u64,
+    capacity: usize,
+) -> Result<Option<(Vec<u8>, [u8; 32], u64)>> {
+    require_relative_path(path)?;
+    let mut out = None;
+    let found = with_retries(|| {
+        let mut w = Checked::new(Vec::with_capacity(capacity), limit);
+        let found = t
+            .get_into(path, &mut w)
+            .map_err(|e| w.limit_error(|| t.url(path)).unwrap_or(e))?;
+        // OK: flushing a Vec cannot fail.
+        out = found.then(|| w.finish()).transpose().map_err(|source| {
+            Error::Io {
+                path: t.url(path).into(),
+                source,
+            }
+        })?;
+        Ok(found)
+    })?;
+    Ok(if found { out } else { None })
 }
 
 /// Attempts made for one file before giving up.
@@ -150,38 +202,178 @@ pub fn with_retries<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
     }
 }
 
+/// Refuse a path that is not a plain path below the mirror base, before
+/// it reaches a URL or a file name: empty; absolute; with an empty, `.`
+/// or `..` segment; or with `\\`, `%`, `?`, `#` or a control character.
+/// A path from a signed index or a lock is joined to the mirror URL (or
+/// directory) as it is, so each of these could make the request leave
+/// the pool: `..` directly, `%2e%2e` once a server decodes it, `\\` on
+/// servers that treat it as `/`, `?` and `#` by cutting the path short.
+/// Debian's pool and `dists/` paths never contain any of them.
+pub fn check_relative_path(
+    path: &str,
+) -> std::result::Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("it is empty");
+    }
+    if path.starts_with('/') {
+        return Err("it starts with '/'");
+    }
+    if path.contains(['\\', '%', '?', '#']) {
+        return Err("it contains '\\', '%', '?' or '#'");
+    }
+    if path.chars().any(char::is_control) {
+        return Err("it contains a control character");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Err("it has an empty segment"),
+            "." | ".." => return Err("it has a '.' or '..' segment"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// [`check_relative_path`] as a transport error.
+pub fn require_relative_path(path: &str) -> Result<()> {
+    check_relative_path(path).map_err(|reason| Error::BadPath {
+        path: path.escape_debug().to_string(),
+        reason,
+    })
+}
+
 /// Read `path` and check it against `want`; a missing file is an error.
 pub fn get_verified(
     t: &dyn Transport,
     path: &str,
     want: &Expected,
 ) -> Result<Vec<u8>> {
-    let data = t
-        .get(path)?
-        .ok_or_else(|| Error::NotFound { url: t.url(path) })?;
-    check(&t.url(path), &data, want)?;
-    Ok(data)
+    find_verified(t, path, want)?
+        .ok_or_else(|| Error::NotFound { url: t.url(path) })
 }
 
-/// Check `data` against `want`.
-pub fn check(url: &str, data: &[u8], want: &Expected) -> Result<()> {
-    let actual = data.len() as u64;
-    if actual != want.size {
+/// Read `path` and check it against `want`, or `None` when the mirror
+/// does not have it. The body streams through a [`Checked`] writer
+/// limited to `want.size`, so an oversized file is refused as soon as it
+/// passes that size, not after it was read whole.
+pub fn find_verified(
+    t: &dyn Transport,
+    path: &str,
+    want: &Expected,
+) -> Result<Option<Vec<u8>>> {
+    // Start with the whole signed size, up to 256 MiB.
+    let capacity = usize::try_from(want.size.min(256 << 20)).unwrap_or(0);
+    let Some((data, sha256, len)) = read_checked(t, path, want.size, capacity)?
+    else {
+        return Ok(None);
+    };
+    check_digest(&t.url(path), want, &sha256, len)?;
+    Ok(Some(data))
+}
+
+/// Compare what was received (its SHA-256 and length, as a [`Checked`]
+/// writer counted them) with `want`: the one digest check of the crate.
+pub fn check_digest(
+    url: &str,
+    want: &Expected,
+    sha256: &[u8; 32],
+    len: u64,
+) -> Result<()> {
+    if len != want.size {
         return Err(Error::SizeMismatch {
             url: url.into(),
             expected: want.size,
-            actual,
+            actual: len,
         });
     }
-    let digest: [u8; 32] = Sha256::digest(data).into();
-    if digest != want.sha256 {
+    if *sha256 != want.sha256 {
         return Err(Error::HashMismatch {
             url: url.into(),
             expected: hex::encode(want.sha256),
-            actual: hex::encode(digest),
+            actual: hex::encode(sha256),
         });
     }
     Ok(())
+}
+
+/// A writer that hashes and counts what passes through it, and refuses
+/// to grow past `limit` bytes (a hostile or broken server cannot fill the
+/// disk or the memory). Every download goes through one: indexes and
+/// Release files into memory ([`find_verified`], [`Transport::get`]),
+/// packages into the cache ([`crate::fetch::cache`]), and decompressed
+/// indexes.
+#[derive(Debug)]
+pub struct Checked<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+    limit: u64,
+    exceeded: bool,
+}
+
+impl<W: Write> Checked<W> {
+    /// Wrap `inner`, accepting at most `limit` bytes.
+    pub fn new(inner: W, limit: u64) -> Self {
+        Checked {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+            limit,
+            exceeded: false,
+        }
+    }
+
+    /// [`Error::TooLarge`] for `url` if a write was refused for passing
+    /// the limit: the real cause behind the I/O error that the writer's
+    /// user saw.
+    pub fn limit_error(&self, url: impl FnOnce() -> String) -> Option<Error> {
+        self.exceeded.then(|| Error::TooLarge {
+            url: url(),
+            limit: self.limit,
+        })
+    }
+
+    /// Whether a write was refused for passing the limit.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Flush, and return the inner writer, the SHA-256 and the length of
+    /// everything written.
+    pub fn finish(mut self) -> std::io::Result<(W, [u8; 32], u64)> {
+        self.inner.flush()?;
+        Ok((self.inner, self.hasher.finalize().into(), self.len))
+    }
+}
+
+impl<W: Write> Write for Checked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // `len <= limit` always holds: nothing past it is written.
+        let room = self.limit.saturating_sub(self.len);
+        if u64::try_from(buf.len()).map_or(true, |n| n > room) {
+            self.exceeded = true;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than the {} bytes expected", self.limit),
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        let written = buf.get(..n).unwrap_or(buf);
+        self.hasher.update(written);
+        // Cannot overflow: n <= room = limit - len.
+        self.len = self.len.saturating_add(u64::try_from(n).unwrap_or(0));
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The transport for a mirror base URL.
@@ -314,8 +506,8 @@ mod tests {
         std::fs::write(dir.path().join("a"), b"hello").unwrap();
         let t =
             for_mirror(&format!("file://{}", dir.path().display())).unwrap();
-        assert_eq!(t.get("a").unwrap().as_deref(), Some(&b"hello"[..]));
-        assert_eq!(t.get("missing").unwrap(), None);
+        assert_eq!(t.get("a", 5).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(t.get("missing", 5).unwrap(), None);
         let good = Expected {
             size: 5,
             sha256: Sha256::digest(b"hello").into(),
@@ -345,6 +537,102 @@ mod tests {
     }
 
     #[test]
+    fn reads_stop_at_their_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"hello").unwrap();
+        // A 1 GiB file (sparse): refused after the first chunk, not read.
+        let huge = std::fs::File::create(dir.path().join("huge")).unwrap();
+        huge.set_len(1 << 30).unwrap();
+        let t =
+            for_mirror(&format!("file://{}", dir.path().display())).unwrap();
+        let too_large = |r: Result<Option<Vec<u8>>>, want: u64| match r {
+            Err(Error::TooLarge { url, limit }) => {
+                assert_eq!(limit, want);
+                url
+            }
+            other => panic!("{other:?}"),
+        };
+        let url = too_large(t.get("a", 4), 4);
+        assert_eq!(url, format!("file://{}/a", dir.path().display()));
+        too_large(t.get("huge", MAX_RELEASE_SIZE), MAX_RELEASE_SIZE);
+        let want = Expected {
+            size: 4,
+            sha256: Sha256::digest(b"hell").into(),
+        };
+        too_large(find_verified(&*t, "a", &want), 4);
+        let started = std::time::Instant::now();
+        too_large(find_verified(&*t, "huge", &want), 4);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn checked_counts_hashes_and_limits() {
+        let mut w = Checked::new(Vec::new(), 8);
+        w.write_all(b"hello").unwrap();
+        assert!(!w.exceeded());
+        let e = w.write_all(b"world").unwrap_err();
+        assert_eq!(e.to_string(), "more than the 8 bytes expected");
+        assert!(w.exceeded());
+        assert_eq!(w.limit(), 8);
+        let (data, sha256, len) = w.finish().unwrap();
+        assert_eq!((&data[..], len), (&b"hello"[..], 5));
+        let want = Expected {
+            size: 5,
+            sha256: Sha256::digest(b"hello").into(),
+        };
+        assert!(check_digest("u", &want, &sha256, len).is_ok());
+        let e = check_digest("u", &want, &[0; 32], 5).unwrap_err();
+        assert!(matches!(e, Error::HashMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn relative_paths() {
+        for ok in [
+            "pool/main/d/dash/dash_0.5.12-12_amd64.deb",
+            "pool/main/g/gcc+x/a~b_1:2.deb",
+            "dists/trixie/main/binary-amd64/by-hash/SHA256/ab",
+            "a",
+            "..a/b..",
+        ] {
+            assert_eq!(check_relative_path(ok), Ok(()), "{ok}");
+        }
+        for (bad, reason) in [
+            ("", "it is empty"),
+            ("/etc/passwd", "it starts with '/'"),
+            ("pool/%2e%2e/x", "it contains '\\', '%', '?' or '#'"),
+            ("pool\\..\\x", "it contains '\\', '%', '?' or '#'"),
+            ("pool/a?b", "it contains '\\', '%', '?' or '#'"),
+            ("pool/a#b", "it contains '\\', '%', '?' or '#'"),
+            ("pool/a\nb", "it contains a control character"),
+            ("pool/a\u{7f}b", "it contains a control character"),
+            ("pool//a", "it has an empty segment"),
+            ("pool/a/", "it has an empty segment"),
+            ("pool/../x", "it has a '.' or '..' segment"),
+            ("./pool", "it has a '.' or '..' segment"),
+            ("..", "it has a '.' or '..' segment"),
+        ] {
+            assert_eq!(check_relative_path(bad), Err(reason), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_paths_are_never_requested() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("mirror");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(dir.path().join("secret"), b"x").unwrap();
+        let t = for_mirror(&format!("file://{}", inner.display())).unwrap();
+        let e = t.get("../secret", 1).unwrap_err();
+        assert!(matches!(e, Error::BadPath { .. }), "{e}");
+        let want = Expected {
+            size: 1,
+            sha256: Sha256::digest(b"x").into(),
+        };
+        let e = get_verified(&*t, "a/../../secret", &want).unwrap_err();
+        assert!(matches!(e, Error::BadPath { .. }), "{e}");
+    }
+
+    #[test]
     fn error_messages() {
         assert_eq!(
             Error::BadUrl("ftp://x".into()).to_string(),
@@ -371,6 +659,20 @@ mod tests {
         assert_eq!(
             Error::NotFound { url: "u".into() }.to_string(),
             "u: not found on the mirror"
+        );
+        assert_eq!(
+            Error::TooLarge {
+                url: "u".into(),
+                limit: 16
+            }
+            .to_string(),
+            "u: larger than the 16 bytes it may have"
+        );
+        let e = require_relative_path("pool/\n/../x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refused path pool/\\n/../x (relative to the mirror): it \
+             contains a control character"
         );
         let e = Error::Body {
             url: "u".into(),

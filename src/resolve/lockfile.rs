@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::repo::transport::Expected;
+use crate::repo::transport::{check_relative_path, Expected};
 
 /// Errors of reading and writing lockfiles.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +90,9 @@ pub struct LockedRelease {
     pub date: String,
     /// `dists/SUITE/InRelease` or `…/Release`.
     pub path: String,
-    /// SHA-256 of that file, hex.
-    pub sha256: String,
+    /// SHA-256 of that file (hex in the file).
+    #[serde(with = "sha256_hex")]
+    pub sha256: [u8; 32],
     /// Fingerprint of the signing key (empty when unsigned).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signer: String,
@@ -101,6 +102,8 @@ pub struct LockedRelease {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inputs {
+    /// Suite or codename, as the recipe names it.
+    pub suite: String,
     /// Architecture.
     pub architecture: String,
     /// Variant name.
@@ -127,19 +130,45 @@ pub struct LockedPackage {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256, hex.
-    pub sha256: String,
+    /// SHA-256 (hex in the file).
+    #[serde(with = "sha256_hex")]
+    pub sha256: [u8; 32],
 }
 
 impl LockedPackage {
     /// Size and digest as the fetcher checks them.
-    pub fn expected(&self) -> Option<Expected> {
-        let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(&self.sha256, &mut sha256).ok()?;
-        Some(Expected {
+    pub fn expected(&self) -> Expected {
+        Expected {
             size: self.size,
-            sha256,
-        })
+            sha256: self.sha256,
+        }
+    }
+}
+
+/// A SHA-256 digest as the lockfile writes it: 64 lowercase hex digits.
+/// A digest that is not one is refused when the lock is read, so a
+/// [`Lock`] in memory always holds usable digests.
+mod sha256_hex {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        digest: &[u8; 32],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(digest))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[u8; 32], D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&*text, &mut digest).map_err(|_| {
+            D::Error::custom(format_args!(
+                "bad sha256 {text:?}: expected 64 hex digits"
+            ))
+        })?;
+        Ok(digest)
     }
 }
 
@@ -170,8 +199,16 @@ impl Lock {
             path: path.into(),
             message,
         };
-        let lock: Lock = toml::from_str(text)
-            .map_err(|e| invalid(e.message().to_string()))?;
+        let lock: Lock = toml::from_str(text).map_err(|e| {
+            invalid(match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.lines().count().max(1);
+                    format!("line {line}: {}", e.message())
+                }
+                None => e.message().to_string(),
+            })
+        })?;
         if lock.format != FORMAT {
             return Err(invalid(format!(
                 "format {} is not the supported {FORMAT}",
@@ -179,15 +216,9 @@ impl Lock {
             )));
         }
         for p in &lock.packages {
-            if p.expected().is_none() {
+            if let Err(reason) = check_relative_path(&p.path) {
                 return Err(invalid(format!(
-                    "package {}: bad sha256 {:?}",
-                    p.name, p.sha256
-                )));
-            }
-            if p.path.starts_with('/') || p.path.split('/').any(|c| c == "..") {
-                return Err(invalid(format!(
-                    "package {}: bad path {:?}",
+                    "package {}: bad path {:?}: {reason}",
                     p.name, p.path
                 )));
             }
@@ -230,6 +261,7 @@ impl Lock {
     pub fn check_inputs(&self, path: &Path, now: &Inputs) -> Result<()> {
         let l = &self.inputs;
         let pairs = [
+            ("system.suite", l.suite.clone(), now.suite.clone()),
             (
                 "system.architecture",
                 l.architecture.clone(),
@@ -278,7 +310,7 @@ mod tests {
             architecture: "amd64".into(),
             path: format!("pool/main/{name}.deb"),
             size: 3,
-            sha256: "ab".repeat(32),
+            sha256: [0xab; 32],
         };
         Lock {
             format: FORMAT,
@@ -288,10 +320,11 @@ mod tests {
                 version: "13.2".into(),
                 date: "Sat, 21 Nov 2026 09:15:44 UTC".into(),
                 path: "dists/trixie/InRelease".into(),
-                sha256: "00".repeat(32),
+                sha256: [0; 32],
                 signer: "ABCD".into(),
             },
             inputs: Inputs {
+                suite: "trixie".into(),
                 architecture: "amd64".into(),
                 variant: "required".into(),
                 components: vec!["main".into()],
@@ -312,21 +345,39 @@ mod tests {
         let mut want = sample();
         want.normalise();
         assert_eq!(back, want);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(&format!("sha256 = \"{}\"", "ab".repeat(32))));
+        assert!(text.contains(&format!("sha256 = \"{}\"", "00".repeat(32))));
         assert_eq!(back.to_text(), std::fs::read_to_string(&path).unwrap());
     }
 
     #[test]
     fn rejects_bad_and_stale_locks() {
         let p = Path::new("x.lock");
-        let text = sample().to_text().replace(&"ab".repeat(32), "zz");
+        let text = sample().to_text().replacen(&"ab".repeat(32), "zz", 1);
         let e = Lock::parse(p, &text).unwrap_err();
+        let line = 1 + text.lines().position(|l| l.contains("zz")).unwrap();
         assert_eq!(
             e.to_string(),
-            "lockfile x.lock: package bash: bad sha256 \"zz\""
+            format!(
+                "lockfile x.lock: line {line}: bad sha256 \"zz\": expected \
+                 64 hex digits"
+            )
         );
+        let text = sample().to_text().replace(&"00".repeat(32), "00");
+        assert!(Lock::parse(p, &text).is_err());
         let text = sample()
             .to_text()
             .replace("pool/main/zsh.deb", "../zsh.deb");
+        let e = Lock::parse(p, &text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "lockfile x.lock: package zsh: bad path \"../zsh.deb\": it has \
+             a '.' or '..' segment"
+        );
+        let text = sample()
+            .to_text()
+            .replace("pool/main/zsh.deb", "pool/%2e%2e/zsh.deb");
         assert!(Lock::parse(p, &text).is_err());
         let text = sample().to_text().replace("format = 1", "format = 2");
         assert!(Lock::parse(p, &text).is_err());
@@ -337,6 +388,14 @@ mod tests {
             e.to_string(),
             "lockfile x.lock is stale: system.include is \"vim\" in the lock \
              but \"vim,less\" in the recipe; run `lunforge lock` again"
+        );
+        let mut now = sample().inputs;
+        now.suite = "forky".into();
+        let e = sample().check_inputs(p, &now).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "lockfile x.lock is stale: system.suite is \"trixie\" in the \
+             lock but \"forky\" in the recipe; run `lunforge lock` again"
         );
     }
 

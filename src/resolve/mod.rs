@@ -48,6 +48,7 @@ pub mod relation;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::rc::Rc;
 
 use crate::recipe::Variant;
 use crate::repo::packages::{BinaryPackage, Priority};
@@ -180,7 +181,8 @@ pub fn resolve<'a>(
         for i in universe.candidates() {
             let p = &packages[i];
             if !p.essential && p.priority <= max {
-                stage2.push((i, format!("Priority: {:?}", p.priority)));
+                let why = format!("Priority: {}", p.priority.as_str());
+                stage2.push((i, why));
             }
         }
     }
@@ -211,6 +213,8 @@ struct Universe<'a> {
     pkgs: &'a [BinaryPackage],
     /// Name → index of its candidate (highest version).
     candidate: HashMap<&'a str, usize>,
+    /// The candidates' indices, sorted by name.
+    sorted: Vec<usize>,
     /// Virtual name → (provider index, provided version).
     providers: HashMap<Box<str>, Vec<(usize, Option<Version>)>>,
     arch: &'a str,
@@ -247,9 +251,12 @@ impl<'a> Universe<'a> {
         for list in providers.values_mut() {
             list.sort_by(|a, b| pkgs[a.0].name.cmp(&pkgs[b.0].name));
         }
+        let mut sorted: Vec<usize> = candidate.values().copied().collect();
+        sorted.sort_by(|&a, &b| pkgs[a].name.cmp(&pkgs[b].name));
         Ok(Universe {
             pkgs,
             candidate,
+            sorted,
             providers,
             arch,
         })
@@ -257,9 +264,7 @@ impl<'a> Universe<'a> {
 
     /// Candidate indices in name order (deterministic seeding).
     fn candidates(&self) -> impl Iterator<Item = usize> + '_ {
-        let mut v: Vec<usize> = self.candidate.values().copied().collect();
-        v.sort_by(|&a, &b| self.pkgs[a].name.cmp(&self.pkgs[b].name));
-        v.into_iter()
+        self.sorted.iter().copied()
     }
 
     /// The packages that could satisfy `r`, best first: the real package
@@ -329,7 +334,9 @@ struct Resolver<'u, 'a> {
     /// Why each package is selected: (parent, relation) or a request.
     reason: HashMap<usize, Reason>,
     excluded: HashSet<usize>,
-    deps: HashMap<usize, std::rc::Rc<Vec<(&'static str, Dependency)>>>,
+    deps: HashMap<usize, Rc<Vec<(&'static str, Dependency)>>>,
+    /// Parsed `Conflicts` and `Breaks`, per package, as parsed once.
+    negatives: HashMap<usize, Rc<Vec<(&'static str, Relation)>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +373,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
             reason: HashMap::new(),
             excluded,
             deps: HashMap::new(),
+            negatives: HashMap::new(),
         })
     }
 
@@ -456,7 +464,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
     fn deps_of(
         &mut self,
         p: usize,
-    ) -> Result<std::rc::Rc<Vec<(&'static str, Dependency)>>> {
+    ) -> Result<Rc<Vec<(&'static str, Dependency)>>> {
         if let Some(d) = self.deps.get(&p) {
             return Ok(d.clone());
         }
@@ -471,7 +479,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
                 out.push((field, dep));
             }
         }
-        let rc = std::rc::Rc::new(out);
+        let rc = Rc::new(out);
         self.deps.insert(p, rc.clone());
         Ok(rc)
     }
@@ -498,7 +506,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
 
     /// Decide an alternative: the first usable satisfier in order.
     fn choose(
-        &self,
+        &mut self,
         parent: usize,
         field: &str,
         dep: &Dependency,
@@ -562,8 +570,15 @@ impl<'u, 'a> Resolver<'u, 'a> {
         }
     }
 
-    /// Parsed `Conflicts` and `Breaks` of package `p`.
-    fn negative(&self, p: usize) -> Result<Vec<(&'static str, Relation)>> {
+    /// Parsed `Conflicts` and `Breaks` of package `p`, parsed on first
+    /// use: every choice checks them for the whole selection.
+    fn negative(
+        &mut self,
+        p: usize,
+    ) -> Result<Rc<Vec<(&'static str, Relation)>>> {
+        if let Some(n) = self.negatives.get(&p) {
+            return Ok(n.clone());
+        }
         let pkg = &self.u.pkgs[p];
         let mut out = Vec::new();
         for (field, text) in
@@ -575,14 +590,17 @@ impl<'u, 'a> Resolver<'u, 'a> {
                 out.extend(d.alternatives.into_iter().map(|r| (field, r)));
             }
         }
-        Ok(out)
+        let rc = Rc::new(out);
+        self.negatives.insert(p, rc.clone());
+        Ok(rc)
     }
 
     /// A conflict, either way, between candidate `i` and the selection.
-    fn conflict_with_selection(&self, i: usize) -> Result<Option<String>> {
-        let name = |j: usize| &self.u.pkgs[j].name;
-        for (field, r) in self.negative(i)? {
-            for j in self.u.satisfiers(&r) {
+    fn conflict_with_selection(&mut self, i: usize) -> Result<Option<String>> {
+        let u = self.u;
+        let name = |j: usize| &u.pkgs[j].name;
+        for (field, r) in self.negative(i)?.iter() {
+            for j in u.satisfiers(r) {
                 if j != i && self.selected.contains(&j) {
                     return Ok(Some(format!(
                         "{} {field} {r} ({} is selected)",
@@ -592,9 +610,10 @@ impl<'u, 'a> Resolver<'u, 'a> {
                 }
             }
         }
-        for &j in &self.order {
-            for (field, r) in self.negative(j)? {
-                if j != i && self.u.satisfiers(&r).contains(&i) {
+        for k in 0..self.order.len() {
+            let j = self.order[k];
+            for (field, r) in self.negative(j)?.iter() {
+                if j != i && u.satisfiers(r).contains(&i) {
                     return Ok(Some(format!(
                         "selected {} {field} {r}",
                         name(j)
@@ -606,14 +625,15 @@ impl<'u, 'a> Resolver<'u, 'a> {
     }
 
     /// Report any `Conflicts`/`Breaks` inside the final selection.
-    fn check_conflicts(&self) -> Result<()> {
-        for &i in &self.order {
-            for (field, r) in self.negative(i)? {
+    fn check_conflicts(&mut self) -> Result<()> {
+        for k in 0..self.order.len() {
+            let i = self.order[k];
+            for (field, r) in self.negative(i)?.iter() {
                 // A package may conflict with what it provides itself
                 // (the usual "Provides: x, Conflicts: x" idiom).
                 let hit = self
                     .u
-                    .satisfiers(&r)
+                    .satisfiers(r)
                     .into_iter()
                     .find(|&j| j != i && self.selected.contains(&j));
                 if let Some(j) = hit {
@@ -742,6 +762,19 @@ mod tests {
         assert_eq!(names(&pkgs, &r).unwrap(), ["e", "l", "r"]);
         r.variant = Variant::Important;
         assert_eq!(names(&pkgs, &r).unwrap(), ["e", "i", "l", "r"]);
+    }
+
+    #[test]
+    fn priority_seeds_are_named_as_debian_writes_them() {
+        let pkgs = index(&[("r", "1", "Priority: required\nDepends: gone\n")]);
+        let mut r = req(&[]);
+        r.variant = Variant::Required;
+        let e = names(&pkgs, &r).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("r 1 is requested by Priority: required"),
+            "{e}"
+        );
     }
 
     #[test]

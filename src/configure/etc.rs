@@ -1,0 +1,213 @@
+//! The guest files the seed procedure wrote by hand: `/etc/fstab` by
+//! UUID, `/etc/hostname`, `/etc/hosts`, `/etc/network/interfaces`,
+//! `/etc/resolv.conf`, the apt sources, and a getty on the Xen console.
+//!
+//! The network interface is named `eth0` by default, as in the seed, and
+//! the guest's kernel command line carries `net.ifnames=0` so that the
+//! name holds on Xen (where systemd would name netfront `enX0`) and under
+//! QEMU (`ens3`/`enp0s3`) alike: one `interfaces` file serves both, and a
+//! migrated guest keeps its name.
+
+use std::net::IpAddr;
+
+use super::{Error, Result};
+use crate::ids;
+use crate::recipe::{FsKind, PartitionUse, Recipe};
+use crate::tree::{GuestPath, Kind, Meta, Tree};
+
+/// Write every guest file the recipe asks for.
+pub fn write(tree: &mut Tree, recipe: &Recipe, sde: i64) -> Result<()> {
+    let file = |tree: &mut Tree, path: &str, text: &str| -> Result<()> {
+        let p = GuestPath::new(path)?;
+        if let Some(parent) = p.parent() {
+            tree.create_dirs(&parent, &Meta::root(0o755, sde))?;
+        }
+        tree.write_file(&p, Meta::root(0o644, sde), text.as_bytes())?;
+        Ok(())
+    };
+    file(tree, "/etc/fstab", &fstab(recipe))?;
+    let hostname = recipe
+        .network
+        .as_ref()
+        .map_or(recipe.image.name.as_str(), |n| n.hostname.as_str());
+    file(tree, "/etc/hostname", &format!("{hostname}\n"))?;
+    file(tree, "/etc/hosts", &hosts(recipe, hostname)?)?;
+    file(tree, "/etc/resolv.conf", &resolv_conf(recipe)?)?;
+    file(tree, "/etc/apt/sources.list", &sources_list(recipe))?;
+    if let Some(text) = interfaces(recipe)? {
+        file(tree, "/etc/network/interfaces", &text)?;
+    }
+    hvc0_getty(tree, sde)?;
+    Ok(())
+}
+
+/// `/etc/fstab`: every partition by the UUID the disk stage gives it.
+pub fn fstab(recipe: &Recipe) -> String {
+    let mut out = String::from(
+        "# /etc/fstab: static file system information (written by lunforge).\n\
+         # <file system> <mount point> <type> <options> <dump> <pass>\n",
+    );
+    let mut lines: Vec<(u8, String)> = Vec::new();
+    for (i, p) in recipe.partitions.iter().enumerate() {
+        let uuid = ids::partition_fs_uuid(&recipe.image.name, i);
+        let fs = p.fs.map_or("swap", fs_name);
+        match p.usage {
+            PartitionUse::Root => lines.push((
+                0,
+                format!("UUID={uuid} / {fs} defaults,errors=remount-ro 0 1"),
+            )),
+            PartitionUse::Data | PartitionUse::Esp => {
+                let mount = p.mount.as_deref().unwrap_or("/boot/efi");
+                let opts = if p.usage == PartitionUse::Esp {
+                    "umask=0077"
+                } else {
+                    "defaults"
+                };
+                lines.push((1, format!("UUID={uuid} {mount} {fs} {opts} 0 2")));
+            }
+            PartitionUse::Swap => {
+                lines.push((2, format!("UUID={uuid} none swap sw 0 0")))
+            }
+        }
+    }
+    lines.sort_by_key(|(rank, _)| *rank);
+    for (_, l) in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+fn fs_name(fs: FsKind) -> &'static str {
+    match fs {
+        FsKind::Ext2 => "ext2",
+        FsKind::Ext3 => "ext3",
+        FsKind::Ext4 => "ext4",
+        FsKind::Vfat => "vfat",
+    }
+}
+
+/// The static address without its prefix, checked.
+fn static_address(recipe: &Recipe) -> Result<Option<(IpAddr, u8)>> {
+    let Some(addr) = recipe.network.as_ref().and_then(|n| n.address.as_deref())
+    else {
+        return Ok(None);
+    };
+    let bad = || Error::Network {
+        key: "network.address".into(),
+        value: addr.into(),
+        why: "expected an address with a prefix length, e.g. 192.0.2.50/24"
+            .into(),
+    };
+    let (ip, prefix) = addr.split_once('/').ok_or_else(bad)?;
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(bad());
+    }
+    Ok(Some((ip, prefix)))
+}
+
+/// `/etc/hosts` as the Debian installer writes it.
+fn hosts(recipe: &Recipe, hostname: &str) -> Result<String> {
+    let fqdn = match recipe.network.as_ref().and_then(|n| n.domain.as_deref()) {
+        Some(d) => format!("{hostname}.{d} {hostname}"),
+        None => hostname.to_string(),
+    };
+    let own = match static_address(recipe)? {
+        Some((ip, _)) => ip.to_string(),
+        None => "127.0.1.1".into(),
+    };
+    Ok(format!(
+        "127.0.0.1\tlocalhost\n{own}\t{fqdn}\n\n\
+         # The following lines are desirable for IPv6 capable hosts\n\
+         ::1     localhost ip6-localhost ip6-loopback\n\
+         ff02::1 ip6-allnodes\n\
+         ff02::2 ip6-allrouters\n"
+    ))
+}
+
+/// `/etc/resolv.conf`: the recipe's name servers; never the build host's.
+fn resolv_conf(recipe: &Recipe) -> Result<String> {
+    let mut out =
+        String::from("# written by lunforge from the recipe's network.dns\n");
+    let dns = recipe.network.as_ref().map_or(&[][..], |n| &n.dns[..]);
+    for d in dns {
+        let ip: IpAddr = d.parse().map_err(|_| Error::Network {
+            key: "network.dns".into(),
+            value: d.clone(),
+            why: "not an IP address".into(),
+        })?;
+        out.push_str(&format!("nameserver {ip}\n"));
+    }
+    if let Some(domain) =
+        recipe.network.as_ref().and_then(|n| n.domain.as_deref())
+    {
+        out.push_str(&format!("search {domain}\n"));
+    }
+    Ok(out)
+}
+
+/// The guest's apt sources: the recipe's suite from its mirror, in the
+/// one-line format every apt reads (what mmdebstrap writes).
+fn sources_list(recipe: &Recipe) -> String {
+    let s = &recipe.system;
+    format!("deb {} {} {}\n", s.mirror, s.suite, s.components.join(" "))
+}
+
+/// `/etc/network/interfaces` for ifupdown: loopback and the recipe's
+/// interface, static or DHCP; `None` without a `[network]` section.
+fn interfaces(recipe: &Recipe) -> Result<Option<String>> {
+    let Some(net) = recipe.network.as_ref() else {
+        return Ok(None);
+    };
+    let iface = net.interface.as_deref().unwrap_or("eth0");
+    let mut out = format!(
+        "# /etc/network/interfaces (written by lunforge)\n\
+         auto lo\niface lo inet loopback\n\nauto {iface}\n"
+    );
+    let dhcp = net.dhcp.unwrap_or(false);
+    match (static_address(recipe)?, dhcp) {
+        (Some(_), true) => {
+            return Err(Error::Network {
+                key: "network.dhcp".into(),
+                value: "true".into(),
+                why: "network.address is set too: choose one".into(),
+            })
+        }
+        (Some((ip, prefix)), false) => {
+            let family = if ip.is_ipv4() { "inet" } else { "inet6" };
+            out.push_str(&format!(
+                "iface {iface} {family} static\n    address {ip}/{prefix}\n"
+            ));
+            if let Some(gw) = &net.gateway {
+                let gw: IpAddr = gw.parse().map_err(|_| Error::Network {
+                    key: "network.gateway".into(),
+                    value: gw.clone(),
+                    why: "not an IP address".into(),
+                })?;
+                out.push_str(&format!("    gateway {gw}\n"));
+            }
+        }
+        (None, _) => out.push_str(&format!("iface {iface} inet dhcp\n")),
+    }
+    Ok(Some(out))
+}
+
+/// A getty on `hvc0`, the Xen console, when the guest has systemd (as
+/// the seed's `extra` console on `xm create -c`).
+fn hvc0_getty(tree: &mut Tree, sde: i64) -> Result<()> {
+    let unit = GuestPath::new("/usr/lib/systemd/system/serial-getty@.service")?;
+    if tree.get(&unit).is_none() {
+        return Ok(());
+    }
+    let wants = GuestPath::new("/etc/systemd/system/getty.target.wants")?;
+    tree.create_dirs(&wants, &Meta::root(0o755, sde))?;
+    tree.insert(
+        &wants.join("serial-getty@hvc0.service")?,
+        Meta::root(0o777, sde),
+        Kind::Symlink(unit.as_str().into()),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Outputs that are written straight from the [`Tree`](crate::tree::Tree)
+//! rather than through a file system image: for now the tarball of
+//! `lunforge build --format tar`.
+//!
+//! Each output is one module with its own error type. It streams the
+//! tree in [`Tree::iter`](crate::tree::Tree::iter) order and keeps only
+//! a file's bytes in flight, never the whole tree. An output that goes to
+//! a path is written atomically: to a temporary file in the same
+//! directory, which is synced and then renamed into place, so that a
+//! failed build leaves neither a partial output nor the temporary file.
+
+pub mod tar;
+
+pub use self::tar::{write_tar, write_tar_file, TarOptions, TarStats};

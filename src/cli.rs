@@ -119,7 +119,7 @@ pub struct RecipeArgs {
     #[arg(long, value_name = "DIR", env = "LUNFORGE_CACHE")]
     pub cache: Option<PathBuf>,
     /// Parallel downloads.
-    #[arg(short, long, default_value_t = 4)]
+    #[arg(short, long, default_value_t = crate::fetch::DEFAULT_JOBS)]
     pub jobs: usize,
     /// Use exactly the packages of the lockfile.
     #[arg(long)]

@@ -74,7 +74,7 @@ fn run(cli: Cli) -> Result<()> {
                 source(&r).name(),
                 recipe.system.suite,
                 recipe.system.architecture,
-                pipeline::variant_name(recipe.system.variant),
+                recipe.system.variant.name(),
                 recipe.partitions.len()
             );
             Ok(())

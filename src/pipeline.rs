@@ -19,7 +19,7 @@ use crate::configure::{self, maintscripts};
 use crate::context::Context;
 use crate::error::Result;
 use crate::fetch::{self, Cache};
-use crate::recipe::{Recipe, Variant};
+use crate::recipe::Recipe;
 use crate::repo::{self, inrelease::Keyring, transport, Trust};
 use crate::resolve::lockfile::{
     Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
@@ -179,21 +179,10 @@ fn inputs(recipe: &Recipe) -> Inputs {
     Inputs {
         suite: s.suite.clone(),
         architecture: s.architecture.clone(),
-        variant: variant_name(s.variant).into(),
+        variant: s.variant.name().into(),
         components: s.components.clone(),
         include: s.include.clone(),
         exclude: s.exclude.clone(),
-    }
-}
-
-/// mmdebstrap's name of a variant.
-pub fn variant_name(v: Variant) -> &'static str {
-    match v {
-        Variant::Essential => "essential",
-        Variant::Apt => "apt",
-        Variant::Required | Variant::Minbase => "required",
-        Variant::Important => "important",
-        Variant::Standard => "standard",
     }
 }
 

@@ -171,6 +171,7 @@ pub fn assemble(
     devices::populate(&mut tree, sde)?;
     etc::write(&mut tree, &opts.recipe, sde)?;
     let order = maintscripts::preinst_order(&infos);
+    let run_before = under(&tree, "/run")?;
     let mut tree = match opts.strategy {
         Strategy::Chroot => {
             progress.note(&format!(
@@ -184,7 +185,7 @@ pub fn assemble(
             tree
         }
     };
-    scrub(&mut tree, sde)?;
+    scrub(&mut tree, sde, &run_before)?;
     Ok(tree)
 }
 
@@ -268,6 +269,17 @@ fn package_info(u: &Unpacked) -> Result<Package> {
         needs,
         has_preinst: u.control_files.contains_key("preinst"),
     })
+}
+
+/// Every path strictly below `dir`.
+fn under(tree: &Tree, dir: &str) -> Result<BTreeSet<GuestPath>> {
+    let dir = GuestPath::new(dir)?;
+    Ok(tree
+        .iter()
+        .map(|(p, _, _)| p)
+        .filter(|p| p.starts_with(&dir) && **p != dir)
+        .cloned()
+        .collect())
 }
 
 /// The first-boot step, its marker, its list of owed preinsts and its
@@ -358,9 +370,15 @@ const SCRUBBED: &[&str] = &[
     "/etc/ssh/ssh_host_rsa_key.pub",
 ];
 
-/// Remove [`SCRUBBED`] and leave `/etc/machine-id` empty (machine-id(5):
-/// an empty file makes systemd generate the id on first boot).
-fn scrub(tree: &mut Tree, sde: i64) -> Result<()> {
+/// Remove [`SCRUBBED`], leave `/etc/machine-id` empty (machine-id(5):
+/// an empty file makes systemd generate the id on first boot), and take
+/// out of `/run` what the scripts left there (`run_before` is what the
+/// packages themselves ship).
+fn scrub(
+    tree: &mut Tree,
+    sde: i64,
+    run_before: &BTreeSet<GuestPath>,
+) -> Result<()> {
     let mut removed_keys = false;
     for path in SCRUBBED {
         let p = GuestPath::new(path)?;
@@ -375,8 +393,16 @@ fn scrub(tree: &mut Tree, sde: i64) -> Result<()> {
         ssh_keygen_unit(tree, sde)?;
     }
     let machine_id = GuestPath::new("/etc/machine-id")?;
-    if tree.get(&machine_id).is_some() {
-        tree.write_file(&machine_id, Meta::root(0o444, sde), b"")?;
+    if let Some(old) = tree.get(&machine_id) {
+        let meta = old.meta.clone();
+        tree.write_file(&machine_id, meta, b"")?;
+    }
+    // /run is a tmpfs on the running guest: what scripts left there in
+    // the chroot is not part of the image.
+    for p in under(tree, "/run")?.difference(run_before) {
+        if tree.get(p).is_some() {
+            tree.remove(p)?;
+        }
     }
     Ok(())
 }

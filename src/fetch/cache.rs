@@ -7,7 +7,9 @@
 //! concurrent lunforge processes sharing one cache never see a partial
 //! file, and two processes that fetch the same file just rename identical
 //! bytes over each other. A file that fails its check is deleted with its
-//! temporary name and never enters the cache.
+//! temporary name and never enters the cache; the temporary files of a
+//! killed process are removed by the next [`Cache::open`] once they are a
+//! day old.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -230,7 +232,7 @@ fn remove_stale_parts(tmp: &Path, now: SystemTime) -> Result<()> {
             continue;
         }
         let stale = match entry.metadata() {
-            Ok(m) => m.is_file() && m.modified().map_or(false, |t| t < cutoff),
+            Ok(m) => m.is_file() && m.modified().is_ok_and(|t| t < cutoff),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(source) => return Err(Error::Io { path, source }),
         };

@@ -130,3 +130,34 @@ pub fn fetch_all(
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::transport;
+
+    #[test]
+    fn error_messages() {
+        let e = Error {
+            package: "libc6 2.41-12".into(),
+            source: cache::Error::Transport(transport::Error::HashMismatch {
+                url: "http://m/pool/libc6.deb".into(),
+                expected: "ab".into(),
+                actual: "cd".into(),
+            }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "package libc6 2.41-12: http://m/pool/libc6.deb: SHA-256 cd does \
+             not match the expected ab"
+        );
+        let e = Error {
+            package: "dash 0.5".into(),
+            source: cache::Error::Io {
+                path: "/c/tmp".into(),
+                source: std::io::Error::other("disk full"),
+            },
+        };
+        assert_eq!(e.to_string(), "package dash 0.5: cache /c/tmp: disk full");
+    }
+}

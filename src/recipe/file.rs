@@ -187,6 +187,22 @@ pub enum Variant {
     Standard,
 }
 
+impl Variant {
+    /// The variant's name as the recipe writes it (mmdebstrap's names):
+    /// the one mapping from a variant to text, used by the lockfile's
+    /// inputs and the command line's messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Essential => "essential",
+            Variant::Apt => "apt",
+            Variant::Required => "required",
+            Variant::Minbase => "minbase",
+            Variant::Important => "important",
+            Variant::Standard => "standard",
+        }
+    }
+}
+
 /// Maintainer-script strategies.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

@@ -329,6 +329,15 @@ mod tests {
     }
 
     #[test]
+    fn variant_names_are_the_recipe_spellings() {
+        use Variant::*;
+        for v in [Essential, Apt, Required, Minbase, Important, Standard] {
+            let written = toml::Value::try_from(v).unwrap();
+            assert_eq!(written.as_str(), Some(v.name()));
+        }
+    }
+
+    #[test]
     fn embedded_recipe_resolves_with_the_host_mirror() {
         let root = apt_root();
         let r = Recipe::load(&Source::Embedded, &[], root.path()).unwrap();
@@ -399,11 +408,23 @@ mod tests {
         let e = load_text(head, &["system.mirror=ftp://x"]).unwrap_err();
         assert!(e.to_string().contains("system.mirror"), "{e}");
         let e =
-            load_text(head, &["system.include=[\"Bad_Name\"]"]).unwrap_err();
+            load_text(head, &["system.include=[\"bad/name\"]"]).unwrap_err();
         assert!(
-            e.to_string().contains("\"Bad_Name\" is not a package name"),
+            e.to_string().contains("\"bad/name\" is not a package name"),
             "{e}"
         );
+        let e = load_text(head, &["system.mirror=mirror+http://x/debian"])
+            .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "system.mirror: unsupported mirror URL mirror+http://x/debian: \
+                 expected http://HOST…, https://HOST…, file:///PATH or \
+                 file:/PATH, or \"host\""
+            ),
+            "{e}"
+        );
+        let ok = load_text(head, &["system.mirror=file:/srv/m/"]).unwrap();
+        assert_eq!(ok.system.mirror, "file:///srv/m");
         let e = load_text(head, &["image.name=-x"]).unwrap_err();
         assert!(e.to_string().contains("image.name"), "{e}");
         let ok =

@@ -13,7 +13,8 @@ use super::{
     ConfigureStrategy, Error, FsKind, Image, PartSize, Partition, PartitionUse,
     Recipe, Result, System, TableKind, Variant,
 };
-use crate::repo::host_sources;
+use crate::repo::{host_sources, transport};
+use crate::resolve::relation::is_valid_name;
 
 /// `System::mirror_origin` of a mirror URL written in the recipe.
 pub const FROM_RECIPE: &str = "recipe";
@@ -41,11 +42,10 @@ pub fn resolve(
     let (mirror, mirror_origin) = match sys.mirror.as_deref() {
         None | Some("host") => host_mirror(name, apt_root)?,
         Some(url) => {
-            check_url(url).map_err(|m| invalid("system.mirror", m))?;
-            (
-                url.trim_end_matches('/').to_string(),
-                FROM_RECIPE.to_string(),
-            )
+            let mirror = transport::parse_mirror(url).map_err(|e| {
+                invalid("system.mirror", format!("{e}, or \"host\""))
+            })?;
+            (mirror, FROM_RECIPE.to_string())
         }
     };
     let variant = match sys.variant.unwrap_or(Variant::Minbase) {
@@ -56,7 +56,7 @@ pub fn resolve(
         ("system.include", &sys.include),
         ("system.exclude", &sys.exclude),
     ] {
-        if let Some(bad) = list.iter().find(|p| !valid_package_name(p)) {
+        if let Some(bad) = list.iter().find(|p| !is_valid_name(p)) {
             return Err(invalid(key, format!("{bad:?} is not a package name")));
         }
     }
@@ -200,26 +200,6 @@ fn partitions(
     Ok(out)
 }
 
-/// Debian package names: policy §5.6.1 (lower case, digits, `+-.`).
-fn valid_package_name(p: &str) -> bool {
-    p.len() >= 2
-        && p.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b)
-        })
-        && p.as_bytes()[0].is_ascii_alphanumeric()
-}
-
-fn check_url(url: &str) -> std::result::Result<(), String> {
-    let known = ["http://", "https://", "file://"];
-    if known.iter().any(|s| url.starts_with(s)) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url:?} is neither \"host\" nor an http://, https:// or file:// URL"
-        ))
-    }
-}
-
 /// The Debian archive entry of the host's apt sources.
 fn host_mirror(name: &str, apt_root: &Path) -> Result<(String, String)> {
     let none = |detail: String| Error::NoHostMirror {
@@ -235,10 +215,11 @@ fn host_mirror(name: &str, apt_root: &Path) -> Result<(String, String)> {
                 apt_root.join("etc/apt").display()
             ))
         })?;
-    Ok((
-        uri.trim_end_matches('/').to_string(),
-        format!("{}:{}", entry.file.display(), entry.line),
-    ))
+    let where_ = format!("{}:{}", entry.file.display(), entry.line);
+    // `debian_archive` only picks URIs that `parse_mirror` accepts.
+    let mirror = transport::parse_mirror(uri)
+        .map_err(|e| none(format!("{where_}: {e}")))?;
+    Ok((mirror, where_))
 }
 
 /// A path in the recipe is relative to the recipe's directory.

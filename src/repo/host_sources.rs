@@ -170,7 +170,10 @@ pub fn read(root: &Path) -> Result<Vec<SourceEntry>> {
 ///    third-party keyring excludes the entry even when its URI ends in
 ///    `/debian`, as many vendors' do;
 /// 4. otherwise (no `Signed-By`, an inline key, or fingerprints only) the
-///    URI path ends in `/debian`, the archive's usual path on mirrors.
+///    URI path ends in `/debian`, the archive's usual path on mirrors;
+/// 5. lunforge can read the URI ([`super::transport::parse_mirror`]):
+///    `http`, `https` or `file`, not apt's `mirror+http`, `tor+http` or
+///    `cdrom` methods, which need apt's own helpers.
 ///
 /// Entries are tried in the order [`read`] returns them, as apt would list
 /// them.
@@ -199,6 +202,7 @@ pub fn debian_archive(entries: &[SourceEntry]) -> Option<(&SourceEntry, &str)> {
             let path = u.trim_end_matches('/');
             !path.ends_with("debian-security")
                 && keyring.unwrap_or_else(|| path.ends_with("/debian"))
+                && super::transport::parse_mirror(u).is_ok()
         })?;
         Some((e, uri))
     })
@@ -665,6 +669,11 @@ debian-archive-keyring.gpg] http://snapshot.invalid/archive/debian/\
             "deb [signed-by=/usr/share/keyrings/\
              debian-archive-removed-keys.gpg] http://old.invalid/x b main",
             "deb http://mirror.invalid/debian-ports unstable main",
+            "deb mirror+http://mirror.invalid/debian trixie main",
+            "deb tor+http://onion.invalid/debian trixie main",
+            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] \
+             cdrom:[Debian GNU/Linux 13]/ trixie main",
+            "deb mirror+file:/etc/apt/mirrors/debian.list trixie main",
         ];
         for line in never {
             assert_eq!(pick(line), None, "{line}");
@@ -678,6 +687,23 @@ http://mirror.invalid/debian sid main\n";
 /usr/share/keyrings/debian-archive-trixie-stable.gpg] \
 http://proxy.invalid/deb trixie main\n";
         assert_eq!(pick(list), Some((1, "http://proxy.invalid/deb".into())));
+        // An entry lunforge cannot read is passed over for the next one,
+        // and within an entry, a URI for the next URI.
+        let unusable = "deb tor+http://onion.invalid/debian trixie main\n\
+deb http://mirror.invalid/debian trixie main\n";
+        assert_eq!(
+            pick(unusable),
+            Some((2, "http://mirror.invalid/debian".into()))
+        );
+        let mut out = Vec::new();
+        parse_deb822(
+            Path::new("/t.sources"),
+            "Types: deb\nURIs: mirror+http://m.invalid/debian \
+             file:/srv/debian\nSuites: trixie\nComponents: main\n",
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(debian_archive(&out).unwrap().1, "file:/srv/debian");
         // The first matching entry wins.
         let two = "deb http://one.invalid/debian a main\n\
 deb http://two.invalid/debian b main\n";

@@ -43,9 +43,14 @@ pub enum Error {
         /// The verification failure.
         source: inrelease::Error,
     },
-    /// The Release text is malformed, expired, or lacks an entry.
-    #[error(transparent)]
-    Release(#[from] release::Error),
+    /// The Release text is malformed or expired.
+    #[error("{url}: {source}")]
+    Release {
+        /// The `InRelease` or `Release` URL.
+        url: String,
+        /// What is wrong with it.
+        source: release::Error,
+    },
     /// A Packages index is malformed.
     #[error(transparent)]
     Packages(#[from] packages::Error),
@@ -237,7 +242,7 @@ pub fn open_release(
             },
         )?;
         let sha256 = Sha256::digest(&data).into();
-        let signer = match &opts.trust {
+        let (text, signer) = match &opts.trust {
             Trust::Keyring(k) => {
                 let gpg = format!("{rel_path}.gpg");
                 let sig = t
@@ -245,13 +250,15 @@ pub fn open_release(
                     .ok_or_else(|| Error::Unsigned {
                         url: t.url(&rel_path),
                     })?;
+                // The text gpgv verified, as `verify_detached` decoded it.
                 let v = inrelease::verify_detached(&data, &sig, k)
                     .map_err(sig_err(&gpg))?;
-                Some(v.signer)
+                (v.text, Some(v.signer))
             }
-            Trust::InsecureUnsigned => None,
+            Trust::InsecureUnsigned => {
+                (String::from_utf8_lossy(&data).into_owned(), None)
+            }
         };
-        let text = String::from_utf8_lossy(&data).into_owned();
         (
             text,
             ReleaseOrigin {
@@ -261,10 +268,14 @@ pub fn open_release(
             },
         )
     };
-    let release = Release::parse(&text)?;
+    let release_err = |source| Error::Release {
+        url: t.url(&origin.path),
+        source,
+    };
+    let release = Release::parse(&text).map_err(release_err)?;
     check_suite(&release, &opts.suite, || t.url(&origin.path))?;
     if !opts.ignore_valid_until {
-        release.check_valid_until(opts.now)?;
+        release.check_valid_until(opts.now).map_err(release_err)?;
     }
     Ok((release, origin))
 }
@@ -568,6 +579,125 @@ mod tests {
             e.to_string().ends_with("Suite (none), Codename (none)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn release_errors_name_the_url() {
+        let (dir, t) = mirror(&[(
+            "dists/trixie/Release",
+            b"Codename: trixie\nSHA256:\n zz 1 a\n",
+        )]);
+        let e = open_release(&*t, &opts("trixie")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "file://{}/dists/trixie/Release: Release: bad SHA256 entry \
+                 \"zz 1 a\"",
+                dir.path().display()
+            )
+        );
+        let expired = b"Codename: trixie\n\
+            Valid-Until: Thu, 01 Jan 1970 00:00:00 UTC\n";
+        let (_dir, t) = mirror(&[("dists/trixie/Release", expired)]);
+        let mut o = opts("trixie");
+        o.now = 1;
+        let e = open_release(&*t, &o).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "/dists/trixie/Release: Release of trixie expired at Thu, 01 \
+                 Jan 1970 00:00:00 UTC (Valid-Until)"
+            ),
+            "{e}"
+        );
+        o.ignore_valid_until = true;
+        assert!(open_release(&*t, &o).is_ok());
+    }
+
+    #[test]
+    fn error_messages() {
+        let io = || std::io::Error::other("truncated");
+        let cases: Vec<(Error, &str)> = vec![
+            (
+                Error::Release {
+                    url: "http://m/dists/s/InRelease".into(),
+                    source: release::Error::Empty,
+                },
+                "http://m/dists/s/InRelease: Release is empty",
+            ),
+            (
+                Error::Signature {
+                    url: "http://m/dists/s/InRelease".into(),
+                    source: inrelease::Error::Unsigned,
+                },
+                "http://m/dists/s/InRelease: ",
+            ),
+            (
+                Error::NoSuite {
+                    suite: "s".into(),
+                    url: "http://m/dists/s".into(),
+                },
+                "suite s not found: the mirror has neither \
+                 http://m/dists/s/InRelease nor http://m/dists/s/Release",
+            ),
+            (
+                Error::Unsigned {
+                    url: "http://m/dists/s/Release".into(),
+                },
+                "http://m/dists/s/Release: the suite is not signed (no \
+                 InRelease, no Release.gpg); --insecure-unsigned accepts it \
+                 unverified",
+            ),
+            (
+                Error::NoArchitecture {
+                    suite: "s".into(),
+                    arch: "riscv64".into(),
+                    available: "amd64 arm64".into(),
+                },
+                "suite s has no architecture riscv64 (it has: amd64 arm64)",
+            ),
+            (
+                Error::NoComponent {
+                    suite: "s".into(),
+                    component: "contrib".into(),
+                    available: "main".into(),
+                },
+                "suite s has no component contrib (it has: main)",
+            ),
+            (
+                Error::NoIndex {
+                    suite: "s".into(),
+                    component: "main".into(),
+                    arch: "amd64".into(),
+                },
+                "suite s lists no Packages index for main/binary-amd64",
+            ),
+            (
+                Error::Decompress {
+                    url: "u/Packages.xz".into(),
+                    source: io(),
+                },
+                "u/Packages.xz: cannot decompress: truncated",
+            ),
+            (
+                Error::IndexTooLarge {
+                    url: "u/Packages.xz".into(),
+                    limit: 1000,
+                },
+                "u/Packages.xz: decompresses to more than 1000 bytes",
+            ),
+            (
+                Error::from(transport::Error::NotFound { url: "u".into() }),
+                "u: not found on the mirror",
+            ),
+        ];
+        for (e, want) in cases {
+            let shown = e.to_string();
+            if want.ends_with(": ") {
+                assert!(shown.starts_with(want), "{shown}");
+            } else {
+                assert_eq!(shown, want);
+            }
+        }
     }
 
     #[test]

@@ -4,9 +4,14 @@
 //! backends exist: HTTP(S) through `reqwest` (which honours `http_proxy`,
 //! `https_proxy` and `no_proxy` like apt and curl do) and `file://` for
 //! local mirrors. Nothing downstream reads bytes whose digest was not
-//! checked: [`get_verified`] is the only way the client reads an index,
-//! and package files go through [`crate::fetch::cache`], which verifies
-//! before a file becomes visible.
+//! checked: [`get_verified`] (and [`find_verified`]) is the only way the
+//! client reads an index, and package files go through
+//! [`crate::fetch::cache`], which verifies before a file becomes visible.
+//! Both stream through one verifier, [`Checked`], which also stops a body
+//! at the size the signed index gives; the only files read before
+//! anything signed vouches for their size (`InRelease`, `Release`,
+//! `Release.gpg`) are capped at [`MAX_RELEASE_SIZE`]. Every path is
+//! checked by [`check_relative_path`] before it is requested.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -17,9 +22,10 @@ use sha2::{Digest, Sha256};
 /// Errors of reading from a mirror; each names the URL.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The mirror URL has an unsupported scheme.
+    /// The mirror URL has an unsupported scheme, or no host or path.
     #[error(
-        "unsupported mirror URL {0:?}: expected http://, https:// or file://"
+        "unsupported mirror URL {0}: expected http://HOST…, https://HOST…, \
+         file:///PATH or file:/PATH"
     )]
     BadUrl(String),
     /// A network error after all retries.
@@ -139,6 +145,9 @@ pub trait Transport: Send + Sync {
 /// about 150 KiB, so neither cap is near a real file.
 pub const MAX_RELEASE_SIZE: u64 = 16 << 20;
 
+/// A file read into memory: its bytes, SHA-256 and length.
+type Received = (Vec<u8>, [u8; 32], u64);
+
 /// Read `path` into memory through a [`Checked`] writer of `limit` bytes,
 /// with retries: the bytes, their SHA-256 and their length, or `None`
 /// when the mirror does not have the file. `capacity` is the buffer to
@@ -148,7 +157,7 @@ fn read_checked<T: Transport + ?Sized>(
     path: &str,
     limit: u64,
     capacity: usize,
-) -> Result<Option<(Vec<u8>, [u8; 32], u64)>> {
+) -> Result<Option<Received>> {
     require_relative_path(path)?;
     let mut out = None;
     let found = with_retries(|| {
@@ -376,17 +385,44 @@ impl<W: Write> Write for Checked<W> {
     }
 }
 
-/// The transport for a mirror base URL.
+/// Check a mirror base URL and normalise it, as the one place that
+/// knows which mirrors lunforge can read: `http://HOST…` and
+/// `https://HOST…` as they are, and a local directory as
+/// `file:///PATH`, also written `file:/PATH` (apt's form) or
+/// `file://localhost/PATH`. Trailing slashes are removed. Anything else
+/// is refused, including apt's `mirror+http://`, `tor+http://` and
+/// `cdrom:` methods.
+pub fn parse_mirror(url: &str) -> Result<String> {
+    let bad = || Error::BadUrl(url.into());
+    let base = url.trim_end_matches('/');
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = base.strip_prefix(scheme) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(bad());
+            }
+            return Ok(base.into());
+        }
+    }
+    let rest = base.strip_prefix("file:").ok_or_else(bad)?;
+    let path = match rest.strip_prefix("//") {
+        Some(after) => after.strip_prefix("localhost").unwrap_or(after),
+        None => rest,
+    };
+    if !path.starts_with('/') || path.starts_with("//") {
+        return Err(bad());
+    }
+    Ok(format!("file://{path}"))
+}
+
+/// The transport for a mirror base URL (see [`parse_mirror`]).
 pub fn for_mirror(base: &str) -> Result<Box<dyn Transport>> {
-    let base = base.trim_end_matches('/');
+    let base = parse_mirror(base)?;
     if let Some(path) = base.strip_prefix("file://") {
         Ok(Box::new(LocalDir {
             base: PathBuf::from(path),
         }))
-    } else if base.starts_with("http://") || base.starts_with("https://") {
-        Ok(Box::new(Http::new(base)?))
     } else {
-        Err(Error::BadUrl(base.into()))
+        Ok(Box::new(Http::new(&base)?))
     }
 }
 
@@ -586,6 +622,44 @@ mod tests {
     }
 
     #[test]
+    fn mirror_urls() {
+        for (url, normal) in [
+            (
+                "http://mirror.invalid/debian/",
+                "http://mirror.invalid/debian",
+            ),
+            ("https://m.invalid", "https://m.invalid"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("file:///srv/mirror/", "file:///srv/mirror"),
+            ("file:/srv/mirror", "file:///srv/mirror"),
+            ("file://localhost/srv/m", "file:///srv/m"),
+        ] {
+            assert_eq!(parse_mirror(url).unwrap(), normal, "{url}");
+        }
+        for bad in [
+            "ftp://x",
+            "mirror+http://mirror.invalid/debian",
+            "tor+http://x.onion/debian",
+            "cdrom:[Debian 13]/",
+            "http://",
+            "http:///debian",
+            "file://srv/mirror",
+            "file:relative",
+            "file:",
+            "file:////srv",
+            "/srv/mirror",
+            "",
+        ] {
+            assert!(
+                matches!(parse_mirror(bad), Err(Error::BadUrl(u)) if u == bad),
+                "{bad}"
+            );
+        }
+        let t = for_mirror("file:/srv/m/").unwrap();
+        assert_eq!(t.url("dists/x"), "file:///srv/m/dists/x");
+    }
+
+    #[test]
     fn relative_paths() {
         for ok in [
             "pool/main/d/dash/dash_0.5.12-12_amd64.deb",
@@ -636,8 +710,8 @@ mod tests {
     fn error_messages() {
         assert_eq!(
             Error::BadUrl("ftp://x".into()).to_string(),
-            "unsupported mirror URL \"ftp://x\": expected http://, \
-             https:// or file://"
+            "unsupported mirror URL ftp://x: expected http://HOST…, \
+             https://HOST…, file:///PATH or file:/PATH"
         );
         assert_eq!(
             Error::Status {

@@ -236,8 +236,8 @@ impl Lock {
         Lock::parse(path, &text)
     }
 
-    /// Write atomically: a temporary file in the same directory, then a
-    /// rename, so a reader never sees half a lock.
+    /// Write atomically: a temporary file in the same directory, flushed
+    /// to disk, then a rename, so a reader never sees half a lock.
     pub fn write(&self, path: &Path) -> Result<()> {
         let io = |source| Error::Io {
             path: path.into(),
@@ -253,6 +253,9 @@ impl Lock {
             .map_err(io)?;
         std::io::Write::write_all(&mut tmp, self.to_text().as_bytes())
             .map_err(io)?;
+        // On disk before the rename, so that a crash cannot leave an
+        // empty lock in place of the old one.
+        tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(path).map_err(|e| io(e.error))?;
         Ok(())
     }

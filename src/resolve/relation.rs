@@ -363,8 +363,9 @@ fn word_len(s: &str) -> usize {
 }
 
 /// dpkg's `pkg_name_is_illegal`: an alphanumeric first character, then
-/// alphanumerics or `-+._`.
-fn is_valid_name(name: &str) -> bool {
+/// alphanumerics or `-+._`. The one package-name check of the crate: the
+/// recipe's `include` and `exclude` use it too.
+pub fn is_valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     match bytes.next() {
         Some(first) if first.is_ascii_alphanumeric() => bytes.all(|b| {

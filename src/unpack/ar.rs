@@ -405,7 +405,11 @@ mod tests {
             b[8 + at] = b'x';
             let e = read_all(&b).unwrap_err();
             assert!(
-                matches!(e, Error::BadHeader { offset: 8, field: f } if f == field),
+                matches!(
+                    e,
+                    Error::BadHeader { offset: 8, field: f }
+                        if f == field
+                ),
                 "{field}: {e}"
             );
         }

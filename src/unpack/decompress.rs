@@ -6,6 +6,9 @@
 //! this module only maps names to decoders and sets their limits. The
 //! legacy `data.tar.bz2` and `data.tar.lzma` (unused in Debian since
 //! squeeze) are not supported and are reported as unknown compression.
+//! zstd frames keep the library's default window limit (128 MiB, what
+//! `zstd -d` accepts without `--long`), so a frame asking for more is
+//! corrupt to us rather than a large allocation.
 
 use std::io::{self, Read};
 

@@ -27,7 +27,9 @@ pub enum EntryKind {
     Dir,
     /// A symbolic link, its target exactly as written in the archive.
     Symlink(String),
-    /// A hard link to an earlier non-directory entry of the same archive.
+    /// A hard link to an earlier non-directory entry of the same archive
+    /// (as that entry's member path). The link shares the target's inode,
+    /// so the link entry's own [`Entry::meta`] is not used.
     HardLink(GuestPath),
     /// A named pipe.
     Fifo,

@@ -1,8 +1,8 @@
 //! Limits against decompression bombs, counted while streaming.
 //!
 //! Every decompressed byte of a package's `control.tar` and `data.tar`
-//! passes through a [`Counted`] reader that charges it to the package's
-//! [`Budget`]; the read that goes over the limit fails, so a bomb stops
+//! passes through a `Counted` reader that charges it to the package's
+//! `Budget`; the read that goes over the limit fails, so a bomb stops
 //! after at most `max_bytes` of output, never after decompressing all of
 //! it. A file's declared size is checked against the budget before any
 //! of its bytes are read, which stops the common bomb (one huge file of

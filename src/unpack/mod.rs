@@ -3,18 +3,19 @@
 //! Spec: deb(5) and dpkg-deb(1). A binary package is an [`ar`] archive
 //! whose members are, in this order, `debian-binary` (the format version,
 //! `2.0\n`), `control.tar[.gz|.xz|.zst]` and `data.tar[.gz|.xz|.zst]`
-//! ([`decompress`]); members whose name starts with `_` may come between
-//! them and are skipped, as dpkg-deb does. Anything else is refused.
+//! (gzip, xz, zstd or none); members whose name starts with `_` may come
+//! between them and are skipped, as dpkg-deb does. Anything else is refused,
+//! including a member after `data.tar*` (which dpkg-deb would ignore).
 //!
 //! Unpacking has two phases so that packages can be decompressed in
 //! parallel and still land in the tree in a fixed order:
 //!
 //! 1. [`read_deb`] (or [`read_all`] for many, on several threads) streams
-//!    one package: its [`control`] members into memory, its [`data`]
-//!    entries into [`Entry`] values whose file contents go straight into
-//!    the tree's [`Spool`]. Nothing is held in memory whole except the
-//!    control members, and every decompressed byte is counted against
-//!    the package's [`Limits`], so a bomb is stopped early.
+//!    one package: its control members into memory ([`ControlFile`]),
+//!    its data entries into [`Entry`] values whose file contents go
+//!    straight into the tree's [`Spool`]. Nothing is held in memory whole
+//!    except the control members, and every decompressed byte is counted
+//!    against the package's [`Limits`], so a bomb is stopped early.
 //! 2. [`apply`] inserts the entries into the [`Tree`] in archive order,
 //!    where the tree's own rules (no `..`, no resolution leaving the root,
 //!    directory symlinks followed like dpkg does) apply.
@@ -30,9 +31,9 @@
 pub mod ar;
 mod control;
 mod data;
-pub mod decompress;
-pub mod entry;
-pub mod limits;
+mod decompress;
+mod entry;
+mod limits;
 #[cfg(test)]
 mod testdeb;
 #[cfg(test)]

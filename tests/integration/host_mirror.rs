@@ -20,8 +20,10 @@
 //!   status file's dependency graph. Both must have used the same
 //!   `InRelease`, or the mirror moved during the test.
 //!
-//! Each case takes 30–60 s (mmdebstrap installs a real system); the four
-//! run in parallel as separate tests.
+//! Then the installed root file system itself: see [`crate::rootfs`].
+//!
+//! Each case takes 30–90 s (mmdebstrap and lunforge both install a real
+//! system); the four run in parallel as separate tests.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
@@ -89,6 +91,13 @@ fn check(suite: &str, variant: &str) {
     assert!(lf.len() > 50, "implausibly small set: {lf:?}");
     invariants(suite, variant, &uri, &cache, &lf, release_sha);
     compare_with_mmdebstrap(&lf, &oracle::parse_status(&mm.status));
+    crate::rootfs::compare_root_with_mmdebstrap(
+        suite,
+        variant,
+        &cache,
+        &mm.tar,
+        work.path(),
+    );
 }
 
 /// Essential and priority seeds present, closure under dependencies.

@@ -129,9 +129,12 @@ Origin: Debian\n- -dash escaped\nSHA256:\n x 1 y\n\
 #[test]
 fn lockfile_survives_mutation() {
     let lock = "format = 1\n\n[release]\nsuite = \"trixie\"\n\
-path = \"dists/trixie/InRelease\"\nsha256 = \"00\"\n\n[inputs]\n\
-architecture = \"amd64\"\nvariant = \"required\"\ncomponents = [\"main\"]\n\
-include = []\nexclude = []\n\n[[package]]\nname = \"a\"\n\
+path = \"dists/trixie/InRelease\"\n\
+sha256 = \"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\"\n\
+\n[inputs]\n\
+suite = \"trixie\"\narchitecture = \"amd64\"\nvariant = \"required\"\n\
+components = [\"main\"]\ninclude = []\nexclude = []\n\n[[package]]\n\
+name = \"a\"\n\
 version = \"1\"\narchitecture = \"amd64\"\npath = \"pool/a.deb\"\n\
 size = 1\nsha256 = \"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\"\n";
     assert!(lockfile::Lock::parse("x.lock".as_ref(), lock).is_ok());

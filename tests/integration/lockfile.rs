@@ -156,6 +156,10 @@ fn stale_or_missing_lock_is_refused() {
     let changed = recipe(&site).exclude(&["lock-unused"]);
     let err = site.run("resolve", &changed, &["--locked"]).fails();
     assert_in_order(&err, &["stale", "system.exclude"]);
+    // Another suite of the same mirror: the lock is not for it.
+    let changed = recipe(&site).suite("othersuite");
+    let err = site.run("fetch", &changed, &["--locked"]).fails();
+    assert_in_order(&err, &["stale", "system.suite", "locktest", "othersuite"]);
     assert!(
         cache_contents(&site.cache())
             .keys()

@@ -279,6 +279,43 @@ fn unknown_suite_says_what_is_missing() {
 }
 
 #[test]
+fn release_for_another_suite_is_refused() {
+    // The Release says `Suite: stable`, `Codename: trust`; the mirror
+    // serves it under both names and under `oldstable`, which is neither
+    // (what a mirror replaying an old suite's signed Release looks like).
+    let site = Site::new(
+        TestRepo::new("trust")
+            .release_suite("stable")
+            .package(Pkg::new("core-pkg", "1.0").essential().depends("lib-pkg"))
+            .package(Pkg::new("lib-pkg", "2.0-1"))
+            .build(),
+    );
+    let dists = site.repo.mirror().join("dists");
+    for alias in ["stable", "oldstable"] {
+        std::os::unix::fs::symlink("trust", dists.join(alias)).unwrap();
+    }
+    let err = site
+        .run("lock", &site.recipe().suite("oldstable"), &[])
+        .fails();
+    assert_in_order(
+        &err,
+        &[
+            "dists/oldstable/InRelease",
+            "conflicting distribution",
+            "oldstable",
+            "Suite stable",
+            "Codename trust",
+        ],
+    );
+    assert!(!site.lock_path().exists(), "a lock was written");
+    assert!(files_under(&site.cache()).is_empty(), "the cache was used");
+    for name in ["trust", "stable"] {
+        let run = site.run("resolve", &site.recipe().suite(name), &[]);
+        assert_eq!(package_lines(run), WANT, "served as {name}");
+    }
+}
+
+#[test]
 fn keyrings_are_repeatable_and_may_be_armored() {
     let site = repo(Signing::Both, false);
     let recipe = site.recipe().write(site.work.path());

@@ -257,6 +257,12 @@ impl RecipeFile {
         }
     }
 
+    /// Set `system.suite`.
+    pub(crate) fn suite(mut self, s: &str) -> RecipeFile {
+        self.suite = s.into();
+        self
+    }
+
     /// Set `system.variant`.
     pub(crate) fn variant(mut self, v: &str) -> RecipeFile {
         self.variant = v.into();

@@ -37,6 +37,8 @@ pub(crate) struct Bootstrap {
     pub(crate) status: String,
     /// The `InRelease` apt used (kept with `--skip=cleanup/apt/lists`).
     pub(crate) inrelease: Vec<u8>,
+    /// The tarball itself, in the caller's work directory.
+    pub(crate) tar: std::path::PathBuf,
 }
 
 /// Run `mmdebstrap --variant=VARIANT SUITE` from `uri` (as root with
@@ -57,11 +59,6 @@ pub(crate) fn mmdebstrap(
         .arg(format!("--mode={mode}"))
         .arg("--quiet")
         .arg("--skip=cleanup/apt/lists")
-        // Documentation is not part of the package set; skipping it only
-        // makes the tarball smaller.
-        .arg("--dpkgopt=path-exclude=/usr/share/doc/*")
-        .arg("--dpkgopt=path-exclude=/usr/share/man/*")
-        .arg("--dpkgopt=path-exclude=/usr/share/locale/*")
         .arg(suite)
         .arg(&tar)
         .arg(format!("deb {uri} {suite} main"))
@@ -80,10 +77,10 @@ pub(crate) fn mmdebstrap(
     let status = extract("./var/lib/dpkg/status");
     let inrelease =
         extract(&format!("./var/lib/apt/lists/*_dists_{suite}_InRelease"));
-    let _ = std::fs::remove_file(&tar);
     Bootstrap {
         status: String::from_utf8(status).expect("status is UTF-8"),
         inrelease,
+        tar,
     }
 }
 

@@ -42,9 +42,19 @@ pub(crate) struct Pkg {
     fields: Vec<(String, String)>,
     priority: String,
     payload: usize,
+    /// Turns the `.deb` dpkg-deb built into the one the mirror serves
+    /// (hostile packages); the index then lists the changed bytes.
+    mangle: Option<fn(Vec<u8>) -> Vec<u8>>,
 }
 
 impl Pkg {
+    /// Serve `f(deb)` instead of the `.deb` dpkg-deb builds: a package
+    /// whose signed index entry is right but whose content is hostile.
+    pub(crate) fn mangled(mut self, f: fn(Vec<u8>) -> Vec<u8>) -> Pkg {
+        self.mangle = Some(f);
+        self
+    }
+
     /// `Architecture: amd64`, `Priority: optional`, a small payload.
     pub(crate) fn new(name: &str, version: &str) -> Pkg {
         Pkg {
@@ -54,6 +64,7 @@ impl Pkg {
             fields: Vec::new(),
             priority: "optional".into(),
             payload: 64,
+            mangle: None,
         }
     }
 
@@ -179,6 +190,7 @@ pub(crate) struct TestRepo {
     signing: Signing,
     by_hash: bool,
     valid_for: Option<u64>,
+    release_suite: Option<String>,
 }
 
 /// One built `.deb` as the index describes it.
@@ -216,6 +228,7 @@ impl TestRepo {
             signing: Signing::Both,
             by_hash: false,
             valid_for: None,
+            release_suite: None,
         }
     }
 
@@ -241,6 +254,13 @@ impl TestRepo {
     /// `Date` (apt-ftparchive's `ValidTime`).
     pub(crate) fn valid_for(mut self, seconds: u64) -> TestRepo {
         self.valid_for = Some(seconds);
+        self
+    }
+
+    /// Write `Suite: NAME` into the Release (the `Codename` stays the
+    /// `dists/` name), as Debian's `stable` is a name for `trixie`.
+    pub(crate) fn release_suite(mut self, name: &str) -> TestRepo {
+        self.release_suite = Some(name.into());
         self
     }
 
@@ -278,7 +298,11 @@ impl TestRepo {
                     .arg(mirror.join(&rel)),
                 "dpkg",
             );
-            let data = std::fs::read(mirror.join(&rel)).expect("deb");
+            let mut data = std::fs::read(mirror.join(&rel)).expect("deb");
+            if let Some(f) = p.mangle {
+                data = f(data);
+                std::fs::write(mirror.join(&rel), &data).expect("deb");
+            }
             debs.push(Deb {
                 name: p.name.clone(),
                 version: p.version.clone(),
@@ -294,7 +318,8 @@ impl TestRepo {
             debs,
         };
         repo.write_indexes(self.by_hash);
-        repo.write_release(self.by_hash, self.valid_for);
+        let suite_field = self.release_suite.as_deref().unwrap_or(&self.suite);
+        repo.write_release(suite_field, self.by_hash, self.valid_for);
         repo.sign(self.signing);
         repo
     }
@@ -398,7 +423,12 @@ impl Repo {
         }
     }
 
-    fn write_release(&self, by_hash: bool, valid_for: Option<u64>) {
+    fn write_release(
+        &self,
+        suite_field: &str,
+        by_hash: bool,
+        valid_for: Option<u64>,
+    ) {
         let mut cmd = Command::new("apt-ftparchive");
         cmd.current_dir(self.mirror());
         let set =
@@ -406,7 +436,7 @@ impl Repo {
         for (k, v) in [
             ("Origin", "lunforge-tests"),
             ("Label", "lunforge-tests"),
-            ("Suite", self.suite.as_str()),
+            ("Suite", suite_field),
             ("Codename", self.suite.as_str()),
             ("Version", "1.0"),
             ("Architectures", "amd64"),

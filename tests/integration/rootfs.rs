@@ -1,0 +1,467 @@
+//! The installed root file system (`lunforge build --format tar`),
+//! checked by dpkg and against mmdebstrap:
+//!
+//! - **chroot strategy** (trixie and bookworm, minbase and important, run
+//!   from [`crate::host_mirror`] with the tarball mmdebstrap made there):
+//!   unpacked, `dpkg --root=DIR --audit` is silent and `dpkg -l` shows
+//!   every package `ii`; every path with its type, mode, owner and
+//!   symlink target equals mmdebstrap's, except the differences
+//!   [`explained`] lists, each with its reason.
+//! - **firstboot strategy**: every package unpacked, `--audit` reports
+//!   exactly the unpacked packages, and the first-boot script, run in a
+//!   chroot as the guest's initrd runs it, configures them all once.
+//! - **reproducibility**: two builds from one lockfile with one
+//!   `SOURCE_DATE_EPOCH` give byte-identical tarballs.
+//!
+//! The chroot strategy and the first-boot check need root, as they would
+//! for any user; CI runs as root.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::oracle::is_root;
+use crate::support::{lunforge, run};
+
+/// Type letter, mode, uid, gid and link target of a tarball member.
+type Member = (char, u32, u64, u64, String);
+
+/// The members of a tarball by path (`etc/passwd`, no `./`, no slash).
+fn members(tar: &Path) -> BTreeMap<String, Member> {
+    let f = std::fs::File::open(tar).expect("open tarball");
+    let mut a = tar::Archive::new(f);
+    let mut out = BTreeMap::new();
+    for e in a.entries().expect("tar entries") {
+        let e = e.expect("tar entry");
+        let h = e.header();
+        let path = e.path().expect("path").to_string_lossy().into_owned();
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Char => 'c',
+            tar::EntryType::Block => 'b',
+            tar::EntryType::Fifo => 'p',
+            _ => '-',
+        };
+        let target = match h.entry_type() {
+            tar::EntryType::Symlink => e
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.insert(
+            path.to_string(),
+            (
+                kind,
+                h.mode().unwrap_or(0) & 0o7777,
+                h.uid().unwrap_or(0),
+                h.gid().unwrap_or(0),
+                target,
+            ),
+        );
+    }
+    out
+}
+
+/// Why a member may differ between the two trees when both have it
+/// (beyond the rules of [`explained`]), or `None` when it may not.
+fn explained_change(
+    path: &str,
+    ours: &Member,
+    theirs: &Member,
+) -> Option<&'static str> {
+    let dynamic = |id: u64| (100..1000).contains(&id);
+    let same_id = |a: u64, b: u64| a == b || (dynamic(a) && dynamic(b));
+    let (k, m, u, g, t) = ours;
+    let (k2, m2, u2, g2, t2) = theirs;
+    if k == k2 && m == m2 && t == t2 && same_id(*u, *u2) && same_id(*g, *g2) {
+        return Some(
+            "a system user or group made by a maintainer script: ids are \
+             handed out in the order dpkg configures packages",
+        );
+    }
+    if k == k2 && *k == 'l' && t.strip_prefix("/usr") == Some(t2.as_str()) {
+        return Some("the same unit file, reached through merged /usr");
+    }
+    if path == "etc/machine-id" {
+        return Some(
+            "emptied as mmdebstrap does, keeping the mode systemd gave it",
+        );
+    }
+    if ["etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-"]
+        .contains(&path)
+    {
+        return Some(
+            "backups the shadow tools make keep the mode of the moment, \
+             which depends on the order of the scripts",
+        );
+    }
+    None
+}
+
+/// Why a path may differ between lunforge's tree and mmdebstrap's, or
+/// `None` when it may not.
+fn explained(
+    path: &str,
+    only_mm_packages: &BTreeSet<String>,
+) -> Option<&'static str> {
+    const RULES: &[(&str, &str)] = &[
+        ("dev/tty", "lunforge adds the guest's consoles tty1-tty6"),
+        ("dev/hvc0", "lunforge adds the Xen console"),
+        ("etc/hosts", "a guest file of the recipe"),
+        (
+            "etc/hostname",
+            "mmdebstrap copies the host's (mode 0755 here)",
+        ),
+        (
+            "etc/resolv.conf",
+            "mmdebstrap copies the host's; lunforge writes the recipe's",
+        ),
+        ("etc/network", "the recipe's /etc/network/interfaces"),
+        ("etc/systemd/system/getty.target.wants", "a getty on hvc0"),
+        (
+            "var/cache/apt/archives/",
+            "apt ran in mmdebstrap's build: locks, partial/ owned by _apt",
+        ),
+        (
+            "var/lib/apt/lists",
+            "apt's lists and locks (kept by the oracle's --skip)",
+        ),
+        (
+            "var/lib/apt/extended_states",
+            "apt ran in mmdebstrap's build",
+        ),
+    ];
+    if let Some((_, why)) = RULES.iter().find(|(p, _)| path.starts_with(p)) {
+        return Some(why);
+    }
+    only_mm_packages
+        .contains(path)
+        .then_some("shipped by a package only one of the two installs (usrmerge | usr-is-merged)")
+}
+
+/// Paths (no leading slash) listed by `info/*.list` of packages that are
+/// in mmdebstrap's tree but not in lunforge's, plus their info files.
+fn paths_of_missing_packages(
+    mm_tar: &Path,
+    ours: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    let listing = run(Command::new("tar").arg("-tf").arg(mm_tar), "tar");
+    for member in String::from_utf8_lossy(&listing.stdout).lines() {
+        let Some(name) = member
+            .strip_prefix("./var/lib/dpkg/info/")
+            .and_then(|n| n.strip_suffix(".list"))
+        else {
+            continue;
+        };
+        let pkg = name.split(':').next().unwrap_or(name);
+        if ours.contains(pkg) {
+            continue;
+        }
+        let list = run(
+            Command::new("tar").arg("-xOf").arg(mm_tar).arg(member),
+            "tar",
+        );
+        for p in String::from_utf8_lossy(&list.stdout).lines() {
+            paths.insert(p.trim_start_matches('/').to_string());
+        }
+        let prefix = format!("var/lib/dpkg/info/{name}.");
+        for m in String::from_utf8_lossy(&listing.stdout).lines() {
+            if let Some(rest) = m.strip_prefix("./") {
+                if rest.starts_with(&prefix) {
+                    paths.insert(rest.to_string());
+                }
+            }
+        }
+    }
+    paths
+}
+
+/// Unpack `tar` into a new directory under `work` and return it.
+fn untar(tar: &Path, work: &Path, name: &str) -> PathBuf {
+    let dir = work.join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    run(
+        Command::new("tar")
+            .args(["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf"])
+            .arg(tar)
+            .arg("-C")
+            .arg(&dir),
+        "tar",
+    );
+    dir
+}
+
+/// `dpkg --root=DIR ARGS`.
+fn dpkg(dir: &Path, args: &[&str]) -> String {
+    let out = run(
+        Command::new("dpkg")
+            .arg(format!("--root={}", dir.display()))
+            .args(args),
+        "dpkg",
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `lunforge build --format tar` for `suite`/`variant` with `extra`
+/// arguments; the tarball's path.
+fn build(
+    suite: &str,
+    variant: &str,
+    cache: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> PathBuf {
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "-q".into(),
+        "--format".into(),
+        "tar".into(),
+        "-o".into(),
+        out.display().to_string(),
+        "--cache".into(),
+        cache.display().to_string(),
+        "--set".into(),
+        format!("system.suite={suite}"),
+        "--set".into(),
+        format!("system.variant={variant}"),
+        "--set".into(),
+        "system.include=[]".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    lunforge(&args).ok();
+    out.join("virtual01.tar")
+}
+
+/// Packages marked `ii` by `dpkg -l`, and every other line.
+fn states(dir: &Path) -> (BTreeSet<String>, Vec<String>) {
+    let mut ii = BTreeSet::new();
+    let mut other = Vec::new();
+    // Skip the header: "Desired=…", "| Status=…", "|/ Err?=…", "||/ Name…",
+    // "+++-…".
+    for l in dpkg(dir, &["-l"]).lines().filter(|l| {
+        !(l.is_empty()
+            || l.starts_with('|')
+            || l.starts_with('+')
+            || l.starts_with("Desired"))
+    }) {
+        let mut w = l.split_whitespace();
+        let state = w.next().unwrap_or_default();
+        let name = w.next().unwrap_or_default();
+        let name = name.split(':').next().unwrap_or(name).to_string();
+        if state == "ii" {
+            ii.insert(name);
+        } else {
+            other.push(l.to_string());
+        }
+    }
+    (ii, other)
+}
+
+/// The chroot strategy's tree against mmdebstrap's tarball.
+pub(crate) fn compare_root_with_mmdebstrap(
+    suite: &str,
+    variant: &str,
+    cache: &Path,
+    mm_tar: &Path,
+    work: &Path,
+) {
+    assert!(
+        is_root(),
+        "the chroot strategy needs root: run the tests as root (CI does)"
+    );
+    let tar = build(
+        suite,
+        variant,
+        cache,
+        &work.join("out"),
+        &["--configure", "chroot"],
+    );
+    let dir = untar(&tar, work, "root");
+    assert_eq!(
+        dpkg(&dir, &["--audit"]),
+        "",
+        "dpkg --audit of {suite} {variant}"
+    );
+    let (ii, other) = states(&dir);
+    assert!(other.is_empty(), "packages not ii: {other:#?}");
+    assert!(ii.len() > 50, "{ii:?}");
+    let ours = members(&tar);
+    let theirs = members(mm_tar);
+    let mut missing = paths_of_missing_packages(mm_tar, &ii);
+    let mm_ii: BTreeSet<String> =
+        crate::support::oracle::parse_status(&String::from_utf8_lossy(
+            &run(
+                Command::new("tar")
+                    .arg("-xOf")
+                    .arg(mm_tar)
+                    .arg("./var/lib/dpkg/status"),
+                "tar",
+            )
+            .stdout,
+        ))
+        .into_keys()
+        .collect();
+    missing.extend(paths_of_missing_packages(&tar, &mm_ii));
+    let mut unexplained = Vec::new();
+    for (path, m) in &ours {
+        match theirs.get(path) {
+            Some(t) if t == m => {}
+            Some(t)
+                if explained(path, &missing).is_none()
+                    && explained_change(path, m, t).is_none() =>
+            {
+                unexplained
+                    .push(format!("~ {path}: lunforge {m:?}, mmdebstrap {t:?}"))
+            }
+            None if explained(path, &missing).is_none() => {
+                unexplained.push(format!("+ {path}: only lunforge {m:?}"))
+            }
+            _ => {}
+        }
+    }
+    for (path, t) in &theirs {
+        if !ours.contains_key(path) && explained(path, &missing).is_none() {
+            unexplained.push(format!("- {path}: only mmdebstrap {t:?}"));
+        }
+    }
+    assert!(
+        unexplained.is_empty(),
+        "{suite} {variant}: {} unexplained differences from mmdebstrap:\n{}",
+        unexplained.len(),
+        unexplained
+            .iter()
+            .take(60)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn work(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir()
+        .expect("work dir")
+}
+
+/// firstboot: all unpacked; the first-boot step configures, once.
+#[test]
+fn firstboot_tree_is_configured_by_its_first_boot_step() {
+    let w = work("lf-firstboot-");
+    let cache = w.path().join("cache");
+    let tar = build(
+        "trixie",
+        "minbase",
+        &cache,
+        &w.path().join("out"),
+        &["--configure", "firstboot"],
+    );
+    let dir = untar(&tar, w.path(), "root");
+    let audit = dpkg(&dir, &["--audit"]);
+    assert!(
+        audit.starts_with(
+            "The following packages have been unpacked but not yet configured."
+        ),
+        "{audit}"
+    );
+    let (ii, other) = states(&dir);
+    assert!(ii.is_empty(), "configured at build time: {ii:?}");
+    assert!(other.iter().all(|l| l.starts_with("iU ")), "{other:#?}");
+    let unpacked = other.len();
+    assert!(unpacked > 50);
+    assert!(dir.join("var/lib/lunforge/firstboot-pending").exists());
+    assert!(is_root(), "running the first-boot step in a chroot needs root: run the tests as root (CI does)");
+    let proc_dir = dir.join("proc");
+    let step = |dir: &Path| {
+        run(
+            Command::new("mount")
+                .args(["-t", "proc", "proc"])
+                .arg(&proc_dir),
+            "mount",
+        );
+        let out = Command::new("chroot")
+            .arg(dir)
+            .arg("/usr/lib/lunforge/firstboot")
+            .output();
+        run(Command::new("umount").arg(&proc_dir), "mount");
+        let out = out.expect("run chroot");
+        assert!(
+            out.status.success(),
+            "first boot failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = step(&dir);
+    assert!(first.contains("Setting up base-files"), "{first}");
+    assert_eq!(dpkg(&dir, &["--audit"]), "");
+    let (ii, other) = states(&dir);
+    assert_eq!((ii.len(), other.len()), (unpacked, 0), "{other:#?}");
+    assert!(!dir.join("var/lib/lunforge/firstboot-pending").exists());
+    let second = step(&dir);
+    assert_eq!(second, "", "the second boot configured again");
+}
+
+/// One lock and one SOURCE_DATE_EPOCH give the same bytes twice, for
+/// both strategies.
+#[test]
+fn tarballs_are_reproducible() {
+    let w = work("lf-repro-");
+    let cache = w.path().join("cache");
+    let recipe = w.path().join("guest.toml");
+    std::fs::write(
+        &recipe,
+        lunforge::recipe::EMBEDDED.replace(
+            "variant = \"minbase\"",
+            "variant = \"minbase\"\nconfigure = \"auto\"",
+        ),
+    )
+    .expect("recipe");
+    let common = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            recipe.display().to_string(),
+            "--cache".into(),
+            cache.display().to_string(),
+            "--set".into(),
+            "system.include=[]".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let mut lock = vec!["lock".to_string()];
+    lock.extend(common(&[]));
+    lunforge(&lock).ok();
+    for strategy in ["firstboot", "chroot"] {
+        if strategy == "chroot" {
+            assert!(is_root(), "the chroot strategy needs root: run the tests as root (CI does)");
+        }
+        let mut sums = Vec::new();
+        for i in 0..2 {
+            let out = w.path().join(format!("{strategy}-{i}"));
+            let mut args = vec![
+                "build".to_string(),
+                "-q".into(),
+                "--locked".into(),
+                "-o".into(),
+                out.display().to_string(),
+                "--configure".into(),
+                strategy.into(),
+            ];
+            args.extend(common(&[]));
+            let (mut cmd, shown) = crate::support::lunforge_cmd(&args);
+            cmd.env("SOURCE_DATE_EPOCH", "1700000000");
+            crate::support::finish(shown, cmd.output()).ok();
+            let bytes =
+                std::fs::read(out.join("virtual01.tar")).expect("tarball");
+            sums.push(crate::support::sha256_hex(&bytes));
+        }
+        assert_eq!(sums[0], sums[1], "{strategy}: two builds differ");
+    }
+}

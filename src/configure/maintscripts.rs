@@ -324,7 +324,7 @@ fn release_daemons(root: &Path) -> Result<()> {
 
 /// The first-boot script: the preinsts still owed, then
 /// `dpkg --configure -a`, once.
-pub fn firstboot_script(order: &[&Package]) -> String {
+pub fn firstboot_script(order: &[&Package], after: &str) -> String {
     let mut s = String::from(
         "#!/bin/sh\n\
          # lunforge first boot: finish what a rootless build could not.\n\
@@ -342,9 +342,10 @@ pub fn firstboot_script(order: &[&Package]) -> String {
          \tdone < /var/lib/lunforge/preinst-order\n\
          \t: > /var/lib/lunforge/preinst-order\n\
          fi\n\
-         dpkg --configure -a\n\
-         rm -f /var/lib/lunforge/firstboot-pending\n",
+         dpkg --configure -a\n",
     );
+    s.push_str(after);
+    s.push_str("rm -f /var/lib/lunforge/firstboot-pending\n");
     s.push_str(&format!(
         "# {} preinsts were owed at build time.\n",
         order.len()
@@ -416,7 +417,8 @@ mod tests {
     fn firstboot_files_name_the_marker() {
         let p = pkg("base-passwd", &[], true);
         assert_eq!(preinst_list(&[&p]), "base-passwd base-passwd amd64\n");
-        assert!(firstboot_script(&[&p]).contains("dpkg --configure -a\n"));
+        let script = firstboot_script(&[&p], "usermod -p 'x' root\n");
+        assert!(script.contains("dpkg --configure -a\nusermod -p 'x' root\n"));
         assert!(firstboot_unit().contains(FIRSTBOOT_MARKER));
     }
 }

@@ -10,8 +10,10 @@
 //! ([`maintscripts`]); last, what must not be shared by every copy of the
 //! image is taken out ([`scrub`]).
 
+pub mod access;
 pub mod devices;
 pub mod dpkg_db;
+pub mod essentials;
 pub mod etc;
 pub mod layout;
 pub mod maintscripts;
@@ -73,6 +75,12 @@ pub enum Error {
         guest: String,
         /// Host architecture.
         host: String,
+    },
+    /// The `[access]` settings cannot be applied.
+    #[error("access: {what}")]
+    Access {
+        /// What is wrong.
+        what: String,
     },
     /// A network setting of the recipe is invalid.
     #[error("{key} = {value:?}: {why}")]
@@ -170,6 +178,8 @@ pub fn assemble(
     dpkg_db::write(&mut tree, &opts.architecture, &installed, sde)?;
     devices::populate(&mut tree, sde)?;
     etc::write(&mut tree, &opts.recipe, sde)?;
+    let access = opts.recipe.access.clone().unwrap_or_default();
+    access::authorized_keys(&mut tree, &access, sde)?;
     let order = maintscripts::preinst_order(&infos);
     let run_before = under(&tree, "/run")?;
     let mut tree = match opts.strategy {
@@ -178,10 +188,21 @@ pub fn assemble(
                 "configure: {} preinsts, then dpkg --configure -a in a chroot",
                 order.len()
             ));
-            maintscripts::chroot(&tree, &order, sde, &opts.staging)?
+            let mut tree =
+                maintscripts::chroot(&tree, &order, sde, &opts.staging)?;
+            if let Some(hash) = &access.root_password_hash {
+                access::set_root_password(&mut tree, hash)?;
+            }
+            tree
         }
         Strategy::Firstboot => {
-            firstboot(&mut tree, &order, sde)?;
+            let after = access
+                .root_password_hash
+                .as_deref()
+                .map(access::firstboot_password_line)
+                .unwrap_or_default();
+            essentials::apply(&mut tree, sde)?;
+            firstboot(&mut tree, &order, &after, sde)?;
             tree
         }
     };
@@ -284,7 +305,12 @@ fn under(tree: &Tree, dir: &str) -> Result<BTreeSet<GuestPath>> {
 
 /// The first-boot step, its marker, its list of owed preinsts and its
 /// unit (enabled).
-fn firstboot(tree: &mut Tree, order: &[&Package], sde: i64) -> Result<()> {
+fn firstboot(
+    tree: &mut Tree,
+    order: &[&Package],
+    after: &str,
+    sde: i64,
+) -> Result<()> {
     let dir = Meta::root(0o755, sde);
     let exe = Meta::root(0o755, sde);
     let file = Meta::root(0o644, sde);
@@ -294,7 +320,7 @@ fn firstboot(tree: &mut Tree, order: &[&Package], sde: i64) -> Result<()> {
     tree.write_file(
         &p(maintscripts::FIRSTBOOT_SCRIPT)?,
         exe,
-        maintscripts::firstboot_script(order).as_bytes(),
+        maintscripts::firstboot_script(order, after).as_bytes(),
     )?;
     tree.write_file(
         &p(maintscripts::PREINST_LIST)?,
@@ -398,8 +424,16 @@ fn scrub(
         tree.write_file(&machine_id, meta, b"")?;
     }
     // /run is a tmpfs on the running guest: what scripts left there in
-    // the chroot is not part of the image.
-    for p in under(tree, "/run")?.difference(run_before) {
+    // the chroot is not part of the image, except /run/lock, which
+    // base-files' postinst makes as part of the layout (/var/lock points
+    // to it) and which mmdebstrap's roots carry too.
+    let lock = GuestPath::new("/run/lock")?;
+    let made: Vec<GuestPath> = under(tree, "/run")?
+        .difference(run_before)
+        .filter(|p| !p.starts_with(&lock))
+        .cloned()
+        .collect();
+    for p in &made {
         if tree.get(p).is_some() {
             tree.remove(p)?;
         }

@@ -31,6 +31,22 @@ pub struct RecipeFile {
     /// `[iscsi]`: the shared LUN that holds the image.
     #[serde(default)]
     pub iscsi: Option<IscsiFile>,
+    /// `[access]`: how the operator logs in.
+    #[serde(default)]
+    pub access: Option<AccessFile>,
+}
+
+/// `[access]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFile {
+    /// root's password as a crypt(3) hash (`mkpasswd -m yescrypt`),
+    /// never in clear.
+    #[serde(default)]
+    pub root_password_hash: Option<String>,
+    /// Lines of root's `~/.ssh/authorized_keys`.
+    #[serde(default)]
+    pub root_authorized_keys: Vec<String>,
 }
 
 /// `[image]`.

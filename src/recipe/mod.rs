@@ -139,6 +139,9 @@ pub struct Recipe {
     /// `[xen]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub xen: Option<file::XenFile>,
+    /// `[access]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<file::AccessFile>,
     /// `[iscsi]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iscsi: Option<file::IscsiFile>,

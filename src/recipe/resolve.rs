@@ -60,6 +60,9 @@ pub fn resolve(
             return Err(invalid(key, format!("{bad:?} is not a package name")));
         }
     }
+    if let Some(a) = &file.access {
+        check_access(a).map_err(|(key, m)| invalid(key, m))?;
+    }
     let components = sys.components.unwrap_or_else(|| vec!["main".into()]);
     if components.is_empty() {
         return Err(invalid("system.components", "must not be empty".into()));
@@ -93,6 +96,7 @@ pub fn resolve(
         network: file.network,
         xen: file.xen,
         iscsi: file.iscsi,
+        access: file.access,
     })
 }
 
@@ -244,4 +248,36 @@ pub fn host_architecture() -> String {
         other => other,
     }
     .into()
+}
+
+/// A password hash in crypt(3) form and single-line keys: a clear-text
+/// password or a line break would end up in `/etc/shadow` or
+/// `authorized_keys` as something else.
+fn check_access(
+    a: &super::file::AccessFile,
+) -> std::result::Result<(), (&'static str, String)> {
+    if let Some(h) = &a.root_password_hash {
+        let ok = h.starts_with('$')
+            && h.len() > 3
+            && !h
+                .bytes()
+                .any(|b| b == b':' || b == b'\'' || b.is_ascii_whitespace());
+        if !ok {
+            return Err((
+                "access.root_password_hash",
+                "expected a crypt(3) hash such as the output of `mkpasswd -m \
+                 yescrypt` ($y$…), not a password"
+                    .into(),
+            ));
+        }
+    }
+    for k in &a.root_authorized_keys {
+        if k.trim().is_empty() || k.contains('\n') || k.contains('\r') {
+            return Err((
+                "access.root_authorized_keys",
+                format!("{k:?} is not one authorized_keys line"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -169,6 +169,7 @@ def cmd_report(out, *pairs):
     t = {k: hf(a[k]) for k in (
         "fetch_cold", "apt_download", "apt_update_download",
         "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
+        "tar_lunforge", "tar_mmdebstrap",
     )}
     med = {k: v["median_s"] for k, v in t.items()}
     n, size = int(a["packages"]), int(a["bytes"])
@@ -184,7 +185,9 @@ def cmd_report(out, *pairs):
         "release_date": a["release_date"],
         "packages": n, "download_bytes": size,
         "runs": int(a["runs"]),
+        "tar_runs": int(a["tar_runs"]),
         "mmdebstrap_mode": a["mode"],
+        "lunforge_configure": a["configure"],
         "mmdebstrap_package_set": a["same_set"],
         "timings": t,
         "ratios": {
@@ -194,10 +197,22 @@ def cmd_report(out, *pairs):
             "resolve_vs_mmdebstrap_simulate": ratio("resolve", "mmdebstrap"),
             "resolve_cold_vs_mmdebstrap_simulate":
                 ratio("resolve_cold", "mmdebstrap"),
+            "tar_warm_vs_mmdebstrap_tar":
+                ratio("tar_lunforge", "tar_mmdebstrap"),
         },
         "peak_rss_kib": {
             "fetch_cold": int(a["rss_fetch"]),
             "resolve": int(a["rss_resolve"]),
+            "tar_lunforge": int(a["rss_tar_lunforge"]),
+            # GNU time's %M: the largest single process of mmdebstrap's
+            # tree (ru_maxrss of the waited-for descendants), not a sum.
+            "tar_mmdebstrap_largest_process": int(a["rss_tar_mmdebstrap"]),
+        },
+        "tarball": {
+            "lunforge": {"bytes": int(a["tar_size_lunforge"]),
+                         "entries": int(a["tar_entries_lunforge"])},
+            "mmdebstrap": {"bytes": int(a["tar_size_mmdebstrap"]),
+                           "entries": int(a["tar_entries_mmdebstrap"])},
         },
         "throughput_mib_s": {
             "fetch_cold": mib / med["fetch_cold"],
@@ -208,8 +223,10 @@ def cmd_report(out, *pairs):
         json.dump(results, f, indent=2)
         f.write("\n")
     r = results["ratios"]
-    runs = min(v["runs"] for v in t.values())
+    runs = min(v["runs"] for k, v in t.items() if not k.startswith("tar_"))
+    tar_runs = min(t[k]["runs"] for k in ("tar_lunforge", "tar_mmdebstrap"))
     print(f"lunforge bench, {a['date']}, medians of >= {runs} runs "
+          f"(tarballs: {tar_runs}) "
           f"({a['lunforge']}; apt {a['apt']}; mmdebstrap "
           f"{a['mmdebstrap_version']} --mode={a['mode']}; {a['nproc']} CPUs)")
     print(f"fetch cold ({what}): lunforge {med['fetch_cold']:.3f} s, "
@@ -226,6 +243,20 @@ def cmd_report(out, *pairs):
     print(f"  (index fetched) : lunforge {med['resolve_cold']:.3f} s, "
           f"ratio {r['resolve_cold_vs_mmdebstrap_simulate']:.2f}")
     print(f"  package sets of lunforge and mmdebstrap: {a['same_set']}")
+    kib = lambda k: int(a[k]) / 1024  # noqa: E731
+    print(f"tarball ({a['suite']} {a['variant']}, warm cache, lunforge "
+          f"configure {a['configure']}): lunforge "
+          f"{med['tar_lunforge']:.1f} s, mmdebstrap "
+          f"{med['tar_mmdebstrap']:.1f} s, ratio "
+          f"{r['tar_warm_vs_mmdebstrap_tar']:.2f}; peak RSS lunforge "
+          f"{kib('rss_tar_lunforge'):.0f} MiB, mmdebstrap (largest process) "
+          f"{kib('rss_tar_mmdebstrap'):.0f} MiB")
+    tb = results["tarball"]
+    print(f"  tarballs        : lunforge "
+          f"{tb['lunforge']['bytes'] / (1 << 20):.1f} MiB, "
+          f"{tb['lunforge']['entries']} entries; mmdebstrap "
+          f"{tb['mmdebstrap']['bytes'] / (1 << 20):.1f} MiB, "
+          f"{tb['mmdebstrap']['entries']} entries")
     print(f"peak RSS: lunforge fetch (cold) "
           f"{int(a['rss_fetch']) / 1024:.1f} MiB, lunforge resolve "
           f"{int(a['rss_resolve']) / 1024:.1f} MiB")

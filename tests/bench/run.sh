@@ -12,14 +12,19 @@
 #           same work as a cold fetch: index and packages);
 #        b. warm-cache `lunforge fetch`;
 #        c. `lunforge resolve` vs `mmdebstrap --simulate`, same variant;
-#      plus the peak RSS of one cold fetch and one resolve;
+#        d. warm-cache `lunforge build --format tar` vs `mmdebstrap` to a
+#           tarball, same variant, each run into a fresh output path
+#           (median of BENCH_TAR_RUNS >= 3 runs: 15-40 s each);
+#      plus the peak RSS of one cold fetch, one resolve and one tarball
+#      build of each tool;
 #   4. the table goes to stdout and to $BENCH_DIR/results.json.
 #
 # Any failing command, or a download that does not leave exactly the
 # expected files, fails the bench: timing an error is worse than nothing.
 #
 # Environment: BENCH_DIR (default ~/.cache/lunforge-bench), BENCH_RUNS
-# (default 5), BENCH_MMDEBSTRAP_MODE (default root as root, else unshare),
+# (default 5), BENCH_TAR_RUNS (default 3: the tarball runs are long),
+# BENCH_MMDEBSTRAP_MODE (default root as root, else unshare),
 # BENCH_KEEP=1 keeps the scratch dir, LUNFORGE (binary to measure).
 set -euo pipefail
 
@@ -47,6 +52,8 @@ variant=important
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 runs=${BENCH_RUNS:-5}
 [[ "$runs" =~ ^[0-9]+$ ]] && [ "$runs" -ge 3 ] || die "BENCH_RUNS must be >= 3"
+tar_runs=${BENCH_TAR_RUNS:-3}
+[[ "$tar_runs" =~ ^[0-9]+$ ]] && [ "$tar_runs" -ge 3 ] || die "BENCH_TAR_RUNS must be >= 3"
 [ -r "$keyring" ] || die "$keyring missing (debian-archive-keyring)"
 bench_dir=${BENCH_DIR:-$HOME/.cache/lunforge-bench}
 mirror=$bench_dir/mirror
@@ -245,15 +252,15 @@ mode=${BENCH_MMDEBSTRAP_MODE:-$([ "$(id -u)" -eq 0 ] && echo root || echo unshar
 mmdebstrap_cmd="mmdebstrap -q --simulate --variant=$variant --mode=$mode \
 --architectures=$arch --keyring=$keyring $suite /dev/null $(q "deb $url $suite $component")"
 
-# hyperfine NAME PREPARE COMMAND: BENCH_RUNS runs after one warmup run (it
-# warms the page cache and the server the same way for every tool). A
-# failing run stops hyperfine, and so the bench.
+# hyperfine NAME PREPARE COMMAND [RUNS WARMUP]: BENCH_RUNS runs after one
+# warmup run (it warms the page cache and the server the same way for
+# every tool). A failing run stops hyperfine, and so the bench.
 bench() {
-    local name=$1 prepare=$2 cmd=$3
+    local name=$1 prepare=$2 cmd=$3 n=${4:-$runs} warmup=${5:-1}
     say "measuring $name: $cmd"
     local prep=()
     [ -n "$prepare" ] && prep=(--prepare "$prepare")
-    hyperfine --style basic --warmup 1 --runs "$runs" "${prep[@]}" \
+    hyperfine --style basic --warmup "$warmup" --runs "$n" "${prep[@]}" \
         --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
 }
 
@@ -314,6 +321,62 @@ grep -Eq "^$npkgs packages in .*: $npkgs downloaded " "$work/cold.out" \
 rss_fetch=$(tail -n 1 "$work/rss_fetch")
 rss_resolve=$(tail -n 1 "$work/rss_resolve")
 
+# 3d. The whole system as a tarball, from the warm cache that the cold
+# fetch above just filled (a build reads the same content-addressed cache;
+# nothing downloads). As root lunforge's `configure = "auto"` runs the
+# maintainer scripts in a chroot at build time, like mmdebstrap
+# --mode=root; rootless it defers them to the guest's first boot, which
+# mmdebstrap --mode=unshare does not, and the ratio is then not like for
+# like (the table says which strategy ran).
+tar_out=$work/tar-out          # lunforge writes OUT/<image name>.tar
+mm_tar=$work/mmdebstrap.tar
+build=("$lunforge" -q build --format tar -o "$tar_out" --mirror "$url"
+       "${common[@]}" --cache "$cold")
+mmdebstrap_tar_cmd="mmdebstrap --quiet --variant=$variant --mode=$mode \
+--architectures=$arch --keyring=$keyring $suite $(q "$mm_tar") $(q "deb $url $suite $component")"
+if [ "$(id -u)" -eq 0 ] && [ "$(dpkg --print-architecture)" = "$arch" ]; then
+    configure=chroot
+else
+    configure=firstboot
+    say "not root: lunforge configures on first boot, mmdebstrap at build time;" \
+        "the tarball ratio is not like for like"
+fi
+# check_tar TARBALL LISTING: the tarball is there, not empty, and holds a
+# dpkg status file (its listing is kept for the entry count of the report).
+check_tar() {
+    [ -s "$1" ] || die "$1: missing or empty"
+    tar -tf "$1" >"$2" || die "$1: tar -tf failed"
+    grep -qx './var/lib/dpkg/status' "$2" || die "$1: no ./var/lib/dpkg/status"
+}
+# The one tarball lunforge wrote (its name is the recipe's image name).
+lunforge_tar() {
+    local tars
+    shopt -s nullglob; tars=("$tar_out"/*.tar); shopt -u nullglob
+    [ "${#tars[@]}" -eq 1 ] || die "$tar_out: ${#tars[@]} tarballs, 1 expected"
+    echo "${tars[0]}"
+}
+# One untimed run of each, under GNU time for the peak RSS (KiB), is the
+# warmup of the timed runs (page cache, server), so hyperfine adds none.
+# %M is ru_maxrss of the waited-for child, which Linux takes as the
+# largest of that process and of its waited-for descendants: for lunforge
+# normally lunforge itself (its chroot children are smaller), for
+# mmdebstrap the largest single process of its tree (perl, apt or dpkg),
+# not the sum of the processes alive at once; hence "largest process".
+say "untimed tarball build of each (peak RSS, warmup)"
+/usr/bin/time -f %M -o "$work/rss_tar_lunforge" "${build[@]}" >/dev/null
+lf_tar=$(lunforge_tar)
+check_tar "$lf_tar" "$work/tar_lunforge.list"
+/usr/bin/time -f %M -o "$work/rss_tar_mmdebstrap" sh -c "exec $mmdebstrap_tar_cmd"
+check_tar "$mm_tar" "$work/tar_mmdebstrap.list"
+rss_tar_lunforge=$(tail -n 1 "$work/rss_tar_lunforge")
+rss_tar_mmdebstrap=$(tail -n 1 "$work/rss_tar_mmdebstrap")
+# Timed: every run writes into a fresh output path; checked again after.
+bench tar_lunforge "rm -rf $(q "$tar_out")" "$(q "${build[@]}")" "$tar_runs" 0
+lf_tar=$(lunforge_tar)
+check_tar "$lf_tar" "$work/tar_lunforge.list"
+bench tar_mmdebstrap "rm -f $(q "$mm_tar")" "$mmdebstrap_tar_cmd" "$tar_runs" 0
+check_tar "$mm_tar" "$work/tar_mmdebstrap.list"
+
 # ---------------------------------------------------------------------------
 # 4. The report.
 "${lib[@]}" report "$bench_dir/results.json" \
@@ -321,6 +384,12 @@ rss_resolve=$(tail -n 1 "$work/rss_resolve")
     apt_update_download="$work/apt_update_download.json" \
     fetch_warm="$work/fetch_warm.json" resolve="$work/resolve.json" \
     resolve_cold="$work/resolve_cold.json" mmdebstrap="$work/mmdebstrap.json" \
+    tar_lunforge="$work/tar_lunforge.json" tar_mmdebstrap="$work/tar_mmdebstrap.json" \
+    tar_runs="$tar_runs" configure="$configure" \
+    rss_tar_lunforge="$rss_tar_lunforge" rss_tar_mmdebstrap="$rss_tar_mmdebstrap" \
+    tar_size_lunforge="$(stat -c %s "$lf_tar")" tar_size_mmdebstrap="$(stat -c %s "$mm_tar")" \
+    tar_entries_lunforge="$(wc -l <"$work/tar_lunforge.list")" \
+    tar_entries_mmdebstrap="$(wc -l <"$work/tar_mmdebstrap.list")" \
     packages="$npkgs" bytes="$nbytes" suite="$suite" variant="$variant" \
     release_date="$("${lib[@]}" fields "$mirror/$dists/InRelease")" \
     runs="$runs" mode="$mode" same_set="$same_set" rss_fetch="$rss_fetch" rss_resolve="$rss_resolve" \

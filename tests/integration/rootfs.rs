@@ -350,6 +350,12 @@ fn work(name: &str) -> tempfile::TempDir {
         .expect("work dir")
 }
 
+/// A hash in yescrypt form and an SSH key, for `[access]` (set as given,
+/// never checked against a password).
+const HASH: &str =
+    "$y$j9T$N7iZEmMmDSOUQKPUJa2Mv.$JkBjzHmt7AEoo8pdGl9gaRt2aOUl5OQ1QOKPC4Vgqe5";
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2Ojk4T0aSzaT3dd7N9mRZKeiXDQn2UXxzSyrMg5Fx6 operator@lunforge.invalid";
+
 /// firstboot: all unpacked; the first-boot step configures, once.
 #[test]
 fn firstboot_tree_is_configured_by_its_first_boot_step() {
@@ -360,7 +366,14 @@ fn firstboot_tree_is_configured_by_its_first_boot_step() {
         "minbase",
         &cache,
         &w.path().join("out"),
-        &["--configure", "firstboot"],
+        &[
+            "--configure",
+            "firstboot",
+            "--set",
+            &format!("access.root_password_hash={HASH}"),
+            "--set",
+            &format!("access.root_authorized_keys=[\"{KEY}\"]"),
+        ],
     );
     let dir = untar(&tar, w.path(), "root");
     let audit = dpkg(&dir, &["--audit"]);
@@ -376,6 +389,23 @@ fn firstboot_tree_is_configured_by_its_first_boot_step() {
     let unpacked = other.len();
     assert!(unpacked > 50);
     assert!(dir.join("var/lib/lunforge/firstboot-pending").exists());
+    // Before its first boot the root is already usable: what the
+    // essential scripts would have set up is there.
+    let passwd =
+        std::fs::read_to_string(dir.join("etc/passwd")).expect("passwd");
+    assert!(passwd.starts_with("root:"), "{passwd}");
+    for f in [
+        "etc/group",
+        "etc/nsswitch.conf",
+        "etc/shells",
+        "root/.profile",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing before first boot");
+    }
+    assert_eq!(
+        std::fs::read_link(dir.join("usr/bin/awk")).expect("awk link"),
+        Path::new("/etc/alternatives/awk")
+    );
     assert!(is_root(), "running the first-boot step in a chroot needs root: run the tests as root (CI does)");
     let proc_dir = dir.join("proc");
     let step = |dir: &Path| {
@@ -405,6 +435,15 @@ fn firstboot_tree_is_configured_by_its_first_boot_step() {
     let (ii, other) = states(&dir);
     assert_eq!((ii.len(), other.len()), (unpacked, 0), "{other:#?}");
     assert!(!dir.join("var/lib/lunforge/firstboot-pending").exists());
+    let shadow =
+        std::fs::read_to_string(dir.join("etc/shadow")).expect("shadow");
+    assert!(
+        shadow.starts_with(&format!("root:{HASH}:")),
+        "root's hash not set by the first boot:\n{shadow}"
+    );
+    let keys = std::fs::read_to_string(dir.join("root/.ssh/authorized_keys"))
+        .expect("authorized_keys");
+    assert_eq!(keys, format!("{KEY}\n"));
     let second = step(&dir);
     assert_eq!(second, "", "the second boot configured again");
 }

@@ -2,8 +2,9 @@
 //! takes over, replacing the seed's `MAKEDEV console tty1 … tty6`.
 //!
 //! The base set is mmdebstrap's (so the trees compare equal); the Xen
-//! additions are the guest's consoles: `tty1`–`tty6` and `hvc0`, the Xen
-//! console on which a getty runs. Numbers from the kernel's
+//! additions are the guest's consoles (`tty1`–`tty6` and `hvc0`, the Xen
+//! console on which a getty runs) and its disk, `xvda` with a node per
+//! partition, where the seed had `hda1`/`hda2`. Numbers from the kernel's
 //! `Documentation/admin-guide/devices.txt`.
 
 use super::Result;
@@ -42,8 +43,16 @@ const LINKS: &[(&str, &str)] = &[
     ("stdout", "/proc/self/fd/1"),
 ];
 
-/// Create `/dev` with its nodes, `pts/` and `shm/`.
-pub fn populate(tree: &mut Tree, mtime: i64) -> Result<()> {
+/// GID of group `disk` in Debian's base-passwd.
+const DISK_GID: u32 = 6;
+
+/// Major number of Xen's virtual block devices (`xvd*`).
+const XVD_MAJOR: u32 = 202;
+
+/// Create `/dev` with its nodes, `pts/` and `shm/`, and the guest's disk
+/// as the Xen config names it: `xvda` and one `xvdaN` per partition
+/// (`partitions` of them), block devices 202:N, root:disk 0660.
+pub fn populate(tree: &mut Tree, partitions: usize, mtime: i64) -> Result<()> {
     let dev = GuestPath::new("/dev")?;
     tree.create_dirs(&dev, &Meta::root(0o755, mtime))?;
     for dir in ["pts", "shm"] {
@@ -53,6 +62,24 @@ pub fn populate(tree: &mut Tree, mtime: i64) -> Result<()> {
         let mut meta = Meta::root(mode, mtime);
         meta.gid = gid;
         tree.insert(&dev.join(name)?, meta, Kind::CharDev { major, minor })?;
+    }
+    for n in 0..=partitions {
+        let name = if n == 0 {
+            "xvda".to_string()
+        } else {
+            format!("xvda{n}")
+        };
+        let mut meta = Meta::root(0o660, mtime);
+        meta.gid = DISK_GID;
+        let minor = u32::try_from(n).unwrap_or(u32::MAX);
+        tree.insert(
+            &dev.join(&name)?,
+            meta,
+            Kind::BlockDev {
+                major: XVD_MAJOR,
+                minor,
+            },
+        )?;
     }
     for &(name, target) in LINKS {
         tree.insert(
@@ -71,7 +98,7 @@ mod tests {
     #[test]
     fn makes_the_consoles() {
         let mut t = Tree::new(0).unwrap();
-        populate(&mut t, 0).unwrap();
+        populate(&mut t, 2, 0).unwrap();
         let get = |p: &str| t.get(&GuestPath::new(p).unwrap()).unwrap().clone();
         assert_eq!(
             get("/dev/hvc0").kind,
@@ -83,6 +110,14 @@ mod tests {
         assert_eq!(get("/dev/tty3").meta.gid, TTY_GID);
         assert_eq!(get("/dev/null").meta.mode, 0o666);
         assert_eq!(get("/dev/fd").kind, Kind::Symlink("/proc/self/fd".into()));
-        assert_eq!(t.len(), 1 + 1 + 2 + CHAR_DEVICES.len() + LINKS.len());
+        assert_eq!(
+            get("/dev/xvda2").kind,
+            Kind::BlockDev {
+                major: 202,
+                minor: 2
+            }
+        );
+        assert_eq!(get("/dev/xvda").meta.gid, DISK_GID);
+        assert_eq!(t.len(), 1 + 1 + 2 + CHAR_DEVICES.len() + 3 + LINKS.len());
     }
 }

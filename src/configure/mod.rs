@@ -176,7 +176,7 @@ pub fn assemble(
         })
         .collect();
     dpkg_db::write(&mut tree, &opts.architecture, &installed, sde)?;
-    devices::populate(&mut tree, sde)?;
+    devices::populate(&mut tree, opts.recipe.partitions.len(), sde)?;
     etc::write(&mut tree, &opts.recipe, sde)?;
     let access = opts.recipe.access.clone().unwrap_or_default();
     access::authorized_keys(&mut tree, &access, sde)?;

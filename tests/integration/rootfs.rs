@@ -112,6 +112,7 @@ fn explained(
     const RULES: &[(&str, &str)] = &[
         ("dev/tty", "lunforge adds the guest's consoles tty1-tty6"),
         ("dev/hvc0", "lunforge adds the Xen console"),
+        ("dev/xvda", "lunforge adds the guest's disk as Xen names it"),
         ("etc/hosts", "a guest file of the recipe"),
         (
             "etc/hostname",

@@ -152,9 +152,9 @@ pub fn assemble(
     let lists = unpack_all(&mut tree, packages)?;
     let infos: Vec<Package> =
         packages.iter().map(package_info).collect::<Result<_>>()?;
-    let state = match opts.strategy {
-        Strategy::Chroot | Strategy::Firstboot => dpkg_db::PkgState::Unpacked,
-    };
+    // Both strategies start from what dpkg calls unpacked; the chroot
+    // strategy's dpkg --configure -a then records them installed.
+    let state = dpkg_db::PkgState::Unpacked;
     let files: Vec<BTreeMap<String, (Vec<u8>, u32)>> = packages
         .iter()
         .map(|u| {

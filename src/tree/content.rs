@@ -2,9 +2,11 @@
 //! files by path, so that a whole suite's contents never sit in memory
 //! at once.
 //!
-//! The spool is one anonymous temporary file per tree, appended to and
-//! read back with positioned reads (`pread`), so readers need no lock
-//! and the file disappears with the process.
+//! The spool is one anonymous temporary file per tree. A store reserves
+//! its range under a lock and writes it with positioned writes
+//! (`pwrite`) outside it; reads are positioned too (`pread`). So
+//! packages decompressing in parallel never wait on each other, readers
+//! need no lock, and the file disappears with the process.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -60,24 +62,18 @@ impl Content {
 /// The spool file of a tree (shared by clones of the tree).
 #[derive(Debug, Clone)]
 pub struct Spool {
-    inner: Arc<Mutex<SpoolFile>>,
-    reader: Arc<File>,
-}
-
-#[derive(Debug)]
-struct SpoolFile {
-    file: File,
-    end: u64,
+    /// Where the next store goes.
+    end: Arc<Mutex<u64>>,
+    /// The file, written and read with positioned I/O.
+    file: Arc<File>,
 }
 
 impl Spool {
     /// A new, empty spool in the system's temporary directory.
     pub fn new() -> io::Result<Spool> {
-        let file = tempfile::tempfile()?;
-        let reader = Arc::new(file.try_clone()?);
         Ok(Spool {
-            inner: Arc::new(Mutex::new(SpoolFile { file, end: 0 })),
-            reader,
+            end: Arc::new(Mutex::new(0)),
+            file: Arc::new(tempfile::tempfile()?),
         })
     }
 
@@ -92,17 +88,25 @@ impl Spool {
             }
             return Ok(Content::inline(buf));
         }
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let offset = s.end;
+        // Reserve the range under the lock, write it without: packages
+        // decompressing in parallel then share the spool without waiting
+        // on each other. A failed write leaves an unused hole.
+        let offset = {
+            let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            let offset = *end;
+            *end = offset.checked_add(len).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "spool full")
+            })?;
+            offset
+        };
         let mut w = AtWriter {
-            file: &s.file,
+            file: &self.file,
             pos: offset,
         };
         let n = io::copy(&mut r.take(len), &mut w)?;
         if n != len {
             return Err(short(len, n));
         }
-        s.end = offset + len;
         Ok(Content::Spool { offset, len })
     }
 
@@ -114,7 +118,7 @@ impl Spool {
         Ok(match content {
             Content::Inline(b) => Box::new(&b[..]),
             Content::Spool { offset, len } => Box::new(AtReader {
-                file: &self.reader,
+                file: &self.file,
                 pos: *offset,
                 end: offset + len,
             }),

@@ -10,7 +10,10 @@ CARGO ?= cargo
 #   mmdebstrap   the reference package sets of each variant
 #   xz-utils     Packages.xz of the test repository
 #   debian-archive-keyring  the host's Debian archive keys
-TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr \
+#   attr         getfattr: xattrs of extracted tarballs
+#   fdisk gdisk  sfdisk and sgdisk: partition tables
+#   e2fsprogs    e2fsck, debugfs, dumpe2fs: file system images
+TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              debian-archive-keyring ca-certificates
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 

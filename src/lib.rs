@@ -38,8 +38,10 @@
 pub mod cli;
 pub mod configure;
 pub mod context;
+pub mod disk;
 pub mod error;
 pub mod fetch;
+pub mod filesystems;
 pub mod ids;
 pub mod output;
 pub mod pipeline;

@@ -1,0 +1,236 @@
+//! The ext2 superblock: 1024 bytes at byte 1024 of the file system, with
+//! backup copies at the start of groups 1 and powers of 3, 5 and 7
+//! (`sparse_super`).
+//!
+//! Spec: the kernel's ext4 on-disk format documentation, "Super Block"
+//! (<https://www.kernel.org/doc/html/latest/filesystems/ext4/super.html>,
+//! `Documentation/filesystems/ext4/super.rst`). Fields are written in
+//! that table's order at its offsets.
+//!
+//! Written by hand because no crate makes a file system: `ext4-rs`
+//! expects one made by `mkfs.ext4`, writes no journal and handles only
+//! extents and 4 KiB blocks, so it cannot make ext2 or ext3.
+
+use super::bytes::{put, put_u16le, put_u32le};
+
+/// `s_magic`.
+pub const EXT2_SUPER_MAGIC: u16 = 0xEF53;
+/// `s_state`: cleanly unmounted.
+pub const EXT2_VALID_FS: u16 = 1;
+/// `s_errors`: continue on errors.
+pub const EXT2_ERRORS_CONTINUE: u16 = 1;
+/// `s_rev_level`: dynamic inode sizes, feature words.
+pub const EXT2_DYNAMIC_REV: u32 = 1;
+/// `s_creator_os`: Linux.
+pub const EXT2_OS_LINUX: u32 = 0;
+/// `s_def_hash_version`: half MD4, mke2fs's default.
+pub const EXT2_HASH_HALF_MD4: u8 = 1;
+/// `s_flags`: directory hashes use signed chars (what mke2fs writes on
+/// x86; fixed here so the bytes do not depend on the build host).
+pub const EXT2_FLAGS_SIGNED_HASH: u32 = 0x0001;
+/// `s_default_mount_opts`: `user_xattr` (0x4) and `acl` (0x8), what
+/// mke2fs writes by default (the ext4 driver assumes them anyway).
+pub const DEFAULT_MOUNT_OPTS: u32 = 0x0004 | 0x0008;
+
+/// `s_feature_compat` bits we set.
+pub mod compat {
+    /// `EXT2_FEATURE_COMPAT_EXT_ATTR`: extended attributes; set only
+    /// when some inode has them.
+    pub const EXT_ATTR: u32 = 0x0008;
+}
+
+/// `s_feature_incompat` bits.
+pub mod incompat {
+    /// `EXT2_FEATURE_INCOMPAT_FILETYPE`: directory entries carry the
+    /// file type.
+    pub const FILETYPE: u32 = 0x0002;
+}
+
+/// `s_feature_ro_compat` bits.
+pub mod ro_compat {
+    /// `EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER`: backups only in groups 0,
+    /// 1 and powers of 3, 5, 7.
+    pub const SPARSE_SUPER: u32 = 0x0001;
+    /// `EXT2_FEATURE_RO_COMPAT_LARGE_FILE`: files of 2 GiB and more.
+    pub const LARGE_FILE: u32 = 0x0002;
+}
+
+/// The fields of the superblock that lunforge sets; everything else is
+/// zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superblock {
+    /// `s_inodes_count`.
+    pub inodes_count: u32,
+    /// `s_blocks_count_lo`.
+    pub blocks_count: u32,
+    /// `s_r_blocks_count_lo`: reserved for root.
+    pub r_blocks_count: u32,
+    /// `s_free_blocks_count_lo`.
+    pub free_blocks_count: u32,
+    /// `s_free_inodes_count`.
+    pub free_inodes_count: u32,
+    /// `s_first_data_block`: 1 for 1 KiB blocks, else 0.
+    pub first_data_block: u32,
+    /// `s_log_block_size`: block size is `1024 << this`.
+    pub log_block_size: u32,
+    /// `s_blocks_per_group`.
+    pub blocks_per_group: u32,
+    /// `s_inodes_per_group`.
+    pub inodes_per_group: u32,
+    /// `s_wtime`, `s_lastcheck`, `s_mkfs_time`: the build's time (low
+    /// 32 bits). `s_mtime`, the last mount, stays 0 as mke2fs leaves it:
+    /// the file system has never been mounted.
+    pub time: u32,
+    /// `s_first_ino`: first non-reserved inode.
+    pub first_ino: u32,
+    /// `s_inode_size`.
+    pub inode_size: u16,
+    /// `s_block_group_nr`: the group holding this copy.
+    pub block_group_nr: u16,
+    /// `s_state`: [`EXT2_VALID_FS`] in the primary copy, 0 in the
+    /// backups (e2fsprogs' `ext2fs_flush` clears the flag while writing
+    /// them, so a backup is checked when it is used).
+    pub state: u16,
+    /// `s_feature_compat`.
+    pub feature_compat: u32,
+    /// `s_feature_incompat`.
+    pub feature_incompat: u32,
+    /// `s_feature_ro_compat`.
+    pub feature_ro_compat: u32,
+    /// `s_uuid`.
+    pub uuid: [u8; 16],
+    /// `s_volume_name`, NUL-padded.
+    pub volume_name: [u8; 16],
+    /// `s_hash_seed`.
+    pub hash_seed: [u8; 16],
+    /// `s_min_extra_isize` and `s_want_extra_isize`.
+    pub extra_isize: u16,
+    /// `s_overhead_clusters`: blocks that are never data (the metadata
+    /// of every group, and block 0 below a 1 KiB first data block), as
+    /// mke2fs 1.47 records it.
+    pub overhead_clusters: u32,
+}
+
+impl Superblock {
+    /// The record's size on disk.
+    pub const SIZE: usize = 1024;
+    /// Its byte offset from the start of the file system.
+    pub const OFFSET: u64 = 1024;
+
+    /// The 1024 bytes of the superblock.
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        put_u32le(&mut b, 0x00, self.inodes_count); // s_inodes_count
+        put_u32le(&mut b, 0x04, self.blocks_count); // s_blocks_count_lo
+        put_u32le(&mut b, 0x08, self.r_blocks_count); // s_r_blocks_count_lo
+        let free = self.free_blocks_count;
+        put_u32le(&mut b, 0x0C, free); // s_free_blocks_count_lo
+        put_u32le(&mut b, 0x10, self.free_inodes_count); // s_free_inodes_count
+        put_u32le(&mut b, 0x14, self.first_data_block); // s_first_data_block
+        put_u32le(&mut b, 0x18, self.log_block_size); // s_log_block_size
+        put_u32le(&mut b, 0x1C, self.log_block_size); // s_log_cluster_size
+        put_u32le(&mut b, 0x20, self.blocks_per_group); // s_blocks_per_group
+        put_u32le(&mut b, 0x24, self.blocks_per_group); // s_clusters_per_group
+        put_u32le(&mut b, 0x28, self.inodes_per_group); // s_inodes_per_group
+        put_u32le(&mut b, 0x2C, 0); // s_mtime: never mounted
+        put_u32le(&mut b, 0x30, self.time); // s_wtime
+        put_u16le(&mut b, 0x34, 0); // s_mnt_count
+        put_u16le(&mut b, 0x36, 0xFFFF); // s_max_mnt_count: -1, unchecked
+        put_u16le(&mut b, 0x38, EXT2_SUPER_MAGIC); // s_magic
+        put_u16le(&mut b, 0x3A, self.state); // s_state
+        put_u16le(&mut b, 0x3C, EXT2_ERRORS_CONTINUE); // s_errors
+        put_u16le(&mut b, 0x3E, 0); // s_minor_rev_level
+        put_u32le(&mut b, 0x40, self.time); // s_lastcheck
+        put_u32le(&mut b, 0x44, 0); // s_checkinterval
+        put_u32le(&mut b, 0x48, EXT2_OS_LINUX); // s_creator_os
+        put_u32le(&mut b, 0x4C, EXT2_DYNAMIC_REV); // s_rev_level
+        put_u16le(&mut b, 0x50, 0); // s_def_resuid
+        put_u16le(&mut b, 0x52, 0); // s_def_resgid
+        put_u32le(&mut b, 0x54, self.first_ino); // s_first_ino
+        put_u16le(&mut b, 0x58, self.inode_size); // s_inode_size
+        put_u16le(&mut b, 0x5A, self.block_group_nr); // s_block_group_nr
+        put_u32le(&mut b, 0x5C, self.feature_compat); // s_feature_compat
+        put_u32le(&mut b, 0x60, self.feature_incompat); // s_feature_incompat
+        put_u32le(&mut b, 0x64, self.feature_ro_compat); // s_feature_ro_compat
+        put(&mut b, 0x68, &self.uuid); // s_uuid
+        put(&mut b, 0x78, &self.volume_name); // s_volume_name
+
+        // 0x88 s_last_mounted, 0xC8 s_algorithm_usage_bitmap, 0xCC
+        // s_prealloc_blocks, 0xCD s_prealloc_dir_blocks, 0xCE
+        // s_reserved_gdt_blocks (no resize_inode), 0xD0..0xEC the journal
+        // fields and s_last_orphan: all zero.
+        put(&mut b, 0xEC, &self.hash_seed); // s_hash_seed[4], as given
+        b[0xFC] = EXT2_HASH_HALF_MD4; // s_def_hash_version
+
+        // 0xFD s_jnl_backup_type, 0xFE s_desc_size (0: 32-byte
+        // descriptors): zero.
+        put_u32le(&mut b, 0x100, DEFAULT_MOUNT_OPTS); // s_default_mount_opts
+        put_u32le(&mut b, 0x104, 0); // s_first_meta_bg
+        put_u32le(&mut b, 0x108, self.time); // s_mkfs_time
+
+        // 0x10C s_jnl_blocks, 0x150 s_*_hi: zero.
+        put_u16le(&mut b, 0x15C, self.extra_isize); // s_min_extra_isize
+        put_u16le(&mut b, 0x15E, self.extra_isize); // s_want_extra_isize
+        put_u32le(&mut b, 0x160, EXT2_FLAGS_SIGNED_HASH); // s_flags
+
+        // 0x164 .. 0x248: RAID, MMP, flex_bg, snapshot, error, quota and
+        // encryption fields: zero.
+        put_u32le(&mut b, 0x248, self.overhead_clusters); // s_overhead_clusters
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bytes::{get_u16le, get_u32le};
+    use super::*;
+
+    #[test]
+    fn fields_land_at_their_offsets() {
+        let sb = Superblock {
+            inodes_count: 0x1111,
+            blocks_count: 0x2222,
+            r_blocks_count: 0x33,
+            free_blocks_count: 0x44,
+            free_inodes_count: 0x55,
+            first_data_block: 1,
+            log_block_size: 2,
+            blocks_per_group: 8192,
+            inodes_per_group: 2048,
+            time: 1_700_000_000,
+            first_ino: 11,
+            inode_size: 256,
+            block_group_nr: 3,
+            state: EXT2_VALID_FS,
+            feature_compat: 0,
+            feature_incompat: incompat::FILETYPE,
+            feature_ro_compat: ro_compat::SPARSE_SUPER | ro_compat::LARGE_FILE,
+            uuid: [0xAB; 16],
+            volume_name: *b"root\0\0\0\0\0\0\0\0\0\0\0\0",
+            hash_seed: *b"0123456789abcdef",
+            extra_isize: 32,
+            overhead_clusters: 517,
+        };
+        let b = sb.encode();
+        assert_eq!(get_u32le(&b, 0x00), 0x1111);
+        assert_eq!(get_u32le(&b, 0x04), 0x2222);
+        assert_eq!(get_u32le(&b, 0x18), 2);
+        assert_eq!(get_u32le(&b, 0x1C), 2);
+        assert_eq!(get_u16le(&b, 0x38), 0xEF53);
+        assert_eq!(get_u16le(&b, 0x3A), 1);
+        assert_eq!(get_u32le(&b, 0x4C), 1);
+        assert_eq!(get_u16le(&b, 0x58), 256);
+        assert_eq!(get_u16le(&b, 0x5A), 3);
+        assert_eq!(get_u32le(&b, 0x60), 2);
+        assert_eq!(get_u32le(&b, 0x64), 3);
+        assert_eq!(&b[0x68..0x78], &[0xAB; 16]);
+        assert_eq!(&b[0x78..0x7C], b"root");
+        assert_eq!(&b[0xEC..0xFC], b"0123456789abcdef");
+        assert_eq!(b[0xFC], 1);
+        assert_eq!(get_u32le(&b, 0x108), 1_700_000_000);
+        assert_eq!(get_u16le(&b, 0x15E), 32);
+        assert_eq!(get_u32le(&b, 0x100), 0xC);
+        assert_eq!(get_u32le(&b, 0x248), 517);
+        assert_eq!(get_u32le(&b, 0x2C), 0);
+    }
+}

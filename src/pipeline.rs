@@ -141,7 +141,6 @@ pub fn root_tree(
         .note(&format!("configure: {strategy:?} ({why})"));
     let opts = configure::Options {
         recipe: recipe.clone(),
-        architecture: arch.clone(),
         strategy,
         source_date_epoch: source_date_epoch(lock),
         staging: std::env::temp_dir(),

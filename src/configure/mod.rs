@@ -126,10 +126,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// What the configure stage needs besides the packages.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The recipe, for the guest files.
+    /// The recipe: the guest's architecture, files and access.
     pub recipe: crate::recipe::Recipe,
-    /// Guest architecture.
-    pub architecture: String,
     /// The strategy, decided by [`maintscripts::choose`].
     pub strategy: Strategy,
     /// Every timestamp lunforge writes.
@@ -147,8 +145,9 @@ pub fn assemble(
     progress: &dyn Progress,
 ) -> Result<Tree> {
     let sde = opts.source_date_epoch;
+    let arch = &opts.recipe.system.architecture;
     let mut tree = Tree::with_spool(sde, spool);
-    layout::merged_usr(&mut tree, packages, &opts.architecture, sde)?;
+    layout::merged_usr(&mut tree, packages, arch, sde)?;
     let lists = unpack_all(&mut tree, packages)?;
     let infos: Vec<Package> =
         packages.iter().map(package_info).collect::<Result<_>>()?;
@@ -175,7 +174,7 @@ pub fn assemble(
             status: state,
         })
         .collect();
-    dpkg_db::write(&mut tree, &opts.architecture, &installed, sde)?;
+    dpkg_db::write(&mut tree, arch, &installed, sde)?;
     devices::populate(&mut tree, opts.recipe.partitions.len(), sde)?;
     etc::write(&mut tree, &opts.recipe, sde)?;
     let access = opts.recipe.access.clone().unwrap_or_default();

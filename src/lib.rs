@@ -44,6 +44,7 @@ pub mod fetch;
 pub mod filesystems;
 pub mod ids;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod progress;
 pub mod recipe;

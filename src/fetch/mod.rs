@@ -9,8 +9,6 @@
 pub mod cache;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::progress::Progress;
 use crate::repo::transport::{Expected, Transport};
@@ -57,9 +55,9 @@ pub struct Report {
 /// Number of parallel downloads.
 pub const DEFAULT_JOBS: usize = 4;
 
-/// Fetch every item into `cache` with `jobs` parallel downloads. On the
-/// first failure the remaining downloads are abandoned and that failure
-/// is returned.
+/// Fetch every item into `cache` with `jobs` parallel downloads. On a
+/// failure no new download starts; of the failures seen, the earliest
+/// item's is returned ([`crate::parallel::run`]).
 pub fn fetch_all(
     transport: &dyn Transport,
     cache: &Cache,
@@ -69,46 +67,28 @@ pub fn fetch_all(
 ) -> Result<Report> {
     let total: u64 = items.iter().map(|i| i.expected.size).sum();
     progress.begin("fetch", items.len() as u64, total);
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<(PathBuf, bool)>>> =
-        Mutex::new(vec![None; items.len()]);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, 32).min(items.len().max(1)) {
-            scope.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { return };
-                match cache.fetch(transport, &item.path, &item.expected) {
-                    Ok(done) => {
-                        progress.advance(&item.package, item.expected.size);
-                        lock(&results)[i] = Some(done);
-                    }
-                    Err(source) => {
-                        failed.store(true, Ordering::Relaxed);
-                        lock(&first_error).get_or_insert(Error {
-                            package: item.package.clone(),
-                            source,
-                        });
-                        return;
-                    }
-                }
-            });
+    let order: Vec<usize> = (0..items.len()).collect();
+    let results =
+        crate::parallel::run(items.len(), &order, jobs.clamp(1, 32), |i| {
+            let item = &items[i];
+            let done = cache
+                .fetch(transport, &item.path, &item.expected)
+                .map_err(|source| Error {
+                    package: item.package.clone(),
+                    source,
+                })?;
+            progress.advance(&item.package, item.expected.size);
+            Ok(done)
+        });
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            progress.end("failed");
+            return Err(e);
         }
-    });
-    if let Some(e) = lock(&first_error).take() {
-        progress.end("failed");
-        return Err(e);
-    }
+    };
     let mut report = Report::default();
-    for (item, r) in items.iter().zip(lock(&results).drain(..)) {
-        // Every index was processed: no error means every slot is set.
-        let Some((path, downloaded)) = r else {
-            continue;
-        };
+    for (item, (path, downloaded)) in items.iter().zip(results) {
         if downloaded {
             report.downloaded += 1;
             report.downloaded_bytes += item.expected.size;
@@ -125,10 +105,6 @@ pub fn fetch_all(
         report.cached
     ));
     Ok(report)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -43,8 +43,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::repo::deb822;
 use crate::tree::{self, GuestPath, Kind, Spool, Tree};
@@ -415,49 +413,11 @@ pub fn read_all(
         })
         .collect();
     order.sort_by_key(|&(size, i)| (std::cmp::Reverse(size), i));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Unpacked>>> =
-        Mutex::new(debs.iter().map(|_| None).collect());
-    // Errors by position in `order`.
-    let errors: Mutex<BTreeMap<usize, Error>> = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, 64).min(debs.len().max(1)) {
-            scope.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let at = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(_, i)) = order.get(at) else { return };
-                let Some((path, label)) = debs.get(i) else {
-                    return;
-                };
-                match read_deb(path, label, spool, limits) {
-                    Ok(u) => {
-                        if let Some(slot) = lock(&results).get_mut(i) {
-                            *slot = Some(u);
-                        }
-                    }
-                    Err(e) => {
-                        failed.store(true, Ordering::Relaxed);
-                        lock(&errors).insert(at, e);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, e)) = errors.into_iter().next() {
-        return Err(e);
-    }
-    // No error means every package was read and every slot is set.
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(results.into_iter().flatten().collect())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    crate::parallel::run(debs.len(), &order, jobs.clamp(1, 64), |i| {
+        let (path, label) = &debs[i];
+        read_deb(path, label, spool, limits)
+    })
 }
 
 /// Insert the entries of `u` into `tree` in archive order and return

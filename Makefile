@@ -13,8 +13,14 @@ CARGO ?= cargo
 #   attr         getfattr: xattrs of extracted tarballs
 #   fdisk gdisk  sfdisk and sgdisk: partition tables
 #   e2fsprogs    e2fsck, debugfs, dumpe2fs: file system images
+#   grub-common  grub-script-check: the GRUB 2 entries
+#   udev         udevadm test: the udev rule for the LUN
+#   libxen-dev   Xen's libxlutil config parser: the xl config (xl itself
+#                needs a running hypervisor)
+#   python3      ctypes, to call libxlutil
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
-             debian-archive-keyring ca-certificates
+             debian-archive-keyring ca-certificates grub-common udev libxen-dev \
+             python3
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean

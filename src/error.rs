@@ -31,6 +31,9 @@ pub enum Error {
     /// Making the installed system failed.
     #[error(transparent)]
     Configure(#[from] crate::configure::Error),
+    /// Making the boot artifacts failed.
+    #[error(transparent)]
+    Boot(#[from] crate::boot::Error),
     /// Writing an output failed.
     #[error(transparent)]
     Output(#[from] crate::output::tar::Error),

@@ -345,7 +345,7 @@ pub(crate) mod tests {
                 .collect(),
             system,
             network: None,
-            xen: None,
+            xen: crate::recipe::resolve::default_xen("virtual01"),
             access: None,
             iscsi: None,
         }

@@ -258,8 +258,9 @@ pub struct NetworkFile {
     pub dns: Vec<String>,
 }
 
-/// `[xen]`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// `[xen]`: the Xen hosts, the guest's domain and the hosts' own boot
+/// entries. Defaults are filled in by [`super::resolve`].
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct XenFile {
     /// The hosts that run (and migrate) the guest.
@@ -274,6 +275,89 @@ pub struct XenFile {
     /// Bridge of the guest's vif.
     #[serde(default)]
     pub bridge: Option<String>,
+    /// Directory on the hosts that holds the guest's kernel and initrd.
+    #[serde(default)]
+    pub guest_boot_dir: Option<String>,
+    /// How the guest's disk is named on the hosts.
+    #[serde(default)]
+    pub disk_paths: Option<DiskPaths>,
+    /// `on_poweroff` of the xl config.
+    #[serde(default)]
+    pub on_poweroff: Option<XlAction>,
+    /// `on_reboot` of the xl config.
+    #[serde(default)]
+    pub on_reboot: Option<XlAction>,
+    /// `on_crash` of the xl config.
+    #[serde(default)]
+    pub on_crash: Option<XlAction>,
+    /// Memory of the hosts' domain 0 (`dom0_mem=`).
+    #[serde(default)]
+    pub dom0_memory: Option<ByteSize>,
+    /// Xen's own command line, after `dom0_mem=`.
+    #[serde(default)]
+    pub xen_cmdline: Option<String>,
+    /// The hypervisor's path as GRUB sees it on the hosts.
+    #[serde(default)]
+    pub xen_path: Option<String>,
+    /// Kernel version of the hosts' domain 0.
+    #[serde(default)]
+    pub dom0_kernel_version: Option<String>,
+    /// `root=` of the hosts' domain 0.
+    #[serde(default)]
+    pub dom0_root: Option<String>,
+    /// More of domain 0's kernel command line.
+    #[serde(default)]
+    pub dom0_cmdline: Option<String>,
+    /// GRUB's root device on the hosts, GRUB 2 numbering (`hd0,1`).
+    #[serde(default)]
+    pub host_boot_partition: Option<String>,
+}
+
+/// How the xl config names the guest's LUN on the hosts.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskPaths {
+    /// `/dev/disk/by-path/ip-PORTAL-iscsi-IQN-lun-N`, made by udev's
+    /// own rules on every host.
+    ByPath,
+    /// `/dev/iscsi_N`, made by the seed's udev rule (lunforge emits it).
+    Udev,
+}
+
+/// What xl does when the guest powers off, reboots or crashes
+/// (xl.cfg(5), `on_poweroff`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum XlAction {
+    /// Destroy the domain.
+    Destroy,
+    /// Destroy and start it again with the same config.
+    Restart,
+    /// Rename the old domain and start a new one.
+    RenameRestart,
+    /// Keep the domain as it is, for inspection.
+    Preserve,
+    /// Dump its core, then destroy it.
+    CoredumpDestroy,
+    /// Dump its core, then restart it.
+    CoredumpRestart,
+    /// Reset it without tearing it down.
+    SoftReset,
+}
+
+impl XlAction {
+    /// The action as xl.cfg(5) spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            XlAction::Destroy => "destroy",
+            XlAction::Restart => "restart",
+            XlAction::RenameRestart => "rename-restart",
+            XlAction::Preserve => "preserve",
+            XlAction::CoredumpDestroy => "coredump-destroy",
+            XlAction::CoredumpRestart => "coredump-restart",
+            XlAction::SoftReset => "soft-reset",
+        }
+    }
 }
 
 /// `[iscsi]`.
@@ -285,4 +369,17 @@ pub struct IscsiFile {
     /// Logical unit number.
     #[serde(default)]
     pub lun: u32,
+    /// The target's portal, `ADDRESS[:PORT]`.
+    #[serde(default)]
+    pub portal: Option<String>,
+    /// CHAP user name the initiators log in with.
+    #[serde(default)]
+    pub chap_user: Option<String>,
+    /// Where the CHAP secret is read at build time: `env:VAR` or
+    /// `file:PATH`; never the secret itself.
+    #[serde(default)]
+    pub chap_secret: Option<String>,
+    /// The file or block device behind the LUN on the target host.
+    #[serde(default)]
+    pub backing_store: Option<String>,
 }

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use file::{
-    ConfigureStrategy, FsKind, PartSize, PartitionUse, TableKind, Variant,
+    ConfigureStrategy, DiskPaths, FsKind, PartSize, PartitionUse, TableKind,
+    Variant, XlAction,
 };
 
 use crate::units::ByteSize;
@@ -136,15 +137,147 @@ pub struct Recipe {
     /// `[network]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<file::NetworkFile>,
-    /// `[xen]`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub xen: Option<file::XenFile>,
+    /// `[xen]`, always resolved: the xl config is made for every guest.
+    pub xen: Xen,
     /// `[access]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<file::AccessFile>,
     /// `[iscsi]`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub iscsi: Option<file::IscsiFile>,
+    pub iscsi: Option<Iscsi>,
+}
+
+/// `[xen]`, resolved: the guest's domain on the hosts and the hosts' own
+/// Xen boot entries.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Xen {
+    /// The hosts that run (and migrate) the guest.
+    pub hosts: Vec<String>,
+    /// Guest memory, a whole number of MiB.
+    pub memory: ByteSize,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Bridge of the guest's vif.
+    pub bridge: String,
+    /// Directory on the hosts for the guest's kernel and initrd.
+    pub guest_boot_dir: String,
+    /// How the xl config names the LUN.
+    pub disk_paths: DiskPaths,
+    /// xl `on_poweroff`.
+    pub on_poweroff: XlAction,
+    /// xl `on_reboot`.
+    pub on_reboot: XlAction,
+    /// xl `on_crash`.
+    pub on_crash: XlAction,
+    /// Domain 0's memory (`dom0_mem=`), a whole number of MiB.
+    pub dom0_memory: ByteSize,
+    /// Xen's command line after `dom0_mem=`.
+    pub xen_cmdline: String,
+    /// The hypervisor as GRUB finds it on the hosts; domain 0's kernel
+    /// and initrd are looked for in the same directory.
+    pub xen_path: String,
+    /// Domain 0's kernel version; none means the guest's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dom0_kernel_version: Option<String>,
+    /// Domain 0's `root=`; none means no host GRUB entries are made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dom0_root: Option<String>,
+    /// More of domain 0's command line.
+    pub dom0_cmdline: String,
+    /// GRUB's root device on the hosts; none leaves GRUB's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_boot_partition: Option<GrubPartition>,
+}
+
+/// A partition as GRUB names it: BIOS disk from 0, partition from 1
+/// (GRUB 2's `hd0,1`; GRUB legacy writes it `(hd0,0)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrubPartition {
+    /// BIOS disk number, from 0.
+    pub disk: u32,
+    /// Partition number, from 1.
+    pub partition: u32,
+}
+
+impl std::str::FromStr for GrubPartition {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad =
+            || format!("{s:?} is not a GRUB 2 partition such as \"hd0,1\"");
+        let (disk, part) = s
+            .strip_prefix("hd")
+            .and_then(|r| r.split_once(','))
+            .ok_or_else(bad)?;
+        let disk: u32 = disk.parse().map_err(|_| bad())?;
+        let partition: u32 = part.parse().map_err(|_| bad())?;
+        if partition == 0 {
+            return Err(bad());
+        }
+        Ok(GrubPartition { disk, partition })
+    }
+}
+
+impl std::fmt::Display for GrubPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hd{},{}", self.disk, self.partition)
+    }
+}
+
+impl Serialize for GrubPartition {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `[iscsi]`, resolved.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Iscsi {
+    /// Target IQN.
+    pub target: String,
+    /// Logical unit number.
+    pub lun: u32,
+    /// The target's portal, `ADDRESS:PORT`.
+    pub portal: String,
+    /// CHAP user name, when the target asks for CHAP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chap_user: Option<String>,
+    /// Where the CHAP secret is read at build time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chap_secret: Option<SecretSource>,
+    /// The file or block device behind the LUN on the target host.
+    pub backing_store: String,
+}
+
+/// Where a secret comes from: never the recipe itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the build.
+    Env(String),
+    /// A file on the build host (relative to the recipe), whose first
+    /// line is the secret.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env(v) => write!(f, "env:{v}"),
+            SecretSource::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+impl Serialize for SecretSource {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The disk image.
@@ -437,6 +570,42 @@ mod tests {
             ok.system.mirror_origin,
             "--set system.mirror=file:///srv/mirror/"
         );
+    }
+
+    #[test]
+    fn xen_and_iscsi_keys() {
+        let head = "[image]\nname = \"a\"\nsize = \"1G\"\n[system]\n\
+                    suite = \"x\"\n";
+        let e = load_text(&format!("{head}[xen]\ndisk_paths = \"nfs\"\n"), &[])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("r.toml:7: xen.disk_paths: unknown variant"),
+            "{e}"
+        );
+        let e = load_text(head, &["xen.memory=1000kB"]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(": xen.memory: "), "{msg}");
+        assert!(msg.ends_with(" is not a whole number of MiB"), "{msg}");
+        let lun =
+            format!("{head}[iscsi]\ntarget = \"iqn.2001-04.com.example:d\"\n");
+        let e = load_text(&lun, &[]).unwrap_err();
+        assert!(e.to_string().contains(": iscsi.portal: "), "{e}");
+        let e = load_text(&lun, &["iscsi.portal=t", "iscsi.chap_user=jim"])
+            .unwrap_err();
+        assert!(e.to_string().contains(": iscsi.chap_secret: "), "{e}");
+        let e = load_text(
+            &lun,
+            &["iscsi.portal=t", "iscsi.chap_secret=sekritsekrit"],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("never goes in the recipe"), "{e}");
+        let r = load_text(&lun, &["iscsi.portal=t", "xen.vcpus=2"]).unwrap();
+        let i = r.iscsi.unwrap();
+        assert_eq!(i.portal, "t:3260");
+        assert_eq!(i.backing_store, "/srv/lunforge/a.img");
+        assert_eq!(r.xen.vcpus, 2);
+        assert_eq!(r.xen.bridge, "xenbr0");
     }
 
     #[test]

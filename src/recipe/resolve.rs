@@ -4,17 +4,29 @@
 //! `architecture` = the build host's Debian architecture, `variant =
 //! "minbase"` (stored as its synonym `required`), `mirror = "host"`,
 //! `components = ["main"]`, `configure = "auto"`, root partitions
-//! formatted `ext3` (the seed's `mke2fs -j`).
+//! formatted `ext3` (the seed's `mke2fs -j`); in `[xen]`: `memory =
+//! "512MiB"`, `vcpus = 1`, `bridge = "xenbr0"`, `guest_boot_dir =
+//! "/var/lib/lunforge/<name>"`, `disk_paths = "by-path"`, `on_poweroff =
+//! "destroy"`, `on_reboot = "restart"`, `on_crash = "destroy"` (xl's own),
+//! `dom0_memory = "1GiB"`, `xen_cmdline = ""`, `xen_path =
+//! "/boot/xen.gz"`, `dom0_cmdline = ""`; in `[iscsi]`: the portal's port
+//! 3260 and `backing_store = "/srv/lunforge/<name>.img"`.
+//!
+//! Values that end up in xl configs, GRUB scripts, udev rules and shell
+//! snippets are held to plain characters here, so that those writers never
+//! have to quote a quote.
 
 use std::path::{Path, PathBuf};
 
-use super::file::{PartitionFile, RecipeFile};
+use super::file::{IscsiFile, PartitionFile, RecipeFile, XenFile};
 use super::{
-    ConfigureStrategy, Error, FsKind, Image, PartSize, Partition, PartitionUse,
-    Recipe, Result, System, TableKind, Variant,
+    ConfigureStrategy, DiskPaths, Error, FsKind, Image, Iscsi, PartSize,
+    Partition, PartitionUse, Recipe, Result, SecretSource, System, TableKind,
+    Variant, Xen, XlAction,
 };
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
+use crate::units::ByteSize;
 
 /// `System::mirror_origin` of a mirror URL written in the recipe.
 pub const FROM_RECIPE: &str = "recipe";
@@ -67,6 +79,13 @@ pub fn resolve(
     if components.is_empty() {
         return Err(invalid("system.components", "must not be empty".into()));
     }
+    let xen = xen(&file.image.name, file.xen.unwrap_or_default())
+        .map_err(|(key, m)| invalid(&format!("xen.{key}"), m))?;
+    let iscsi = file
+        .iscsi
+        .map(|i| iscsi(&file.image.name, path.as_deref(), i))
+        .transpose()
+        .map_err(|(key, m)| invalid(&format!("iscsi.{key}"), m))?;
     let keyring = sys
         .keyring
         .unwrap_or_default()
@@ -94,8 +113,8 @@ pub fn resolve(
             configure: sys.configure.unwrap_or(ConfigureStrategy::Auto),
         },
         network: file.network,
-        xen: file.xen,
-        iscsi: file.iscsi,
+        xen,
+        iscsi,
         access: file.access,
     })
 }
@@ -280,4 +299,291 @@ fn check_access(
         }
     }
     Ok(())
+}
+
+/// A bad key under a section, and why.
+type KeyError = (&'static str, String);
+
+/// `[xen]` when the recipe has none: every default.
+pub fn default_xen(name: &str) -> Xen {
+    // OK to unwrap: the defaults pass their own checks (a unit test
+    // says so).
+    xen(name, XenFile::default()).expect("[xen] defaults are valid")
+}
+
+/// `[xen]` with its defaults.
+fn xen(name: &str, x: XenFile) -> std::result::Result<Xen, KeyError> {
+    for h in &x.hosts {
+        word(h, "-.").map_err(|m| ("hosts", m))?;
+    }
+    let memory = whole_mib(x.memory.unwrap_or(ByteSize(512 << 20)))
+        .map_err(|m| ("memory", m))?;
+    let dom0_memory = whole_mib(x.dom0_memory.unwrap_or(ByteSize(1 << 30)))
+        .map_err(|m| ("dom0_memory", m))?;
+    let vcpus = x.vcpus.unwrap_or(1);
+    if vcpus == 0 {
+        return Err(("vcpus", "must be at least 1".into()));
+    }
+    let bridge = x.bridge.unwrap_or_else(|| "xenbr0".into());
+    if bridge.len() > 15 {
+        return Err(("bridge", format!("{bridge:?} is longer than 15")));
+    }
+    word(&bridge, "-._").map_err(|m| ("bridge", m))?;
+    let guest_boot_dir = x
+        .guest_boot_dir
+        .unwrap_or_else(|| format!("/var/lib/lunforge/{name}"));
+    absolute(&guest_boot_dir).map_err(|m| ("guest_boot_dir", m))?;
+    let xen_path = x.xen_path.unwrap_or_else(|| "/boot/xen.gz".into());
+    absolute(&xen_path).map_err(|m| ("xen_path", m))?;
+    let xen_cmdline = x.xen_cmdline.unwrap_or_default();
+    cmdline(&xen_cmdline).map_err(|m| ("xen_cmdline", m))?;
+    let dom0_cmdline = x.dom0_cmdline.unwrap_or_default();
+    cmdline(&dom0_cmdline).map_err(|m| ("dom0_cmdline", m))?;
+    if let Some(v) = &x.dom0_kernel_version {
+        word(v, ".+_~-").map_err(|m| ("dom0_kernel_version", m))?;
+    }
+    if let Some(r) = &x.dom0_root {
+        word(r, "/=._:-").map_err(|m| ("dom0_root", m))?;
+    }
+    let host_boot_partition = x
+        .host_boot_partition
+        .map(|p| p.parse())
+        .transpose()
+        .map_err(|m| ("host_boot_partition", m))?;
+    Ok(Xen {
+        hosts: x.hosts,
+        memory,
+        vcpus,
+        bridge,
+        guest_boot_dir,
+        disk_paths: x.disk_paths.unwrap_or(DiskPaths::ByPath),
+        on_poweroff: x.on_poweroff.unwrap_or(XlAction::Destroy),
+        on_reboot: x.on_reboot.unwrap_or(XlAction::Restart),
+        on_crash: x.on_crash.unwrap_or(XlAction::Destroy),
+        dom0_memory,
+        xen_cmdline,
+        xen_path,
+        dom0_kernel_version: x.dom0_kernel_version,
+        dom0_root: x.dom0_root,
+        dom0_cmdline,
+        host_boot_partition,
+    })
+}
+
+/// `[iscsi]` with its defaults.
+fn iscsi(
+    name: &str,
+    recipe: Option<&Path>,
+    i: IscsiFile,
+) -> std::result::Result<Iscsi, KeyError> {
+    check_iqn(&i.target).map_err(|m| ("target", m))?;
+    let portal = i.portal.ok_or((
+        "portal",
+        "the target's ADDRESS[:PORT] is needed (the initiators log in \
+         there, and udev's by-path names carry it)"
+            .to_string(),
+    ))?;
+    let portal = check_portal(&portal).map_err(|m| ("portal", m))?;
+    if let Some(u) = &i.chap_user {
+        word(u, "._@-").map_err(|m| ("chap_user", m))?;
+    }
+    let chap_secret = i
+        .chap_secret
+        .map(|s| secret_source(recipe, &s))
+        .transpose()
+        .map_err(|m| ("chap_secret", m))?;
+    match (&i.chap_user, &chap_secret) {
+        (Some(_), None) => {
+            return Err((
+                "chap_secret",
+                "chap_user needs chap_secret = \"env:VAR\" or \
+                 \"file:PATH\""
+                    .into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(("chap_user", "chap_secret needs chap_user".into()))
+        }
+        _ => {}
+    }
+    let backing_store = i
+        .backing_store
+        .unwrap_or_else(|| format!("/srv/lunforge/{name}.img"));
+    absolute(&backing_store).map_err(|m| ("backing_store", m))?;
+    Ok(Iscsi {
+        target: i.target,
+        lun: i.lun,
+        portal,
+        chap_user: i.chap_user,
+        chap_secret,
+        backing_store,
+    })
+}
+
+/// Letters, digits and `extra`; not empty.
+fn word(s: &str, extra: &str) -> std::result::Result<(), String> {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} must be letters, digits and any of {extra:?}, not empty"
+        ))
+    }
+}
+
+/// An absolute path of plain characters.
+fn absolute(s: &str) -> std::result::Result<(), String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} is not an absolute path"));
+    }
+    word(s, "/._+-")
+}
+
+/// A kernel or hypervisor command line: words of plain characters, so
+/// it can stand unquoted in GRUB scripts and inside xl strings.
+fn cmdline(s: &str) -> std::result::Result<(), String> {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " ._,:=+/@%-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?}: only letters, digits, spaces and any of \"._,:=+/@%-\" \
+             (no quotes, no GRUB or shell syntax)"
+        ))
+    }
+}
+
+/// A size that is a whole, nonzero number of MiB (xl and Xen count so).
+fn whole_mib(b: ByteSize) -> std::result::Result<ByteSize, String> {
+    if b.0 == 0 || b.0 % (1 << 20) != 0 {
+        Err(format!("{b} is not a whole number of MiB"))
+    } else {
+        Ok(b)
+    }
+}
+
+/// An iSCSI name (RFC 7143 §4.2.7.2), held to the lower-case characters
+/// that udev globs and xl strings take literally.
+fn check_iqn(s: &str) -> std::result::Result<(), String> {
+    let typed = ["iqn.", "eui.", "naa."].iter().any(|p| s.starts_with(p));
+    let plain = s.chars().all(|c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || ".:-".contains(c)
+    });
+    if typed && plain && s.len() <= 223 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an iSCSI name such as \
+             \"iqn.2006-05.com.example:disk1\" (lower case)"
+        ))
+    }
+}
+
+/// `ADDRESS[:PORT]` (IPv6 in brackets), with the port made explicit.
+fn check_portal(s: &str) -> std::result::Result<String, String> {
+    let bad =
+        || format!("{s:?} is not ADDRESS[:PORT] such as \"192.0.2.10:3260\"");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        word(h, ":.").map_err(|_| bad())?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(bad()),
+        };
+        (format!("[{h}]"), port)
+    } else {
+        let (h, p) = match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        };
+        word(h, ".-").map_err(|_| bad())?;
+        (h.to_string(), p)
+    };
+    let port: u16 = match port {
+        Some(p) => p.parse().map_err(|_| bad())?,
+        None => 3260,
+    };
+    if port == 0 {
+        return Err(bad());
+    }
+    Ok(format!("{host}:{port}"))
+}
+
+/// `env:VAR` or `file:PATH`.
+fn secret_source(
+    recipe: Option<&Path>,
+    s: &str,
+) -> std::result::Result<SecretSource, String> {
+    if let Some(var) = s.strip_prefix("env:") {
+        word(var, "_")?;
+        Ok(SecretSource::Env(var.into()))
+    } else if let Some(p) = s.strip_prefix("file:").filter(|p| !p.is_empty()) {
+        Ok(SecretSource::File(relative_to(recipe, p)))
+    } else {
+        Err(format!(
+            "{s:?}: expected \"env:VAR\" or \"file:PATH\" naming where \
+             the secret is; the secret itself never goes in the recipe"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xen_defaults() {
+        let x = default_xen("g");
+        assert_eq!(x.memory, ByteSize(512 << 20));
+        assert_eq!(x.vcpus, 1);
+        assert_eq!(x.guest_boot_dir, "/var/lib/lunforge/g");
+        assert_eq!(x.disk_paths, DiskPaths::ByPath);
+        assert_eq!(x.dom0_memory, ByteSize(1 << 30));
+        assert_eq!(x.dom0_root, None);
+    }
+
+    #[test]
+    fn portals_get_their_port() {
+        assert_eq!(check_portal("192.0.2.1").unwrap(), "192.0.2.1:3260");
+        assert_eq!(check_portal("a.example:3261").unwrap(), "a.example:3261");
+        assert_eq!(
+            check_portal("[2001:db8::1]").unwrap(),
+            "[2001:db8::1]:3260"
+        );
+        for bad in ["", "x:0", "x:y", "a b", "[::1", "x:70000", "[::1]x"] {
+            assert!(check_portal(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_lines() {
+        assert!(
+            check_iqn("iqn.2006-05.com.performancemagic:penfold.disk1").is_ok()
+        );
+        for bad in ["iqn.2006-05.com.X:y", "disk1", "iqn.a*b", "iqn.a b"] {
+            assert!(check_iqn(bad).is_err(), "{bad}");
+        }
+        assert!(cmdline("console=vga dom0_max_vcpus=1-4").is_ok());
+        for bad in ["a'b", "a\"b", "x;y", "$x", "a\nb", "{x}"] {
+            assert!(cmdline(bad).is_err(), "{bad}");
+        }
+        assert!(whole_mib(ByteSize(3 << 20)).is_ok());
+        assert!(whole_mib(ByteSize((3 << 20) + 1)).is_err());
+        assert!(whole_mib(ByteSize(0)).is_err());
+        assert_eq!(
+            secret_source(Some(Path::new("/r/x.toml")), "file:chap").unwrap(),
+            SecretSource::File("/r/chap".into())
+        );
+        assert_eq!(
+            secret_source(None, "env:CHAP_1").unwrap(),
+            SecretSource::Env("CHAP_1".into())
+        );
+        assert!(secret_source(None, "hunter2hunter2").is_err());
+        assert!(secret_source(None, "file:").is_err());
+    }
 }

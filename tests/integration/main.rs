@@ -19,6 +19,10 @@
 //!   package sets are compared with what `mmdebstrap` installs
 //!   ([`support::oracle::mmdebstrap`]).
 //!
+//! - [`boot_config`]: the boot configuration artifacts, through
+//!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
+//!   (`libxlutil`) and `udevadm test`.
+//!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
 //! directories, repository and server, so tests run in parallel and in
@@ -27,6 +31,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod boot_config;
 mod cli_recipe;
 mod fetch_cache;
 mod host_mirror;

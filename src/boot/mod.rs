@@ -1,0 +1,377 @@
+//! Boot stage: what the Xen hosts, the iSCSI target and the guest's own
+//! boot loader need besides the disk image.
+//!
+//! The seed procedure hand-edits a GRUB `menu.lst` on each host into a Xen
+//! stanza, writes `/etc/xen/virtual01` on both hosts, a udev rule and an
+//! `iscsid.conf` on the initiators and an `ietd.conf` on the target. Here
+//! each of those is one module that turns the resolved [`Recipe`] and the
+//! facts of the built image ([`BootFacts`]) into bytes, with no I/O:
+//!
+//! | module | artifact (under `OUT/<name>/`) |
+//! | --- | --- |
+//! | [`xl`] | `xen/<name>.cfg`: the xl guest config, the same on every host |
+//! | [`grub_legacy`] | `xen/menu.lst`: the hosts' GRUB legacy Xen stanza |
+//! | [`grub2`] | `xen/grub.d/41_lunforge_xen`: the hosts' GRUB 2 entry |
+//! | [`hostside`] | `initiator/…` (udev rule, iscsiadm login) and `target/…` (ietd, tgt) |
+//! | [`guest_grub`] | `/boot/grub/grub.cfg` and `menu.lst` inside the guest |
+//! | [`manifest`] | `SHA256SUMS` over everything in `OUT/<name>/` |
+//!
+//! The host GRUB entries are made only when `xen.dom0_root` is set (a
+//! host's root device is nothing lunforge can guess); the iSCSI snippets
+//! only when there is an `[iscsi]` section. [`write_out`] writes the
+//! artifacts, plus any the caller adds (kernel, initrd), atomically.
+
+pub mod grub2;
+pub mod grub_legacy;
+pub mod guest_grub;
+pub mod hostside;
+pub mod manifest;
+pub mod xl;
+
+use std::path::{Path, PathBuf};
+
+use crate::ids::{self, Uuid};
+use crate::recipe::{PartitionUse, Recipe};
+
+/// Errors of the boot stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CHAP secret cannot be had from where the recipe says.
+    #[error("iscsi.chap_secret: {source_name}: {detail}")]
+    Secret {
+        /// `env:VAR` or `file:PATH`.
+        source_name: String,
+        /// What is wrong (never the secret).
+        detail: String,
+    },
+    /// A kernel version that cannot stand in a file name or GRUB line.
+    #[error("kernel version {0:?} has characters other than letters, digits and \".+_~-\"")]
+    KernelVersion(String),
+    /// The recipe has no root partition to boot.
+    #[error("the recipe has no root partition to boot from")]
+    NoRoot,
+    /// An artifact name that is not a plain relative path.
+    #[error("artifact name {0:?} is not a plain relative path")]
+    BadName(String),
+    /// Two artifacts with one name.
+    #[error("artifact {0} is given twice")]
+    Duplicate(String),
+    /// Writing into the guest tree failed.
+    #[error("guest boot files: {0}")]
+    Tree(#[from] crate::tree::Error),
+    /// Writing the output directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Result of the boot stage.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What the boot files need to know about the built image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFacts {
+    /// The guest kernel's version (`6.12.48+deb13-amd64`), from its
+    /// linux-image package in the tree.
+    pub kernel_version: String,
+    /// The root file system's UUID.
+    pub root_uuid: Uuid,
+    /// The swap area's UUID, when the recipe has one.
+    pub swap_uuid: Option<Uuid>,
+    /// The CHAP secret, when the recipe's `[iscsi]` names one.
+    pub chap_secret: Option<hostside::Secret>,
+}
+
+impl BootFacts {
+    /// The facts of `recipe`'s image with the guest kernel `kernel_version`:
+    /// the UUIDs the file system writers give (see [`ids`]) and the CHAP
+    /// secret read from where the recipe says.
+    pub fn new(recipe: &Recipe, kernel_version: &str) -> Result<BootFacts> {
+        let uuid_of = |usage: PartitionUse| {
+            recipe
+                .partitions
+                .iter()
+                .position(|p| p.usage == usage)
+                .map(|i| ids::partition_fs_uuid(&recipe.image.name, i))
+        };
+        let chap_secret = recipe
+            .iscsi
+            .as_ref()
+            .and_then(|i| i.chap_secret.as_ref())
+            .map(hostside::Secret::read)
+            .transpose()?;
+        Ok(BootFacts {
+            kernel_version: kernel_version.into(),
+            root_uuid: uuid_of(PartitionUse::Root).ok_or(Error::NoRoot)?,
+            swap_uuid: uuid_of(PartitionUse::Swap),
+            chap_secret,
+        })
+    }
+}
+
+/// One output file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// Path relative to `OUT/<name>/`, `/`-separated.
+    pub name: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for Artifact {
+    // Bytes may hold a CHAP secret: show only their length.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Artifact")
+            .field("name", &self.name)
+            .field("len", &self.bytes.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
+
+/// The guest kernel command line: root by UUID, the Xen console, and
+/// the classic interface names the recipe's `eth0` relies on. The xl
+/// config's `extra` and the guest's GRUB entries both use it.
+pub fn guest_cmdline(facts: &BootFacts) -> String {
+    format!(
+        "root=UUID={} ro console=hvc0 net.ifnames=0",
+        facts.root_uuid
+    )
+}
+
+/// Check that a kernel version is safe in file names and GRUB lines.
+fn check_version(v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+_~-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::KernelVersion(v.into()))
+    }
+}
+
+/// The boot configuration artifacts of `recipe` (not the kernel and
+/// initrd, which the caller adds, nor the manifest, which [`write_out`]
+/// makes), in name order.
+pub fn artifacts(recipe: &Recipe, facts: &BootFacts) -> Result<Vec<Artifact>> {
+    check_version(&facts.kernel_version)?;
+    let dom0_version = recipe
+        .xen
+        .dom0_kernel_version
+        .as_deref()
+        .unwrap_or(&facts.kernel_version);
+    check_version(dom0_version)?;
+    let name = &recipe.image.name;
+    let mut out = vec![Artifact {
+        name: format!("xen/{name}.cfg"),
+        bytes: xl::config(recipe, facts).into_bytes(),
+        mode: 0o644,
+    }];
+    if let Some(root) = &recipe.xen.dom0_root {
+        let host = grub_legacy::HostBoot::new(&recipe.xen, dom0_version, root);
+        out.push(Artifact {
+            name: "xen/menu.lst".into(),
+            bytes: grub_legacy::stanza(&host).into_bytes(),
+            mode: 0o644,
+        });
+        out.push(Artifact {
+            name: format!("xen/grub.d/{}", grub2::SCRIPT_NAME),
+            bytes: grub2::script(&host).into_bytes(),
+            mode: 0o755,
+        });
+    }
+    if let Some(iscsi) = &recipe.iscsi {
+        out.extend(hostside::artifacts(
+            name,
+            &recipe.xen.hosts,
+            iscsi,
+            facts.chap_secret.as_ref(),
+        ));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Write `artifacts` and their [`manifest`] to `out_dir/<name>/`,
+/// atomically: everything goes into a staging directory beside it,
+/// which then takes the final name in one rename (swapping with an
+/// older output, which is then removed). Returns the final directory.
+pub fn write_out(
+    out_dir: &Path,
+    name: &str,
+    artifacts: &[Artifact],
+) -> Result<PathBuf> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let sums = manifest::manifest(artifacts)?;
+    let final_dir = out_dir.join(name);
+    let staging = out_dir.join(format!(".{name}.staging"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    for a in artifacts.iter().chain(std::iter::once(&sums)) {
+        let path = staging.join(&a.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        write_file(&path, &a.bytes, a.mode).map_err(io(&path))?;
+    }
+    if final_dir.exists() {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &staging,
+            rustix::fs::CWD,
+            &final_dir,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| Error::Io {
+            path: final_dir.clone(),
+            source: e.into(),
+        })?;
+        // The staging name now holds the old output.
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    } else {
+        std::fs::rename(&staging, &final_dir).map_err(io(&final_dir))?;
+    }
+    Ok(final_dir)
+}
+
+/// Create `path` with `mode` from the start (a secret is never readable
+/// by others, not even for a moment) and sync it.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    f.write_all(bytes)?;
+    // The umask may have taken bits away from `mode`.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The embedded recipe, resolved against a made-up host mirror.
+    pub(crate) fn recipe() -> Recipe {
+        let file =
+            crate::recipe::parse("t", crate::recipe::EMBEDDED, &[]).unwrap();
+        let mut file = file;
+        file.system.mirror = Some("http://mirror.invalid/debian".into());
+        crate::recipe::resolve::resolve("t", None, file, Path::new("/"))
+            .unwrap()
+    }
+
+    pub(crate) fn facts() -> BootFacts {
+        BootFacts::new(&recipe(), "6.12.48+deb13-amd64").unwrap()
+    }
+
+    #[test]
+    fn facts_follow_the_partition_uuids() {
+        let r = recipe();
+        let f = facts();
+        assert_eq!(f.root_uuid, ids::partition_fs_uuid("virtual01", 1));
+        assert_eq!(f.swap_uuid, Some(ids::partition_fs_uuid("virtual01", 0)));
+        assert_eq!(f.chap_secret, None);
+        let mut no_root = r.clone();
+        no_root.partitions.retain(|p| p.usage != PartitionUse::Root);
+        assert!(matches!(
+            BootFacts::new(&no_root, "1").unwrap_err(),
+            Error::NoRoot
+        ));
+    }
+
+    #[test]
+    fn artifact_set_follows_the_recipe() {
+        let r = recipe();
+        let names: Vec<String> = artifacts(&r, &facts())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "initiator/61-lunforge-virtual01.rules",
+                "initiator/iscsi-login-virtual01.sh",
+                "target/ietd-virtual01.conf",
+                "xen/grub.d/41_lunforge_xen",
+                "xen/menu.lst",
+                "xen/virtual01.cfg",
+            ]
+        );
+        let mut bare = r.clone();
+        bare.xen.dom0_root = None;
+        bare.iscsi = None;
+        let names: Vec<String> = artifacts(&bare, &facts())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["xen/virtual01.cfg"]);
+        let mut f = facts();
+        f.kernel_version = "6.1 x".into();
+        assert!(matches!(
+            artifacts(&r, &f).unwrap_err(),
+            Error::KernelVersion(_)
+        ));
+    }
+
+    #[test]
+    fn write_out_replaces_the_old_output_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = |name: &str, b: &[u8]| Artifact {
+            name: name.into(),
+            bytes: b.to_vec(),
+            mode: 0o600,
+        };
+        let first = [a("old", b"1"), a("x/y", b"2")];
+        let d = write_out(dir.path(), "g", &first).unwrap();
+        assert_eq!(std::fs::read(d.join("x/y")).unwrap(), b"2");
+        let d = write_out(dir.path(), "g", &[a("new", b"3")]).unwrap();
+        assert!(!d.join("old").exists());
+        assert_eq!(std::fs::read(d.join("new")).unwrap(), b"3");
+        assert!(d.join(manifest::NAME).exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("new")).unwrap().permissions();
+        assert_eq!(mode.mode() & 0o777, 0o600);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no staging directory is left");
+        assert!(matches!(
+            write_out(dir.path(), "g", &[a("../x", b"")]).unwrap_err(),
+            Error::BadName(_)
+        ));
+    }
+
+    #[test]
+    fn error_messages() {
+        let e = Error::Secret {
+            source_name: "env:X".into(),
+            detail: "is not set".into(),
+        };
+        assert_eq!(e.to_string(), "iscsi.chap_secret: env:X: is not set");
+        assert_eq!(
+            Error::KernelVersion("a b".into()).to_string(),
+            "kernel version \"a b\" has characters other than letters, \
+             digits and \".+_~-\""
+        );
+        assert_eq!(
+            Error::BadName("/x".into()).to_string(),
+            "artifact name \"/x\" is not a plain relative path"
+        );
+    }
+}

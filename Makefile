@@ -18,9 +18,13 @@ CARGO ?= cargo
 #   libxen-dev   Xen's libxlutil config parser: the xl config (xl itself
 #                needs a running hypervisor)
 #   python3      ctypes, to call libxlutil
+#   xen-utils-4.x  pygrub's parser: the guest's grub.cfg and menu.lst (the
+#                name carries the Xen version, so it is looked up locally)
+XEN_UTILS := $(shell apt-cache pkgnames xen-utils-4. 2>/dev/null \
+               | grep -E '^xen-utils-4\.[0-9]+$$' | sort -V | tail -n1)
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
-             python3
+             python3 $(XEN_UTILS)
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean

@@ -17,6 +17,9 @@
 //!   namespace with `/etc/udev/rules.d`, `/dev` and `/run/udev` of its
 //!   own, after a fixture rule that gives the device the `ID_PATH` of an
 //!   iSCSI LUN;
+//! - the guest's `grub.cfg` and `menu.lst`: pygrub's own parser
+//!   (`GrubConf.py` of package xen-utils-4.x), which must read the entry
+//!   with no "Unknown directive" warning;
 //! - the login script and GRUB script: `sh -n`.
 
 use std::path::{Path, PathBuf};
@@ -356,4 +359,65 @@ fn udev_rule_names_the_lun() {
     let links =
         udev_links(&rule, &format!("ip-192.0.2.10:3260-iscsi-{iqn}-lun-2"));
     assert!(!links.iter().any(|l| l.contains("iscsi_")), "{links:?}");
+}
+
+/// pygrub's parser on `file` (`grub2` or `grub` syntax): one line per
+/// entry, `title|kernel|args|initrd`, then `default|timeout`; and
+/// whatever it warned about.
+fn pygrub_parse(kind: &str, file: &Path) -> (String, String) {
+    require("python3", "python3");
+    let lib = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("lib/python"))
+        .find(|p| p.join("grub/GrubConf.py").is_file())
+        .expect(
+            "pygrub's GrubConf.py is not installed: install the Debian \
+             package xen-utils-4.x of this release (or run `make test` as \
+             root)",
+        );
+    let code = "import sys, grub.GrubConf as G\n\
+        c = (G.Grub2ConfigFile if sys.argv[1] == 'grub2' \
+        else G.GrubConfigFile)(sys.argv[2])\n\
+        for i in c.images: print('|'.join([i.title, i.kernel[1], i.args, \
+        i.initrd[1]]))\n\
+        print(c.default, c.timeout, sep='|')\n";
+    let out = Command::new("python3")
+        .args(["-c", code, kind])
+        .arg(file)
+        .env("PYTHONPATH", lib)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn pygrub_reads_the_guest_boot_config() {
+    let (recipe, facts, dir) = setup(&[]);
+    let guest = guest_grub::files(&recipe, &facts);
+    let want = format!(
+        "Debian GNU/Linux, with Linux {KERNEL}|/boot/vmlinuz-{KERNEL}|\
+         root=UUID={} ro console=hvc0 net.ifnames=0|\
+         /boot/initrd.img-{KERNEL}\n0|1\n",
+        lunforge::ids::partition_fs_uuid("virtual01", 1)
+    );
+    for (kind, name, bytes) in [
+        ("grub2", "grub.cfg", &guest.grub_cfg),
+        ("grub", "menu.lst", &guest.menu_lst),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let (read, warned) = pygrub_parse(kind, &file);
+        assert_eq!(read, want, "{name}");
+        assert!(!warned.contains("Unknown"), "{name}: {warned}");
+    }
+    // The oracle can say no: a directive pygrub does not know.
+    let file = dir.path().join("odd.lst");
+    let mut odd = guest.menu_lst.clone();
+    odd.extend_from_slice(b"frobnicate now\n");
+    std::fs::write(&file, odd).unwrap();
+    let (_, warned) = pygrub_parse("grub", &file);
+    assert!(warned.contains("Unknown"), "{warned}");
 }

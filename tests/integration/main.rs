@@ -21,7 +21,7 @@
 //!
 //! - [`boot_config`]: the boot configuration artifacts, through
 //!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
-//!   (`libxlutil`) and `udevadm test`.
+//!   (`libxlutil`), pygrub's parser and `udevadm test`.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary

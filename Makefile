@@ -13,7 +13,10 @@ CARGO ?= cargo
 #   attr         getfattr: xattrs of extracted tarballs
 #   fdisk gdisk  sfdisk and sgdisk: partition tables
 #   e2fsprogs    e2fsck, debugfs, dumpe2fs: file system images
-TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
+#   cpio         initrd archives (made and listed)
+# and qemu-system-x86_64 for the boot tests (tests/support/install-qemu.sh:
+# from backports when the host's qemu-utils comes from there).
+TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs cpio \
              debian-archive-keyring ca-certificates
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
@@ -30,6 +33,7 @@ test: test-deps
 
 test-deps:
 	@bash tests/support/install-debs.sh $(TEST_DEBS)
+	@bash tests/support/install-qemu.sh
 
 ## bench: ratios against the reference tools, measured in one run
 bench: bench-deps build
@@ -37,6 +41,7 @@ bench: bench-deps build
 
 bench-deps:
 	@bash tests/support/install-debs.sh $(BENCH_DEBS)
+	@bash tests/support/install-qemu.sh
 
 ## lint: the one-line local check
 lint:

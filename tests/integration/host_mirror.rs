@@ -36,7 +36,7 @@ use crate::support::oracle::{self, Installed};
 use crate::support::{lunforge, sha256_hex};
 
 /// The host's Debian mirror, as lunforge resolves `mirror = "host"`.
-fn host_mirror() -> String {
+pub(crate) fn host_mirror() -> String {
     let show = lunforge(["recipe", "show"]).ok();
     show.stdout
         .lines()
@@ -45,6 +45,40 @@ fn host_mirror() -> String {
         .unwrap_or_else(|| {
             panic!("no `mirror =` in `lunforge recipe show`:\n{}", show.stdout)
         })
+}
+
+/// Read `suite` (main, amd64) from the mirror at `uri`, verified with
+/// the host's Debian archive keyring; the indices go through `cache`.
+/// Returns the transport too, for fetching the suite's packages.
+pub(crate) fn open_suite(
+    uri: &str,
+    suite: &str,
+    cache: &lunforge::fetch::Cache,
+) -> (
+    Box<dyn lunforge::repo::transport::Transport>,
+    lunforge::repo::Suite,
+) {
+    let t = lunforge::repo::transport::for_mirror(uri).expect("transport");
+    let keyring = lunforge::repo::inrelease::Keyring::host_default()
+        .expect("host keyring");
+    let opts = lunforge::repo::Options {
+        suite: suite.into(),
+        architecture: "amd64".into(),
+        components: vec!["main".into()],
+        trust: lunforge::repo::Trust::Keyring(keyring),
+        ignore_valid_until: false,
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+    };
+    let s = lunforge::repo::open(
+        &*t,
+        &opts,
+        Some(cache),
+        &lunforge::progress::Silent,
+    )
+    .expect("read the suite");
+    (t, s)
 }
 
 fn check(suite: &str, variant: &str) {
@@ -109,27 +143,8 @@ fn invariants(
     lf: &BTreeMap<String, String>,
     release_sha: &str,
 ) {
-    let t = lunforge::repo::transport::for_mirror(uri).expect("transport");
-    let keyring = lunforge::repo::inrelease::Keyring::host_default()
-        .expect("host keyring");
-    let opts = lunforge::repo::Options {
-        suite: suite.into(),
-        architecture: "amd64".into(),
-        components: vec!["main".into()],
-        trust: lunforge::repo::Trust::Keyring(keyring),
-        ignore_valid_until: false,
-        now: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-    };
     let cache = lunforge::fetch::Cache::open(cache).expect("cache");
-    let s = lunforge::repo::open(
-        &*t,
-        &opts,
-        Some(&cache),
-        &lunforge::progress::Silent,
-    )
-    .expect("read the suite");
+    let (_, s) = open_suite(uri, suite, &cache);
     assert_eq!(hex::encode(s.origin.sha256), release_sha, "mirror moved");
     let amd64 = |p: &&BinaryPackage| {
         &*p.architecture == "amd64" || &*p.architecture == "all"

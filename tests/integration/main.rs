@@ -18,6 +18,8 @@
 //! - [`host_mirror`]: the host's real Debian mirror, where the resolved
 //!   package sets are compared with what `mmdebstrap` installs
 //!   ([`support::oracle::mmdebstrap`]).
+//! - [`qemu_smoke`]: the boot harness ([`support::qemu`]) with Debian's
+//!   kernel and a busybox initrd under `qemu-system-x86_64`.
 //!
 //! - [`boot_config`]: the boot configuration artifacts, through
 //!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
@@ -38,6 +40,7 @@ mod host_mirror;
 mod hostile_debs;
 mod hostile_input;
 mod lockfile;
+mod qemu_smoke;
 mod repo_client;
 mod resolve_local;
 mod rootfs;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the external tools they rely
 //! on, running the `lunforge` binary, recipes pointing at a test mirror,
-//! and looking into a download cache.
+//! looking into a download cache, and booting guests under QEMU
+//! ([`qemu`]).
 //!
 //! A tool that is missing makes the test fail with the Debian package to
 //! install; nothing is ever skipped silently.
@@ -8,6 +9,7 @@
 pub(crate) mod gpg;
 pub(crate) mod http;
 pub(crate) mod oracle;
+pub(crate) mod qemu;
 pub(crate) mod testrepo;
 
 use std::collections::BTreeMap;

@@ -13,7 +13,9 @@ CARGO ?= cargo
 #   attr         getfattr: xattrs of extracted tarballs
 #   fdisk gdisk  sfdisk and sgdisk: partition tables
 #   e2fsprogs    e2fsck, debugfs, dumpe2fs: file system images
+#   cpio kmod zstd gzip  initrd: cpio -t/-i, depmod -b, zstd -t, gzip -t
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
+             cpio kmod zstd gzip \
              debian-archive-keyring ca-certificates
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 

@@ -35,6 +35,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod boot;
 pub mod cli;
 pub mod configure;
 pub mod context;

@@ -36,7 +36,7 @@ use crate::support::oracle::{self, Installed};
 use crate::support::{lunforge, sha256_hex};
 
 /// The host's Debian mirror, as lunforge resolves `mirror = "host"`.
-fn host_mirror() -> String {
+pub(crate) fn host_mirror() -> String {
     let show = lunforge(["recipe", "show"]).ok();
     show.stdout
         .lines()
@@ -100,14 +100,16 @@ fn check(suite: &str, variant: &str) {
     );
 }
 
-/// Essential and priority seeds present, closure under dependencies.
-fn invariants(
-    suite: &str,
-    variant: &str,
+/// The amd64 `main` component of `suite` on the mirror `uri`, verified
+/// against the host's archive keyring, its indices kept in `cache`; and
+/// the transport, to fetch packages with.
+pub(crate) fn open_suite(
     uri: &str,
-    cache: &Path,
-    lf: &BTreeMap<String, String>,
-    release_sha: &str,
+    suite: &str,
+    cache: &lunforge::fetch::Cache,
+) -> (
+    Box<dyn lunforge::repo::transport::Transport>,
+    lunforge::repo::Suite,
 ) {
     let t = lunforge::repo::transport::for_mirror(uri).expect("transport");
     let keyring = lunforge::repo::inrelease::Keyring::host_default()
@@ -122,14 +124,27 @@ fn invariants(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
     };
-    let cache = lunforge::fetch::Cache::open(cache).expect("cache");
     let s = lunforge::repo::open(
         &*t,
         &opts,
-        Some(&cache),
+        Some(cache),
         &lunforge::progress::Silent,
     )
     .expect("read the suite");
+    (t, s)
+}
+
+/// Essential and priority seeds present, closure under dependencies.
+fn invariants(
+    suite: &str,
+    variant: &str,
+    uri: &str,
+    cache: &Path,
+    lf: &BTreeMap<String, String>,
+    release_sha: &str,
+) {
+    let cache = lunforge::fetch::Cache::open(cache).expect("cache");
+    let (_, s) = open_suite(uri, suite, &cache);
     assert_eq!(hex::encode(s.origin.sha256), release_sha, "mirror moved");
     let amd64 = |p: &&BinaryPackage| {
         &*p.architecture == "amd64" || &*p.architecture == "all"

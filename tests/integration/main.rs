@@ -18,6 +18,9 @@
 //! - [`host_mirror`]: the host's real Debian mirror, where the resolved
 //!   package sets are compared with what `mmdebstrap` installs
 //!   ([`support::oracle::mmdebstrap`]).
+//! - [`initrd`]: the initrd of a real Debian kernel from that mirror,
+//!   read by `cpio`, `gzip`, `zstd` and busybox, its module order
+//!   checked against `depmod`.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -32,6 +35,7 @@ mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;
 mod hostile_input;
+mod initrd;
 mod lockfile;
 mod repo_client;
 mod resolve_local;

@@ -357,7 +357,7 @@ pub fn decode(archive: &[u8]) -> Result<Vec<DecodedEntry>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
@@ -455,6 +455,48 @@ mod tests {
         let mut m = a;
         m[0x36..0x3E].copy_from_slice(b"FFFFFFFF");
         assert!(matches!(decode(&m), Err(Error::Truncated { .. })));
+    }
+
+    /// `count` random mutations of `base`: bit flips, bytes changed to
+    /// hex digits or NUL, cuts (a fixed-seed LCG, so runs repeat).
+    #[allow(clippy::arithmetic_side_effects, clippy::as_conversions)]
+    pub(crate) fn mutations(base: &[u8], count: usize) -> Vec<Vec<u8>> {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut m = base.to_vec();
+            for _ in 0..=next(4) {
+                if m.is_empty() {
+                    break;
+                }
+                let at = next(m.len());
+                match next(3) {
+                    0 => m[at] ^= 1 << next(8),
+                    1 => m[at] = b"0123456789ABCDEF\0"[next(17)],
+                    _ => m.truncate(at),
+                }
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    /// The decoder returns an error or entries, never panics, and never
+    /// returns more data than the archive holds.
+    #[test]
+    fn random_mutations_never_panic() {
+        for m in mutations(&sample(), 5000) {
+            if let Ok(entries) = decode(&m) {
+                let total: usize = entries.iter().map(|e| e.data.len()).sum();
+                assert!(total <= m.len());
+            }
+        }
     }
 
     #[test]

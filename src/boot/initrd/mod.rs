@@ -396,6 +396,17 @@ fn dependency_graph(
     Ok(modules::ModulesDep::from_entries(entries))
 }
 
+/// The directory of `version`'s modules, symlinks resolved (a guest
+/// tree's `/lib/modules` is `/usr/lib/modules`), so that the files under
+/// it are found by their tree paths.
+fn version_dir(
+    tree: &Tree,
+    modules_dir: &GuestPath,
+    version: &str,
+) -> Result<GuestPath> {
+    Ok(tree.resolve(&modules_dir.join(version)?, true)?)
+}
+
 /// The modules `params` asks for, in load order, as paths relative to
 /// the version directory (with their compression suffix).
 pub fn module_closure(
@@ -403,7 +414,7 @@ pub fn module_closure(
     modules_dir: &GuestPath,
     params: &InitrdParams,
 ) -> Result<Vec<String>> {
-    let ver_dir = modules_dir.join(&params.kernel_version)?;
+    let ver_dir = version_dir(tree, modules_dir, &params.kernel_version)?;
     let graph = dependency_graph(tree, &ver_dir, &params.modules)?;
     let builtin = read_optional(tree, &ver_dir.join("modules.builtin")?)?
         .map(|b| modules::parse_builtin(&String::from_utf8_lossy(&b)))
@@ -425,7 +436,7 @@ pub fn plan(
 ) -> Result<Plan> {
     let mtime =
         u32::try_from(params.mtime).map_err(|_| Error::Mtime(params.mtime))?;
-    let ver_dir = modules_dir.join(&params.kernel_version)?;
+    let ver_dir = version_dir(tree, modules_dir, &params.kernel_version)?;
     let order = module_closure(tree, modules_dir, params)?;
     let mut entries = BTreeMap::new();
     let dir = |entries: &mut BTreeMap<String, PlanEntry>, p: &str| {

@@ -215,6 +215,14 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn random_mutations_never_panic() {
+        let elf = elf_with_modinfo(b"depends=jbd2,crc16\0name=ext4\0");
+        for m in crate::boot::initrd::cpio::tests::mutations(&elf, 5000) {
+            let _ = read(&m);
+        }
+    }
+
+    #[test]
     fn error_messages() {
         assert_eq!(
             Error::OutOfBounds { what: "section" }.to_string(),

@@ -35,7 +35,7 @@ const MTIME: i64 = 1_700_000_000;
 /// `busybox-static` in `suite`, fetched into a cache kept under the
 /// target directory (content-addressed, so runs share it safely), and
 /// the kernel package's name.
-fn fetch_packages(suite: &str) -> (PathBuf, PathBuf, String) {
+pub(crate) fn fetch_packages(suite: &str) -> (PathBuf, PathBuf, String) {
     let uri = crate::host_mirror::host_mirror();
     let cache_dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("initrd-deb-cache");

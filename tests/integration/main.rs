@@ -20,7 +20,8 @@
 //!   ([`support::oracle::mmdebstrap`]).
 //! - [`initrd`]: the initrd of a real Debian kernel from that mirror,
 //!   read by `cpio`, `gzip`, `zstd` and busybox, its module order
-//!   checked against `depmod`.
+//!   checked against `depmod`; [`initrd_init`]: its `/init` run as PID 1
+//!   in new namespaces, mounting a loop-device root by UUID.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -36,6 +37,7 @@ mod host_mirror;
 mod hostile_debs;
 mod hostile_input;
 mod initrd;
+mod initrd_init;
 mod lockfile;
 mod repo_client;
 mod resolve_local;

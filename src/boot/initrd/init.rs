@@ -165,7 +165,7 @@ if [ -e /root/var/lib/lunforge/firstboot-pending ]; then
 	mount --bind /sys /root/sys
 	mount --bind /dev /root/dev
 	mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /root/run
-	env -i HOME=/root TERM=linux chroot /root /usr/lib/lunforge/firstboot
+	env -i HOME=/root TERM=linux /bin/chroot /root /usr/lib/lunforge/firstboot
 	status=$?
 	for m in /root/run /root/dev /root/sys /root/proc; do
 		umount "$m" 2>/dev/null || umount -l "$m"

@@ -108,7 +108,7 @@ fn guest_image(
     let img = w.join(format!("{name}.img"));
     run(
         Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-U", UUID, "-d"])
+            .args(["-q", "-F", "-U", UUID, "-L", name, "-d"])
             .arg(&g)
             .arg(&img)
             .arg("32M"),
@@ -239,20 +239,25 @@ fn init_mounts_the_root_runs_the_first_boot_once_and_switches() {
     assert!(!t.contains("GUEST-MARKER-LEFT"), "marker left:\n{t}");
     assert_eq!(firstboot_log(&img), "ran proc=Linux run=1 dev=ok\n");
 
-    // Second boot: by device path, read-write, quiet; nothing owed.
-    let o = boot(w, &initrd, &format!("root={dev} rw quiet init=/sbin/init"));
+    // Second boot: by device path and type, read-write, quiet; nothing
+    // owed.
+    let o = boot(
+        w,
+        &initrd,
+        &format!("root={dev} rootfstype=ext4 rw quiet init=/sbin/init"),
+    );
     let t = text(&o);
     assert!(t.contains("GUEST-ROOT ext4 rw"), "not rw:\n{t}");
     assert!(!t.contains("initrd: mounted"), "quiet is not quiet:\n{t}");
     assert_eq!(firstboot_log(&img), "ran proc=Linux run=1 dev=ok\n");
 
-    // A failing first-boot step: said, the marker stays for the
+    // By label, with a failing first-boot step: said, the marker stays for the
     // guest's systemd unit, the root is read-only again, the boot goes on.
     let failing =
         "#!/bin/sh\necho half >> /var/lib/lunforge/firstboot-log\nexit 3\n";
     let img2 = guest_image(w, "failing", &busybox, failing);
-    let (dev2, _detach2) = attach(&img2);
-    let o = boot(w, &initrd, &format!("root={dev2} ro"));
+    let (_, _detach2) = attach(&img2);
+    let o = boot(w, &initrd, "root=LABEL=failing ro");
     let t = text(&o);
     contains_all(
         &t,

@@ -25,6 +25,7 @@ pub mod grub2;
 pub mod grub_legacy;
 pub mod guest_grub;
 pub mod hostside;
+pub mod initrd;
 pub mod manifest;
 pub mod xl;
 

@@ -25,6 +25,11 @@
 //!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
 //!   (`libxlutil`), pygrub's parser and `udevadm test`.
 //!
+//! - [`initrd`]: the initrd of a real Debian kernel from that mirror,
+//!   read by `cpio`, `gzip`, `zstd` and busybox, its module order
+//!   checked against `depmod`; [`initrd_init`]: its `/init` run as PID 1
+//!   in new namespaces, mounting a loop-device root by UUID.
+//!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
 //! directories, repository and server, so tests run in parallel and in
@@ -39,6 +44,8 @@ mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;
 mod hostile_input;
+mod initrd;
+mod initrd_init;
 mod lockfile;
 mod qemu_smoke;
 mod repo_client;

@@ -15,6 +15,9 @@
 //!     concurrent processes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
 //!   line, and the golden `recipe show`.
+//! - [`ext4_parts`]: ext4's flex_bg placement, `metadata_csum`
+//!   checksums and extent trees against images `mke2fs` makes, read
+//!   back with `dumpe2fs`, `debugfs` and `e2fsck`.
 //! - [`host_mirror`]: the host's real Debian mirror, where the resolved
 //!   package sets are compared with what `mmdebstrap` installs
 //!   ([`support::oracle::mmdebstrap`]).
@@ -28,6 +31,7 @@
 mod support;
 
 mod cli_recipe;
+mod ext4_parts;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;

@@ -45,7 +45,10 @@
 
 pub mod bitmap;
 mod bytes;
+pub mod csum;
 pub mod dir;
+pub mod extent;
+pub mod flex;
 pub mod group_desc;
 pub mod inode;
 pub mod layout;

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use super::layout::{
     has_super, indirect_blocks, inode_ratio, BlockNo, BlockSize, Geometry,
-    InodeNo,
+    InodeCount, InodeNo,
 };
 use super::*;
 use crate::tree::{GuestPath, Kind, Meta};
@@ -28,16 +28,16 @@ fn p(s: &str) -> GuestPath {
 }
 
 fn params(size: u64, block_size: u32) -> ExtParams {
-    ExtParams {
+    let mut p = ExtParams::new(
+        ExtKind::Ext2,
         size,
-        block_size,
-        uuid:
-            *b"\x01\x23\x45\x67\x89\xab\x4d\xef\x81\x23\x45\x67\x89\xab\xcd\xef",
-        label: "lunroot".into(),
-        hash_seed:
-            *b"\x10\x32\x54\x76\x98\xba\x4c\xfe\x80\x11\x22\x33\x44\x55\x66\x77",
-        time: TIME,
-    }
+        *b"\x01\x23\x45\x67\x89\xab\x4d\xef\x81\x23\x45\x67\x89\xab\xcd\xef",
+        "lunroot",
+        *b"\x10\x32\x54\x76\x98\xba\x4c\xfe\x80\x11\x22\x33\x44\x55\x66\x77",
+        TIME,
+    );
+    p.block_size = block_size;
+    p
 }
 
 fn meta(mode: u32, uid: u32, gid: u32, mtime: i64) -> Meta {
@@ -391,8 +391,13 @@ fn geometry_follows_mke2fs() {
         (1 << 30, 4096, 262144, 8, 8192, 512, 258017),
     ];
     for &(size, bs, blocks, groups, ipg, itb, free) in cases {
-        let g =
-            Geometry::new(size, BlockSize::from_bytes(bs).unwrap()).unwrap();
+        let g = Geometry::new(
+            size,
+            BlockSize::from_bytes(bs).unwrap(),
+            InodeCount::Ratio(inode_ratio(size)),
+            0,
+        )
+        .unwrap();
         assert_eq!(
             (
                 g.blocks_count,

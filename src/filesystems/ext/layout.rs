@@ -49,6 +49,7 @@ use std::collections::BTreeMap;
 use super::bitmap::Bitmap;
 use super::dir::{self, DirBlock, DirEntry, FileType, NAME_MAX};
 use super::extent;
+use super::flex::{self, FlexParams, GroupTables};
 use super::group_desc::{
     GroupDesc, EXT4_BG_INODE_UNINIT, EXT4_BG_INODE_ZEROED,
 };
@@ -233,7 +234,7 @@ pub struct GroupMeta {
 }
 
 /// The file system's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
     /// Block size.
     pub block_size: BlockSize,
@@ -256,6 +257,9 @@ pub struct Geometry {
     /// are packed at the start of the run's first group, as mke2fs
     /// packs them.
     pub flex_log: u32,
+    /// With `flex_bg`, each group's tables as [`flex::place`] puts
+    /// them; empty without.
+    pub flex_tables: Vec<GroupTables>,
 }
 
 /// `sparse_super`: groups 0, 1 and powers of 3, 5 and 7 hold copies.
@@ -291,10 +295,6 @@ impl Geometry {
         })?;
         let first_data_block = u32::from(block_size == BlockSize::B1024);
         let bpg = ck(block_size.bytes().checked_mul(8), "blocks per group")?;
-        let per_itb = ck(
-            u64::from(block_size.bytes()).checked_div(u64::from(INODE_SIZE)),
-            "inodes per block",
-        )?;
         loop {
             let too_small = Error::TooSmall {
                 size,
@@ -314,18 +314,36 @@ impl Geometry {
                 )?,
                 InodeCount::Total(n) => u64::from(n),
             };
-            let mut ipg = div_ceil(want, groups, "inodes per group")?.max(16);
-            let step = per_itb.max(8);
-            ipg = ck(
-                div_ceil(ipg, step, "inodes per group")?.checked_mul(step),
-                "inodes per group",
-            )?;
-            ipg = ipg.min(u64::from(bpg));
-            let itb = ck(
-                ipg.checked_mul(u64::from(INODE_SIZE))
-                    .and_then(|b| b.checked_div(bs)),
-                "inode table blocks",
-            )?;
+            // e2fsprogs' ext2fs_initialize: inodes per group to fill
+            // whole table blocks, then down to a multiple of 8, and at
+            // least s_first_ino + 1 inodes in all.
+            let isz = u64::from(INODE_SIZE);
+            let mut ipg =
+                div_ceil(want, groups, "inodes per group")?.min(u64::from(bpg));
+            let (ipg, itb) = loop {
+                let itb = div_ceil(
+                    ck(ipg.checked_mul(isz), "inode table blocks")?,
+                    bs,
+                    "inode table blocks",
+                )?;
+                let filled = ck(
+                    itb.checked_mul(bs).and_then(|b| b.checked_div(isz)),
+                    "inodes per group",
+                )?;
+                let n = filled.max(8) & !7;
+                if ck(n.checked_mul(groups), "inode count")?
+                    < u64::from(FIRST_INO).saturating_add(1)
+                {
+                    ipg = ck(ipg.checked_add(8), "inodes per group")?;
+                    continue;
+                }
+                let itb = div_ceil(
+                    ck(n.checked_mul(isz), "inode table blocks")?,
+                    bs,
+                    "inode table blocks",
+                )?;
+                break (n, itb);
+            };
             let gdt = div_ceil(
                 ck(groups.checked_mul(32), "descriptor table")?,
                 bs,
@@ -341,6 +359,7 @@ impl Geometry {
                 gdt_blocks: u32_of(gdt, "descriptor table")?,
                 inode_table_blocks: u32_of(itb, "inode table blocks")?,
                 flex_log,
+                flex_tables: Vec::new(),
             };
             ck(
                 u64::from(g.inodes_per_group).checked_mul(groups),
@@ -372,6 +391,20 @@ impl Geometry {
                     "block count",
                 )?;
                 continue;
+            }
+            let mut g = g;
+            if flex_log > 0 {
+                let fp = FlexParams {
+                    blocks_count: g.blocks_count,
+                    first_data_block: g.first_data_block,
+                    blocks_per_group: g.blocks_per_group,
+                    group_count: g.group_count,
+                    inode_table_blocks: g.inode_table_blocks,
+                    gdt_blocks: g.gdt_blocks,
+                    log_groups_per_flex: flex_log,
+                };
+                g.flex_tables = flex::place(&fp, has_super)
+                    .map_err(|source| Error::Flex { source })?;
             }
             return Ok(g);
         }
@@ -416,13 +449,8 @@ impl Geometry {
 
     /// Where group `g`'s metadata lies: superblock and descriptor table
     /// copies (if any), block bitmap, inode bitmap, inode table, then
-    /// data, as mke2fs places them without `flex_bg`. With it, the
-    /// bitmaps and tables of a flex group follow the first group's
-    /// descriptor table: all block bitmaps, then all inode bitmaps,
-    /// then all inode tables, each set `table_offset` slots long
-    /// (e2fsprogs' `ext2fs_allocate_group_table`: the flex group's size,
-    /// or in the last flex group the number of its groups, but never 1
-    /// of 1 — a lone last group keeps the full stride).
+    /// data, as mke2fs places them without `flex_bg`; with it, the
+    /// tables lie where [`flex::place`] packed them.
     pub fn group_meta(&self, g: u32) -> Result<GroupMeta> {
         let start = self.group_start(g)?;
         let end = self.group_end(g)?;
@@ -445,35 +473,8 @@ impl Geometry {
             let ib = ck(bb.checked_add(1), "group layout")?;
             (bb, ib, ck(ib.checked_add(1), "group layout")?)
         } else {
-            let size = ck(1u32.checked_shl(self.flex_log), "flex group")?;
-            let mask = size.saturating_sub(1);
-            let leader = g & !mask;
-            let last = self.group_count.saturating_sub(1);
-            let stride = if leader == last & !mask {
-                match last & mask {
-                    0 => size,
-                    n => n.saturating_add(1),
-                }
-            } else {
-                size
-            };
-            let i = g.saturating_sub(leader);
-            let base = after_gdt(leader)?;
-            let bb = ck(base.checked_add(i), "group layout")?;
-            let ib = ck(
-                base.checked_add(stride).and_then(|n| n.checked_add(i)),
-                "group layout",
-            )?;
-            let it = ck(
-                stride
-                    .checked_mul(2)
-                    .and_then(|n| n.checked_add(base))
-                    .and_then(|n| {
-                        n.checked_add(i.checked_mul(self.inode_table_blocks)?)
-                    }),
-                "group layout",
-            )?;
-            (bb, ib, it)
+            let t = ck(self.flex_tables.get(usize_of(g)), "group layout")?;
+            (t.block_bitmap.0, t.inode_bitmap.0, t.inode_table.0)
         };
         let data_start = if self.flex_log == 0 {
             ck(
@@ -497,9 +498,7 @@ impl Geometry {
 
     /// Every metadata extent (superblock and descriptor copies, bitmaps,
     /// inode tables) as (first block, length), sorted; an error if two
-    /// overlap or one leaves the file system (a `flex_bg` packing that
-    /// would need mke2fs's search around backups, which is not done
-    /// here).
+    /// overlap or one leaves the file system (a bug in the placement).
     pub fn metadata_extents(&self) -> Result<Vec<(u32, u32)>> {
         let mut v = Vec::new();
         for g in 0..self.group_count {
@@ -517,11 +516,8 @@ impl Geometry {
         for &(s, n) in &v {
             let e = ck(s.checked_add(n), "group layout")?;
             if s < end || e > self.blocks_count {
-                return Err(Error::TooLarge {
-                    size: u64::from(self.blocks_count),
-                    reason: "the packed group metadata collides with a \
-                             backup superblock or the end (use fewer \
-                             inodes)",
+                return Err(Error::Overflow {
+                    what: "group metadata placement",
                 });
             }
             end = e;
@@ -1310,6 +1306,7 @@ pub fn plan_with(
         u32::try_from(p.time).map_err(|_| Error::BuildTime { time: p.time })?;
     let flex_log = if ext4 { FLEX_LOG } else { 0 };
     let geo = Geometry::new(p.size, bs, inodes, flex_log)?;
+    let geo = &geo;
     // With checksums a directory block ends in a 12-byte tail.
     let dir_room = if csum {
         bsz.saturating_sub(DIR_TAIL)
@@ -1565,7 +1562,7 @@ pub fn plan_with(
     }
     alloc.handed = 0;
 
-    let journal_blocks = journal_size(p, &geo, available)?;
+    let journal_blocks = journal_size(p, geo, available)?;
     if let Some(blocks) = journal_blocks {
         pending.push(Pending {
             ino: JOURNAL_INO,
@@ -1654,7 +1651,7 @@ pub fn plan_with(
         let spans = x.body.spans();
         let mapped = if ext4 && matches!(x.body, Body::Journal { .. }) {
             // The journal goes mid-disk, contiguous where it can.
-            let goal = journal_goal(&geo, &alloc)?;
+            let goal = journal_goal(geo, &alloc)?;
             let mut data = Vec::new();
             let mut l = 0u64;
             for r in alloc.take_from(goal, x.body.data_blocks())? {
@@ -1940,7 +1937,7 @@ pub fn plan_with(
     };
     Ok(ExtLayout {
         kind: p.kind,
-        geometry: geo,
+        geometry: geo.clone(),
         superblock,
         groups,
         inodes,

@@ -374,6 +374,12 @@ pub enum Error {
         /// The path.
         path: GuestPath,
     },
+    /// `flex_bg` tables that do not fit.
+    #[error("placing the group tables: {source}")]
+    Flex {
+        /// What went wrong.
+        source: flex::Error,
+    },
     /// An extent tree that cannot be built.
     #[error("{path}: {source}")]
     Extent {

@@ -13,8 +13,13 @@
 //!   - [`lockfile`]: `lunforge lock` and `--locked` fetches;
 //!   - [`fetch_cache`]: the content-addressed cache, tampered packages,
 //!     concurrent processes.
+//! - [`ext_features`]: the ext2/ext3/ext4 writer checked by `e2fsck`,
+//!   `dumpe2fs`, `debugfs` and against what `mke2fs` makes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
 //!   line, and the golden `recipe show`.
+//! - [`ext4_parts`]: ext4's flex_bg placement, `metadata_csum`
+//!   checksums and extent trees against images `mke2fs` makes, read
+//!   back with `dumpe2fs`, `debugfs` and `e2fsck`.
 //! - [`host_mirror`]: the host's real Debian mirror, where the resolved
 //!   package sets are compared with what `mmdebstrap` installs
 //!   ([`support::oracle::mmdebstrap`]).
@@ -40,6 +45,8 @@ mod support;
 
 mod boot_config;
 mod cli_recipe;
+mod ext4_parts;
+mod ext_features;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;

@@ -70,3 +70,22 @@ pub(crate) fn get_u32le(buf: &[u8], off: usize) -> u32 {
     b.copy_from_slice(&buf[off..off.checked_add(4).expect("offset")]);
     u32::from_le_bytes(b)
 }
+
+/// Read a little-endian `u16` at `off`, or `None` if the field does not
+/// lie inside `buf` (for decoders of records read back from disk).
+pub(crate) fn read_u16le(buf: &[u8], off: usize) -> Option<u16> {
+    let b = buf.get(off..off.checked_add(2)?)?;
+    Some(u16::from_le_bytes([
+        b.first().copied()?,
+        b.get(1).copied()?,
+    ]))
+}
+
+/// Read a little-endian `u32` at `off`, or `None` if the field does not
+/// lie inside `buf`.
+pub(crate) fn read_u32le(buf: &[u8], off: usize) -> Option<u32> {
+    let b = buf.get(off..off.checked_add(4)?)?;
+    let mut a = [0u8; 4];
+    a.copy_from_slice(b);
+    Some(u32::from_le_bytes(a))
+}

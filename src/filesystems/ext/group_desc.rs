@@ -17,6 +17,9 @@ use super::bytes::{put_u16le, put_u32le};
 /// target reads as zeros where nothing is written), and what mke2fs
 /// sets.
 pub const EXT4_BG_INODE_ZEROED: u16 = 0x0004;
+/// `bg_flags`: no inode of the group is in use; its inode table and
+/// bitmap are not read (with `metadata_csum` or `uninit_bg`).
+pub const EXT4_BG_INODE_UNINIT: u16 = 0x0001;
 
 /// One group's descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,11 @@ pub struct GroupDesc {
     pub free_inodes_count: u16,
     /// `bg_used_dirs_count_lo`.
     pub used_dirs_count: u16,
+    /// `bg_flags`.
+    pub flags: u16,
+    /// `bg_itable_unused_lo`: inodes at the table's end never used
+    /// (with `metadata_csum`; else 0).
+    pub itable_unused: u16,
 }
 
 impl GroupDesc {
@@ -48,11 +56,15 @@ impl GroupDesc {
         put_u16le(&mut b, 0x0C, self.free_blocks_count); // bg_free_blocks_count
         put_u16le(&mut b, 0x0E, self.free_inodes_count); // bg_free_inodes_count
         put_u16le(&mut b, 0x10, self.used_dirs_count); // bg_used_dirs_count_lo
-        put_u16le(&mut b, 0x12, EXT4_BG_INODE_ZEROED); // bg_flags
+        put_u16le(&mut b, 0x12, self.flags); // bg_flags
 
-        // 0x14 bg_exclude_bitmap_lo, 0x18/0x1A bitmap checksums, 0x1C
-        // bg_itable_unused_lo, 0x1E bg_checksum: zero without the
-        // features that use them.
+        // 0x14 bg_exclude_bitmap_lo: zero (no snapshots).
+        // 0x18 bg_block_bitmap_csum_lo, 0x1A bg_inode_bitmap_csum_lo:
+        // the writer fills them with `metadata_csum`.
+        put_u16le(&mut b, 0x1C, self.itable_unused); // bg_itable_unused_lo
+
+        // 0x1E bg_checksum: the writer seals the descriptor with
+        // `metadata_csum`.
         b
     }
 }
@@ -71,6 +83,8 @@ mod tests {
             free_blocks_count: 0x1234,
             free_inodes_count: 0x5678,
             used_dirs_count: 9,
+            flags: EXT4_BG_INODE_ZEROED,
+            itable_unused: 0x77,
         }
         .encode();
         assert_eq!(get_u32le(&b, 0x00), 3);
@@ -80,6 +94,8 @@ mod tests {
         assert_eq!(get_u16le(&b, 0x0E), 0x5678);
         assert_eq!(get_u16le(&b, 0x10), 9);
         assert_eq!(get_u16le(&b, 0x12), 4);
-        assert_eq!(&b[0x14..], &[0u8; 12]);
+        assert_eq!(&b[0x14..0x1C], &[0u8; 8]);
+        assert_eq!(get_u16le(&b, 0x1C), 0x77);
+        assert_eq!(&b[0x1E..], &[0u8; 2]);
     }
 }

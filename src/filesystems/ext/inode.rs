@@ -40,6 +40,8 @@ pub const DIND_BLOCK: usize = 13;
 pub const TIND_BLOCK: usize = 14;
 /// A symlink target shorter than this lives in `i_block` ("fast").
 pub const FAST_SYMLINK_MAX: usize = 59;
+/// `i_flags`: `i_block` holds an extent tree (`EXT4_EXTENTS_FL`).
+pub const EXT4_EXTENTS_FL: u32 = 0x0008_0000;
 
 /// A timestamp as the large inode stores it: low 32 bits in the classic
 /// field, two epoch bits in the `*_extra` field (nanoseconds zero).
@@ -86,6 +88,9 @@ pub enum IBlock {
     Map([u32; N_BLOCKS]),
     /// A fast symlink's target (at most [`FAST_SYMLINK_MAX`] bytes).
     Inline(Vec<u8>),
+    /// The root of an extent tree (header and up to four entries),
+    /// encoded by [`super::extent`].
+    Extents([u8; 60]),
     /// A device number, old (`i_block[0]`) or new (`i_block[1]`)
     /// encoding.
     Device {
@@ -107,6 +112,7 @@ impl IBlock {
                 }
             }
             IBlock::Inline(target) => put(&mut b, 0, target),
+            IBlock::Extents(root) => b = *root,
             IBlock::Device { major, minor } => {
                 let (slot, word) = device_word(*major, *minor);
                 put_u32le(&mut b, slot, word);
@@ -145,8 +151,12 @@ pub struct Inode {
     pub gid: u32,
     /// `i_links_count`.
     pub links_count: u16,
-    /// `i_blocks_lo`: 512-byte sectors held (data and indirect blocks).
-    pub blocks_512: u32,
+    /// `i_blocks_lo` and, with `huge_file`, `l_i_blocks_high`: 512-byte
+    /// sectors held (data, indirect or extent-tree and attribute
+    /// blocks); the plan keeps it within 32 bits without `huge_file`.
+    pub blocks_512: u64,
+    /// `i_flags`: [`EXT4_EXTENTS_FL`] or 0.
+    pub flags: u32,
     /// `i_block`.
     pub block: IBlock,
     /// `i_file_acl_lo`: the extended attribute block, or 0.
@@ -175,15 +185,16 @@ impl Inode {
         put_u32le(&mut b, 0x14, 0); // i_dtime
         put_u16le(&mut b, 0x18, low16(self.gid)); // i_gid
         put_u16le(&mut b, 0x1A, self.links_count); // i_links_count
-        put_u32le(&mut b, 0x1C, self.blocks_512); // i_blocks_lo
-        put_u32le(&mut b, 0x20, 0); // i_flags
+        put_u32le(&mut b, 0x1C, low32(self.blocks_512)); // i_blocks_lo
+        put_u32le(&mut b, 0x20, self.flags); // i_flags
         put_u32le(&mut b, 0x24, 0); // l_i_version
         put(&mut b, 0x28, &self.block.encode()); // i_block[15]
         put_u32le(&mut b, 0x64, 0); // i_generation
         put_u32le(&mut b, 0x68, self.file_acl); // i_file_acl_lo
         put_u32le(&mut b, 0x6C, high32(self.size)); // i_size_high
         put_u32le(&mut b, 0x70, 0); // i_obso_faddr
-        put_u16le(&mut b, 0x74, 0); // l_i_blocks_high
+        let blocks_high = u16::try_from(self.blocks_512 >> 32).unwrap_or(0);
+        put_u16le(&mut b, 0x74, blocks_high); // l_i_blocks_high
         put_u16le(&mut b, 0x76, 0); // l_i_file_acl_high
         put_u16le(&mut b, 0x78, high16(self.uid)); // l_i_uid_high
         put_u16le(&mut b, 0x7A, high16(self.gid)); // l_i_gid_high
@@ -269,7 +280,8 @@ mod tests {
             time: Timestamp::new(100).unwrap(),
             gid: 70001,
             links_count: 2,
-            blocks_512: 16,
+            blocks_512: (3 << 32) | 16,
+            flags: EXT4_EXTENTS_FL,
             block: IBlock::Map([9; 15]),
             large: true,
             xattrs: Vec::new(),
@@ -286,5 +298,8 @@ mod tests {
         assert_eq!(get_u32le(&b, 0x28), 9);
         assert_eq!(get_u32le(&b, 0x60), 9);
         assert_eq!(get_u16le(&b, 0x80), 32);
+        assert_eq!(get_u32le(&b, 0x1C), 16);
+        assert_eq!(get_u16le(&b, 0x74), 3);
+        assert_eq!(get_u32le(&b, 0x20), 0x80000);
     }
 }

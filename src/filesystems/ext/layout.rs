@@ -48,14 +48,21 @@ use std::collections::BTreeMap;
 
 use super::bitmap::Bitmap;
 use super::dir::{self, DirBlock, DirEntry, FileType, NAME_MAX};
-use super::group_desc::GroupDesc;
-use super::inode::{
-    IBlock, Inode, Timestamp, DIND_BLOCK, EXTRA_ISIZE, FAST_SYMLINK_MAX,
-    IND_BLOCK, INODE_SIZE, NDIR_BLOCKS, N_BLOCKS, TIND_BLOCK, XATTR_AREA,
+use super::extent;
+use super::flex::{self, FlexParams, GroupTables};
+use super::group_desc::{
+    GroupDesc, EXT4_BG_INODE_UNINIT, EXT4_BG_INODE_ZEROED,
 };
+use super::holes::{self, DataMap, Span};
+use super::inode::{
+    IBlock, Inode, Timestamp, DIND_BLOCK, EXT4_EXTENTS_FL, EXTRA_ISIZE,
+    FAST_SYMLINK_MAX, IND_BLOCK, INODE_SIZE, NDIR_BLOCKS, N_BLOCKS, TIND_BLOCK,
+    XATTR_AREA,
+};
+use super::journal::{self, JournalSuperblock};
 use super::superblock::{compat, incompat, ro_compat, Superblock};
 use super::xattr::{self, Refusal};
-use super::{Error, ExtParams, Result};
+use super::{Error, ExtKind, ExtParams, Result};
 use crate::tree::{GuestPath, InodeId, Kind, Tree};
 
 /// The bad blocks inode.
@@ -66,6 +73,14 @@ pub const ROOT_INO: u32 = 2;
 pub const LOST_FOUND_INO: u32 = 11;
 /// `s_first_ino`.
 pub const FIRST_INO: u32 = 11;
+/// The journal's inode (`s_journal_inum`).
+pub const JOURNAL_INO: u32 = 8;
+/// `s_log_groups_per_flex` of ext4: mke2fs.conf's default
+/// `flex_bg_size` of 16.
+pub const FLEX_LOG: u32 = 4;
+/// Bytes of the checksum tail that ends each directory block with
+/// `metadata_csum`.
+pub const DIR_TAIL: usize = 12;
 /// Largest `i_links_count` (the ext4 driver's `EXT4_LINK_MAX`, which
 /// also mounts ext2).
 pub const LINK_MAX: u32 = 65_000;
@@ -143,6 +158,25 @@ pub fn inode_ratio(size: u64) -> u64 {
     }
 }
 
+/// mke2fs.conf's block size for a file system of `size` bytes: 1024 for
+/// the `floppy` and `small` size types (below 512 MiB), else 4096.
+pub fn default_block_size(size: u64) -> u32 {
+    if size < 512 << 20 {
+        1024
+    } else {
+        4096
+    }
+}
+
+/// How many inodes to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InodeCount {
+    /// One per this many bytes of file system (`mke2fs -i`).
+    Ratio(u64),
+    /// About this many in all (`mke2fs -N`), rounded up per group.
+    Total(u32),
+}
+
 fn ck<T>(v: Option<T>, what: &'static str) -> Result<T> {
     v.ok_or(Error::Overflow { what })
 }
@@ -192,12 +226,15 @@ pub struct GroupMeta {
     pub inode_bitmap: BlockNo,
     /// The first inode-table block.
     pub inode_table: BlockNo,
-    /// The first block for data.
+    /// The first block after the group's superblock and descriptor
+    /// copies; without `flex_bg` also after its bitmaps and inode table
+    /// (with it, those may lie in another group, or further on in this
+    /// one).
     pub data_start: BlockNo,
 }
 
 /// The file system's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
     /// Block size.
     pub block_size: BlockSize,
@@ -215,6 +252,14 @@ pub struct Geometry {
     pub gdt_blocks: u32,
     /// Inode-table blocks per group.
     pub inode_table_blocks: u32,
+    /// `s_log_groups_per_flex`, or 0 without `flex_bg`: with it, the
+    /// bitmaps and inode tables of each run of `1 << flex_log` groups
+    /// are packed at the start of the run's first group, as mke2fs
+    /// packs them.
+    pub flex_log: u32,
+    /// With `flex_bg`, each group's tables as [`flex::place`] puts
+    /// them; empty without.
+    pub flex_tables: Vec<GroupTables>,
 }
 
 /// `sparse_super`: groups 0, 1 and powers of 3, 5 and 7 hold copies.
@@ -236,7 +281,12 @@ pub fn has_super(group: u32) -> bool {
 
 impl Geometry {
     /// The geometry of a `size`-byte file system of `block_size` blocks.
-    pub fn new(size: u64, block_size: BlockSize) -> Result<Geometry> {
+    pub fn new(
+        size: u64,
+        block_size: BlockSize,
+        inodes: InodeCount,
+        flex_log: u32,
+    ) -> Result<Geometry> {
         let bs = u64::from(block_size.bytes());
         let all = ck(size.checked_div(bs), "block count")?;
         let mut blocks = u32::try_from(all).map_err(|_| Error::TooLarge {
@@ -245,11 +295,6 @@ impl Geometry {
         })?;
         let first_data_block = u32::from(block_size == BlockSize::B1024);
         let bpg = ck(block_size.bytes().checked_mul(8), "blocks per group")?;
-        let per_itb = ck(
-            u64::from(block_size.bytes()).checked_div(u64::from(INODE_SIZE)),
-            "inodes per block",
-        )?;
-        let ratio = inode_ratio(size);
         loop {
             let too_small = Error::TooSmall {
                 size,
@@ -260,24 +305,45 @@ impl Geometry {
             }
             let span = u64::from(blocks.saturating_sub(first_data_block));
             let groups = div_ceil(span, u64::from(bpg), "group count")?;
-            let want = ck(
-                u64::from(blocks)
-                    .checked_mul(bs)
-                    .and_then(|b| b.checked_div(ratio)),
-                "inode count",
-            )?;
-            let mut ipg = div_ceil(want, groups, "inodes per group")?.max(16);
-            let step = per_itb.max(8);
-            ipg = ck(
-                div_ceil(ipg, step, "inodes per group")?.checked_mul(step),
-                "inodes per group",
-            )?;
-            ipg = ipg.min(u64::from(bpg));
-            let itb = ck(
-                ipg.checked_mul(u64::from(INODE_SIZE))
-                    .and_then(|b| b.checked_div(bs)),
-                "inode table blocks",
-            )?;
+            let want = match inodes {
+                InodeCount::Ratio(ratio) => ck(
+                    u64::from(blocks)
+                        .checked_mul(bs)
+                        .and_then(|b| b.checked_div(ratio)),
+                    "inode count",
+                )?,
+                InodeCount::Total(n) => u64::from(n),
+            };
+            // e2fsprogs' ext2fs_initialize: inodes per group to fill
+            // whole table blocks, then down to a multiple of 8, and at
+            // least s_first_ino + 1 inodes in all.
+            let isz = u64::from(INODE_SIZE);
+            let mut ipg =
+                div_ceil(want, groups, "inodes per group")?.min(u64::from(bpg));
+            let (ipg, itb) = loop {
+                let itb = div_ceil(
+                    ck(ipg.checked_mul(isz), "inode table blocks")?,
+                    bs,
+                    "inode table blocks",
+                )?;
+                let filled = ck(
+                    itb.checked_mul(bs).and_then(|b| b.checked_div(isz)),
+                    "inodes per group",
+                )?;
+                let n = filled.max(8) & !7;
+                if ck(n.checked_mul(groups), "inode count")?
+                    < u64::from(FIRST_INO).saturating_add(1)
+                {
+                    ipg = ck(ipg.checked_add(8), "inodes per group")?;
+                    continue;
+                }
+                let itb = div_ceil(
+                    ck(n.checked_mul(isz), "inode table blocks")?,
+                    bs,
+                    "inode table blocks",
+                )?;
+                break (n, itb);
+            };
             let gdt = div_ceil(
                 ck(groups.checked_mul(32), "descriptor table")?,
                 bs,
@@ -292,6 +358,8 @@ impl Geometry {
                 group_count: u32_of(groups, "group count")?,
                 gdt_blocks: u32_of(gdt, "descriptor table")?,
                 inode_table_blocks: u32_of(itb, "inode table blocks")?,
+                flex_log,
+                flex_tables: Vec::new(),
             };
             ck(
                 u64::from(g.inodes_per_group).checked_mul(groups),
@@ -323,6 +391,20 @@ impl Geometry {
                     "block count",
                 )?;
                 continue;
+            }
+            let mut g = g;
+            if flex_log > 0 {
+                let fp = FlexParams {
+                    blocks_count: g.blocks_count,
+                    first_data_block: g.first_data_block,
+                    blocks_per_group: g.blocks_per_group,
+                    group_count: g.group_count,
+                    inode_table_blocks: g.inode_table_blocks,
+                    gdt_blocks: g.gdt_blocks,
+                    log_groups_per_flex: flex_log,
+                };
+                g.flex_tables = flex::place(&fp, has_super)
+                    .map_err(|source| Error::Flex { source })?;
             }
             return Ok(g);
         }
@@ -367,33 +449,80 @@ impl Geometry {
 
     /// Where group `g`'s metadata lies: superblock and descriptor table
     /// copies (if any), block bitmap, inode bitmap, inode table, then
-    /// data, as mke2fs places them without `flex_bg`.
+    /// data, as mke2fs places them without `flex_bg`; with it, the
+    /// tables lie where [`flex::place`] packed them.
     pub fn group_meta(&self, g: u32) -> Result<GroupMeta> {
         let start = self.group_start(g)?;
         let end = self.group_end(g)?;
-        let has_super = has_super(g);
+        let sup = has_super(g);
         let gdt = ck(start.checked_add(1), "group layout")?;
-        let block_bitmap = if has_super {
-            ck(gdt.checked_add(self.gdt_blocks), "group layout")?
-        } else {
-            start
+        let after_gdt = |grp: u32| -> Result<u32> {
+            let s = self.group_start(grp)?;
+            if has_super(grp) {
+                ck(
+                    s.checked_add(1)
+                        .and_then(|n| n.checked_add(self.gdt_blocks)),
+                    "group layout",
+                )
+            } else {
+                Ok(s)
+            }
         };
-        let inode_bitmap = ck(block_bitmap.checked_add(1), "group layout")?;
-        let inode_table = ck(inode_bitmap.checked_add(1), "group layout")?;
-        let data_start = ck(
-            inode_table.checked_add(self.inode_table_blocks),
-            "group layout",
-        )?;
+        let (block_bitmap, inode_bitmap, inode_table) = if self.flex_log == 0 {
+            let bb = after_gdt(g)?;
+            let ib = ck(bb.checked_add(1), "group layout")?;
+            (bb, ib, ck(ib.checked_add(1), "group layout")?)
+        } else {
+            let t = ck(self.flex_tables.get(usize_of(g)), "group layout")?;
+            (t.block_bitmap.0, t.inode_bitmap.0, t.inode_table.0)
+        };
+        let data_start = if self.flex_log == 0 {
+            ck(
+                inode_table.checked_add(self.inode_table_blocks),
+                "group layout",
+            )?
+        } else {
+            after_gdt(g)?
+        };
         Ok(GroupMeta {
             start: BlockNo(start),
             end: BlockNo(end),
-            has_super,
+            has_super: sup,
             gdt: BlockNo(gdt),
             block_bitmap: BlockNo(block_bitmap),
             inode_bitmap: BlockNo(inode_bitmap),
             inode_table: BlockNo(inode_table),
             data_start: BlockNo(data_start),
         })
+    }
+
+    /// Every metadata extent (superblock and descriptor copies, bitmaps,
+    /// inode tables) as (first block, length), sorted; an error if two
+    /// overlap or one leaves the file system (a bug in the placement).
+    pub fn metadata_extents(&self) -> Result<Vec<(u32, u32)>> {
+        let mut v = Vec::new();
+        for g in 0..self.group_count {
+            let m = self.group_meta(g)?;
+            if m.has_super {
+                let n = ck(self.gdt_blocks.checked_add(1), "group layout")?;
+                v.push((m.start.0, n));
+            }
+            v.push((m.block_bitmap.0, 1));
+            v.push((m.inode_bitmap.0, 1));
+            v.push((m.inode_table.0, self.inode_table_blocks));
+        }
+        v.sort_unstable();
+        let mut end = self.first_data_block;
+        for &(s, n) in &v {
+            let e = ck(s.checked_add(n), "group layout")?;
+            if s < end || e > self.blocks_count {
+                return Err(Error::Overflow {
+                    what: "group metadata placement",
+                });
+            }
+            end = e;
+        }
+        Ok(v)
     }
 
     /// Byte offset of block `b`.
@@ -438,6 +567,18 @@ pub struct GroupPlan {
     pub inode_bitmap: Bitmap,
 }
 
+/// A piece of a regular file: `len` blocks from logical block `logical`
+/// stored from block `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileExtent {
+    /// First logical block (block `n` holds bytes `n × block size` on).
+    pub logical: u64,
+    /// First block on disk.
+    pub start: BlockNo,
+    /// Number of blocks.
+    pub len: u32,
+}
+
 /// A regular file's data and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileData {
@@ -447,27 +588,52 @@ pub struct FileData {
     pub id: InodeId,
     /// Its size in bytes.
     pub size: u64,
-    /// Its data blocks in file order.
-    pub runs: Vec<Run>,
+    /// Its data blocks in logical order; the blocks between them are
+    /// holes (all zero in the tree, not allocated).
+    pub extents: Vec<FileExtent>,
 }
 
 /// A directory's blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirData {
+    /// The directory's inode (leaf checksums cover it).
+    pub ino: InodeNo,
     /// Block numbers in order.
     pub blocks: Vec<BlockNo>,
     /// Their contents.
     pub contents: Vec<DirBlock>,
 }
 
+/// The journal of ext3 and ext4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalData {
+    /// Where its first block, the journal superblock, lies.
+    pub superblock_block: BlockNo,
+    /// The journal superblock.
+    pub superblock: JournalSuperblock,
+}
+
+/// A block of an inode's extent tree (tail checksum not yet set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeBlock {
+    /// Where it lies.
+    pub block: BlockNo,
+    /// The inode it maps (its checksum covers it).
+    pub ino: InodeNo,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
 /// The whole plan: every byte the writer will write follows from it and
 /// the tree's file contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtLayout {
+    /// ext2, ext3 or ext4.
+    pub kind: ExtKind,
     /// The shape.
     pub geometry: Geometry,
     /// The superblock (group 0's copy; backups differ only in
-    /// `s_block_group_nr`).
+    /// `s_block_group_nr` and `s_state`).
     pub superblock: Superblock,
     /// Per group.
     pub groups: Vec<GroupPlan>,
@@ -477,49 +643,149 @@ pub struct ExtLayout {
     pub dirs: Vec<DirData>,
     /// Indirect blocks: block number and the block numbers it holds.
     pub indirect: Vec<(BlockNo, Vec<u32>)>,
+    /// Extent tree blocks (ext4).
+    pub extent_blocks: Vec<TreeBlock>,
     /// Regular files.
     pub files: Vec<FileData>,
     /// Slow symlinks: the block and the target.
     pub symlinks: Vec<(BlockNo, Vec<u8>)>,
     /// Extended attribute blocks and their contents.
     pub xattr_blocks: Vec<(BlockNo, Vec<u8>)>,
+    /// The journal (ext3, ext4).
+    pub journal: Option<JournalData>,
 }
 
-/// Hands out data blocks in increasing order, skipping metadata.
+impl ExtLayout {
+    /// Whether the metadata carries crc32c checksums.
+    pub fn metadata_csum(&self) -> bool {
+        self.superblock.feature_ro_compat & ro_compat::METADATA_CSUM != 0
+    }
+}
+
+/// Hands out free blocks in increasing order, and runs from a goal.
 struct Allocator {
-    ranges: Vec<(u32, u32)>,
+    /// Free ranges `[start, end)`, sorted; the ones before `idx` are
+    /// used up.
+    free: Vec<(u32, u32)>,
     idx: usize,
-    next: u32,
     used: Vec<Bitmap>,
     starts: Vec<u32>,
     bpg: u32,
     first: u32,
+    handed: u64,
+    available: u64,
+    block_size: u32,
 }
 
 impl Allocator {
-    fn one(&mut self) -> Result<u32> {
-        while let Some(&(start, end)) = self.ranges.get(self.idx) {
-            let b = self.next.max(start);
-            if b < end {
-                self.next = ck(b.checked_add(1), "block allocation")?;
-                let g = ck(
-                    b.checked_sub(self.first)
-                        .and_then(|o| o.checked_div(self.bpg)),
-                    "block allocation",
-                )?;
-                let gi = usize_of(g);
-                let base = *ck(self.starts.get(gi), "block allocation")?;
-                let bit =
-                    usize_of(ck(b.checked_sub(base), "block allocation")?);
-                ck(self.used.get_mut(gi), "block allocation")?.set(bit);
-                return Ok(b);
-            }
-            self.idx = ck(self.idx.checked_add(1), "block allocation")?;
+    fn mark(&mut self, start: u32, len: u32) -> Result<()> {
+        for b in start..start.saturating_add(len) {
+            let g = ck(
+                b.checked_sub(self.first)
+                    .and_then(|o| o.checked_div(self.bpg)),
+                "block allocation",
+            )?;
+            let gi = usize_of(g);
+            let base = *ck(self.starts.get(gi), "block allocation")?;
+            let bit = usize_of(ck(b.checked_sub(base), "block allocation")?);
+            ck(self.used.get_mut(gi), "block allocation")?.set(bit);
         }
-        // The plan counts the blocks it needs before allocating.
-        Err(Error::Overflow {
-            what: "block allocation",
-        })
+        self.handed = self.handed.saturating_add(u64::from(len));
+        Ok(())
+    }
+
+    fn no_space(&self, more: u64) -> Error {
+        Error::NoSpace {
+            needed: self.handed.saturating_add(more),
+            available: self.available,
+            block_size: self.block_size,
+        }
+    }
+
+    fn one(&mut self) -> Result<u32> {
+        ck(self.take(1)?.first().map(|r| r.start.0), "block allocation")
+    }
+
+    /// `n` blocks from the cursor, in as few runs as the free space
+    /// allows.
+    fn take(&mut self, n: u64) -> Result<Vec<Run>> {
+        let mut out = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let Some(r) = self.free.get_mut(self.idx) else {
+                return Err(self.no_space(left));
+            };
+            let k = u32::try_from(left)
+                .unwrap_or(u32::MAX)
+                .min(r.1.saturating_sub(r.0));
+            if k == 0 {
+                self.idx = self.idx.saturating_add(1);
+                continue;
+            }
+            let start = r.0;
+            r.0 = r.0.saturating_add(k);
+            self.mark(start, k)?;
+            out.push(Run {
+                start: BlockNo(start),
+                len: k,
+            });
+            left = left.saturating_sub(u64::from(k));
+        }
+        Ok(out)
+    }
+
+    /// `n` blocks from the first free one at or after `goal` (wrapping
+    /// to the cursor), leaving the cursor where it is.
+    fn take_from(&mut self, goal: u32, n: u64) -> Result<Vec<Run>> {
+        let mut out = Vec::new();
+        let mut left = n;
+        let mut i = self.idx;
+        let mut wrapped = false;
+        while left > 0 {
+            let Some(&(s, e)) = self.free.get(i) else {
+                if wrapped {
+                    return Err(self.no_space(left));
+                }
+                wrapped = true;
+                i = self.idx;
+                continue;
+            };
+            let from = if wrapped { s } else { s.max(goal) };
+            if from >= e {
+                i = i.saturating_add(1);
+                continue;
+            }
+            let k = u32::try_from(left)
+                .unwrap_or(u32::MAX)
+                .min(e.saturating_sub(from));
+            let to = from.saturating_add(k);
+            // Cut [from, to) out of the range.
+            let mut pieces = Vec::new();
+            if s < from {
+                pieces.push((s, from));
+            }
+            if to < e {
+                pieces.push((to, e));
+            }
+            let kept = pieces.len();
+            self.free.splice(i..=i, pieces);
+            i = i.saturating_add(kept);
+            self.mark(from, k)?;
+            out.push(Run {
+                start: BlockNo(from),
+                len: k,
+            });
+            left = left.saturating_sub(u64::from(k));
+        }
+        out.sort_by_key(|r| r.start);
+        Ok(out)
+    }
+
+    /// Free blocks of group `g`.
+    fn free_in(&self, g: usize, len: usize) -> usize {
+        self.used
+            .get(g)
+            .map_or(0, |m| len.saturating_sub(m.count()))
     }
 }
 
@@ -549,83 +815,274 @@ pub fn indirect_blocks(n: u64, bs: BlockSize) -> Option<u64> {
     None
 }
 
-/// A block map of `n` data blocks: `i_block`, the indirect blocks and
-/// the data blocks in file order.
+/// Where logical block `l` (12 or more) sits in a block map: the
+/// `i_block` slot of its tree, the tree's depth, and its index in it.
+fn locate(l: u64, p: u64) -> Option<(usize, u32, u64)> {
+    let r = l.checked_sub(u64::try_from(NDIR_BLOCKS).ok()?)?;
+    if r < p {
+        return Some((IND_BLOCK, 1, r));
+    }
+    let r = r.checked_sub(p)?;
+    let p2 = p.checked_mul(p)?;
+    if r < p2 {
+        return Some((DIND_BLOCK, 2, r));
+    }
+    let r = r.checked_sub(p2)?;
+    if r < p2.checked_mul(p)? {
+        return Some((TIND_BLOCK, 3, r));
+    }
+    None
+}
+
+/// Indirect blocks a block map of the data `spans` needs, or `None`
+/// past the triple indirect block's reach.
+fn map_nodes(spans: &[Span], bs: BlockSize) -> Option<u64> {
+    let p = bs.per_block();
+    let mut last: [[Option<u64>; 3]; 3] = [[None; 3]; 3];
+    let mut n = 0u64;
+    for s in spans {
+        let end = s.start.checked_add(s.len)?;
+        let mut l = s.start.max(u64::try_from(NDIR_BLOCKS).ok()?);
+        while l < end {
+            let (slot, levels, r) = locate(l, p)?;
+            // Count each node of the path not seen yet; then jump to
+            // the next leaf node.
+            for depth in 0..levels {
+                let key =
+                    r.checked_div(p.checked_pow(levels.checked_sub(depth)?)?)?;
+                let seen = last
+                    .get_mut(slot.checked_sub(IND_BLOCK)?)?
+                    .get_mut(usize::try_from(depth).ok()?)?;
+                if *seen != Some(key) {
+                    *seen = Some(key);
+                    n = n.checked_add(1)?;
+                }
+            }
+            let next_leaf = r.checked_div(p)?.checked_add(1)?.checked_mul(p)?;
+            l = l.checked_add(next_leaf.checked_sub(r)?)?;
+        }
+    }
+    Some(n)
+}
+
+/// The error of a file whose `spans` reach past what its map holds.
+fn too_large(path: &GuestPath, spans: &[Span], bs: BlockSize) -> Error {
+    Error::FileTooLarge {
+        path: path.clone(),
+        size: spans
+            .last()
+            .map_or(0, |s| s.start.saturating_add(s.len))
+            .saturating_mul(u64::from(bs.bytes())),
+    }
+}
+
+/// A block map: `i_block`, the indirect blocks, and the data extents.
 struct BlockMap {
     iblock: [u32; N_BLOCKS],
     indirect: Vec<(u32, Vec<u32>)>,
-    data: Vec<u32>,
+    data: Vec<FileExtent>,
 }
 
-fn block_map(n: u64, bs: BlockSize, alloc: &mut Allocator) -> Result<BlockMap> {
+/// Allocate a block map of the data `spans`, each indirect block before
+/// the data it maps (the order of the kernel's ext2, and of mke2fs for
+/// the ext3 journal); holes get neither data nor indirect blocks.
+fn block_map(
+    spans: &[Span],
+    bs: BlockSize,
+    alloc: &mut Allocator,
+    path: &GuestPath,
+) -> Result<BlockMap> {
+    let p = bs.per_block();
+    let per = usize::try_from(p).unwrap_or(usize::MAX);
+    let too_large = || too_large(path, spans, bs);
     let mut m = BlockMap {
         iblock: [0; N_BLOCKS],
         indirect: Vec::new(),
         data: Vec::new(),
     };
-    let mut left = n;
-    for slot in m.iblock.iter_mut().take(NDIR_BLOCKS) {
-        if left == 0 {
-            break;
+    // The open node at each (tree, depth): its key and index.
+    let mut open: [[Option<(u64, usize)>; 3]; 3] = [[None; 3]; 3];
+    for s in spans {
+        let end = s.start.checked_add(s.len).ok_or_else(too_large)?;
+        for l in s.start..end {
+            let b = if let Some(slot) =
+                usize::try_from(l).ok().filter(|&l| l < NDIR_BLOCKS)
+            {
+                let b = alloc.one()?;
+                m.iblock[slot] = b;
+                b
+            } else {
+                let (slot, levels, r) = locate(l, p).ok_or_else(too_large)?;
+                let tree = ck(slot.checked_sub(IND_BLOCK), "block map")?;
+                let mut parent: Option<(usize, usize)> = None;
+                for depth in 0..levels {
+                    let pow = |e: u32| p.checked_pow(e);
+                    let key = ck(
+                        pow(levels.saturating_sub(depth))
+                            .and_then(|d| r.checked_div(d)),
+                        "block map",
+                    )?;
+                    let entry = ck(
+                        pow(levels.saturating_sub(depth).saturating_sub(1))
+                            .and_then(|d| r.checked_div(d))
+                            .and_then(|q| q.checked_rem(p))
+                            .and_then(|e| usize::try_from(e).ok()),
+                        "block map",
+                    )?;
+                    let cell = ck(
+                        open.get_mut(tree)
+                            .and_then(|t| t.get_mut(usize_of(depth))),
+                        "block map",
+                    )?;
+                    let idx = match *cell {
+                        Some((k, i)) if k == key => i,
+                        _ => {
+                            let nb = alloc.one()?;
+                            m.indirect.push((nb, vec![0; per]));
+                            let i = m.indirect.len().saturating_sub(1);
+                            *cell = Some((key, i));
+                            match parent {
+                                None => m.iblock[slot] = nb,
+                                Some((pi, pe)) => {
+                                    *ck(
+                                        m.indirect
+                                            .get_mut(pi)
+                                            .and_then(|n| n.1.get_mut(pe)),
+                                        "block map",
+                                    )? = nb;
+                                }
+                            }
+                            i
+                        }
+                    };
+                    parent = Some((idx, entry));
+                }
+                let b = alloc.one()?;
+                let (pi, pe) = ck(parent, "block map")?;
+                *ck(
+                    m.indirect.get_mut(pi).and_then(|n| n.1.get_mut(pe)),
+                    "block map",
+                )? = b;
+                b
+            };
+            push_extent(&mut m.data, l, b);
         }
-        *slot = alloc.one()?;
-        m.data.push(*slot);
-        left = left.saturating_sub(1);
-    }
-    for (slot, level) in [(IND_BLOCK, 1u8), (DIND_BLOCK, 2), (TIND_BLOCK, 3)] {
-        if left == 0 {
-            break;
-        }
-        m.iblock[slot] = tree_block(level, &mut left, bs, alloc, &mut m)?;
     }
     Ok(m)
 }
 
-/// One indirect block of `level` and everything below it.
-fn tree_block(
-    level: u8,
-    left: &mut u64,
-    bs: BlockSize,
-    alloc: &mut Allocator,
-    m: &mut BlockMap,
-) -> Result<u32> {
-    let me = alloc.one()?;
-    let idx = m.indirect.len();
-    m.indirect.push((me, Vec::new()));
-    let mut entries = Vec::new();
-    for _ in 0..bs.per_block() {
-        if *left == 0 {
-            break;
+/// Append block `b` at logical `l`, extending the last extent when it
+/// continues it.
+fn push_extent(v: &mut Vec<FileExtent>, l: u64, b: u32) {
+    if let Some(last) = v.last_mut() {
+        let next_l = last.logical.checked_add(u64::from(last.len));
+        let next_b = last.start.0.checked_add(last.len);
+        if next_l == Some(l) && next_b == Some(b) && last.len < u32::MAX {
+            last.len = last.len.saturating_add(1);
+            return;
         }
-        let child = if level == 1 {
-            let d = alloc.one()?;
-            m.data.push(d);
-            *left = left.saturating_sub(1);
-            d
-        } else {
-            tree_block(level.saturating_sub(1), left, bs, alloc, m)?
-        };
-        entries.push(child);
     }
-    ck(m.indirect.get_mut(idx), "block map")?.1 = entries;
-    Ok(me)
+    v.push(FileExtent {
+        logical: l,
+        start: BlockNo(b),
+        len: 1,
+    });
 }
 
-fn runs(blocks: &[u32]) -> Vec<Run> {
-    let mut out: Vec<Run> = Vec::new();
-    for &b in blocks {
-        if let Some(last) = out.last_mut() {
-            if last.start.0.checked_add(last.len) == Some(b) {
-                last.len = last.len.saturating_add(1);
-                continue;
-            }
-        }
-        out.push(Run {
-            start: BlockNo(b),
-            len: 1,
+/// How an inode's data blocks were placed.
+struct Mapped {
+    block: IBlock,
+    flags: u32,
+    data: Vec<FileExtent>,
+    /// Indirect or extent-tree blocks.
+    meta: u64,
+}
+
+/// Allocate and map the data `spans` of inode `ino`: a block map, or
+/// with `extents` an extent tree whose blocks follow the data.
+#[allow(clippy::too_many_arguments)]
+fn map_inode(
+    ino: u32,
+    spans: &[Span],
+    extents: bool,
+    bs: BlockSize,
+    alloc: &mut Allocator,
+    indirect: &mut Vec<(BlockNo, Vec<u32>)>,
+    tree_blocks: &mut Vec<TreeBlock>,
+    path: &GuestPath,
+) -> Result<Mapped> {
+    if !extents {
+        let m = block_map(spans, bs, alloc, path)?;
+        let meta = u64::try_from(m.indirect.len()).unwrap_or(u64::MAX);
+        indirect.extend(m.indirect.into_iter().map(|(b, e)| (BlockNo(b), e)));
+        return Ok(Mapped {
+            block: IBlock::Map(m.iblock),
+            flags: 0,
+            data: m.data,
+            meta,
         });
     }
-    out
+    let too_large = || too_large(path, spans, bs);
+    let mut data = Vec::new();
+    for s in spans {
+        let mut l = s.start;
+        for r in alloc.take(s.len)? {
+            data.push(FileExtent {
+                logical: l,
+                start: r.start,
+                len: r.len,
+            });
+            l = l.checked_add(u64::from(r.len)).ok_or_else(too_large)?;
+        }
+    }
+    extent_map(ino, data, bs, alloc, tree_blocks, path)
+}
+
+/// The extent tree of inode `ino`'s placed `data`, its blocks taken
+/// from `alloc` after the data.
+fn extent_map(
+    ino: u32,
+    data: Vec<FileExtent>,
+    bs: BlockSize,
+    alloc: &mut Allocator,
+    tree_blocks: &mut Vec<TreeBlock>,
+    path: &GuestPath,
+) -> Result<Mapped> {
+    let too_large = || Error::FileTooLarge {
+        path: path.clone(),
+        size: data
+            .last()
+            .map_or(0, |e| e.logical.saturating_add(u64::from(e.len)))
+            .saturating_mul(u64::from(bs.bytes())),
+    };
+    let mut runs = Vec::new();
+    for e in &data {
+        let logical = u32::try_from(e.logical).map_err(|_| too_large())?;
+        runs.push((logical, e.start.0, e.len));
+    }
+    let ext_err = |source| Error::Extent {
+        path: path.clone(),
+        source,
+    };
+    let count = extent::extents(&runs).map_err(ext_err)?.len();
+    let n = extent::tree_blocks(count, bs).map_err(ext_err)?;
+    let mut blocks: Vec<u32> = Vec::new();
+    for r in alloc.take(u64::try_from(n).unwrap_or(u64::MAX))? {
+        blocks.extend(r.start.0..r.start.0.saturating_add(r.len));
+    }
+    let mut next = blocks.iter().copied();
+    let tree = extent::build(&runs, bs, || next.next()).map_err(ext_err)?;
+    tree_blocks.extend(tree.blocks.into_iter().map(|(b, bytes)| TreeBlock {
+        block: BlockNo(b),
+        ino: InodeNo(ino),
+        bytes,
+    }));
+    Ok(Mapped {
+        block: IBlock::Extents(tree.i_block),
+        flags: EXT4_EXTENTS_FL,
+        data,
+        meta: u64::try_from(n).unwrap_or(u64::MAX),
+    })
 }
 
 fn file_type(kind: &Kind) -> FileType {
@@ -664,16 +1121,156 @@ struct Xattrs {
 }
 
 enum Body {
-    File { size: u64, blocks: u64 },
+    File { size: u64, spans: Vec<Span> },
     Dir { contents: Vec<DirBlock> },
     FastSymlink(Vec<u8>),
     SlowSymlink(Vec<u8>),
     Device { major: u32, minor: u32 },
+    Journal { blocks: u32 },
     Empty,
 }
 
-/// Plan the ext2 file system holding `tree`.
+impl Body {
+    /// Data blocks (holes excluded).
+    fn data_blocks(&self) -> u64 {
+        match self {
+            Body::File { spans, .. } => {
+                spans.iter().fold(0u64, |n, s| n.saturating_add(s.len))
+            }
+            Body::Dir { contents } => {
+                u64::try_from(contents.len()).unwrap_or(u64::MAX)
+            }
+            Body::SlowSymlink(_) => 1,
+            Body::Journal { blocks } => u64::from(*blocks),
+            _ => 0,
+        }
+    }
+
+    /// The data spans.
+    fn spans(&self) -> Vec<Span> {
+        match self {
+            Body::File { spans, .. } => spans.clone(),
+            _ => match self.data_blocks() {
+                0 => Vec::new(),
+                n => vec![Span { start: 0, len: n }],
+            },
+        }
+    }
+}
+
+/// Where mke2fs puts the journal with extents
+/// (`get_midpoint_journal_block`, e2fsprogs 1.47): the group holding
+/// the middle block, rounded down to its flex group when past the
+/// first, then whichever of it and its neighbour (or of its two
+/// neighbours, without `flex_bg`) has the most free blocks; the
+/// journal starts at the first free block from there.
+fn journal_goal(geo: &Geometry, alloc: &Allocator) -> Result<u32> {
+    let mid = geo.blocks_count.saturating_sub(geo.first_data_block) / 2;
+    let mut group = mid.checked_div(geo.blocks_per_group).unwrap_or(0);
+    let flex = 1u32.checked_shl(geo.flex_log).unwrap_or(1);
+    let count = geo.group_count;
+    let start = if geo.flex_log > 0 && group > flex {
+        group &= !flex.saturating_sub(1);
+        while group < count && free_of(geo, alloc, group)? == 0 {
+            group = group.saturating_add(1);
+        }
+        if group == count {
+            group = 0;
+        }
+        group
+    } else {
+        group.saturating_sub(1)
+    };
+    let end = if group.saturating_add(1) < count {
+        group.saturating_add(1)
+    } else {
+        group
+    };
+    let mut best = start;
+    for g in start.saturating_add(1)..=end {
+        if free_of(geo, alloc, g)? > free_of(geo, alloc, best)? {
+            best = g;
+        }
+    }
+    geo.group_start(best)
+}
+
+fn free_of(geo: &Geometry, alloc: &Allocator, g: u32) -> Result<usize> {
+    let len = geo.group_end(g)?.saturating_sub(geo.group_start(g)?);
+    Ok(alloc.free_in(usize_of(g), usize_of(len)))
+}
+
+/// The feature words of `kind` (`ext_attr` on ext2 only when used).
+fn features(kind: ExtKind, xattrs: bool) -> (u32, u32, u32) {
+    let base_ro = ro_compat::SPARSE_SUPER | ro_compat::LARGE_FILE;
+    let journal = compat::HAS_JOURNAL | compat::EXT_ATTR | compat::DIR_INDEX;
+    match kind {
+        ExtKind::Ext2 => (
+            if xattrs { compat::EXT_ATTR } else { 0 },
+            incompat::FILETYPE,
+            base_ro,
+        ),
+        ExtKind::Ext3 => (journal, incompat::FILETYPE, base_ro),
+        ExtKind::Ext4 => (
+            journal,
+            incompat::FILETYPE | incompat::EXTENTS | incompat::FLEX_BG,
+            base_ro
+                | ro_compat::HUGE_FILE
+                | ro_compat::DIR_NLINK
+                | ro_compat::EXTRA_ISIZE
+                | ro_compat::METADATA_CSUM,
+        ),
+    }
+}
+
+/// The journal's size for `p` on `geo`, checked against what mke2fs
+/// accepts.
+fn journal_size(
+    p: &ExtParams,
+    geo: &Geometry,
+    free: u64,
+) -> Result<Option<u32>> {
+    if !p.kind.has_journal() {
+        return Ok(None);
+    }
+    let max = u64::from(journal::MAX_BLOCKS).min(free / 2);
+    let blocks = match p.journal_blocks {
+        Some(b) => b,
+        None => match journal::default_blocks(u64::from(geo.blocks_count)) {
+            Some(b) => b,
+            None => {
+                return Err(Error::Journal {
+                    blocks: 0,
+                    min: u64::from(journal::MIN_BLOCKS),
+                    max,
+                })
+            }
+        },
+    };
+    if blocks < journal::MIN_BLOCKS || u64::from(blocks) > max {
+        return Err(Error::Journal {
+            blocks: u64::from(blocks),
+            min: u64::from(journal::MIN_BLOCKS),
+            max,
+        });
+    }
+    Ok(Some(blocks))
+}
+
+/// Plan the file system holding `tree`: scan the contents for holes
+/// ([`holes::scan`]), then [`plan_with`].
 pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
+    let map = holes::scan(tree, p.block_size)?;
+    plan_with(tree, p, &map)
+}
+
+/// Plan the file system holding `tree`, whose files have data only
+/// where `data` says: pure, no I/O.
+pub fn plan_with(
+    tree: &Tree,
+    p: &ExtParams,
+    data: &DataMap,
+) -> Result<ExtLayout> {
     let bs = BlockSize::from_bytes(p.block_size).ok_or(Error::BlockSize {
         block_size: p.block_size,
     })?;
@@ -683,9 +1280,39 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             label: p.label.clone(),
         });
     }
+    if p.reserved_percent > 50 {
+        return Err(Error::Param {
+            what: "reserved_percent",
+            value: u64::from(p.reserved_percent),
+            range: "0 to 50",
+        });
+    }
+    let inodes = match p.inodes {
+        Some(n) => InodeCount::Total(n),
+        None if (1024..=67_108_864).contains(&p.inode_ratio) => {
+            InodeCount::Ratio(p.inode_ratio)
+        }
+        None => {
+            return Err(Error::Param {
+                what: "inode_ratio",
+                value: p.inode_ratio,
+                range: "1024 to 67108864 bytes per inode",
+            })
+        }
+    };
+    let ext4 = p.kind == ExtKind::Ext4;
+    let csum = ext4;
     let fs_time =
         u32::try_from(p.time).map_err(|_| Error::BuildTime { time: p.time })?;
-    let geo = Geometry::new(p.size, bs)?;
+    let flex_log = if ext4 { FLEX_LOG } else { 0 };
+    let geo = Geometry::new(p.size, bs, inodes, flex_log)?;
+    let geo = &geo;
+    // With checksums a directory block ends in a 12-byte tail.
+    let dir_room = if csum {
+        bsz.saturating_sub(DIR_TAIL)
+    } else {
+        bsz
+    };
 
     // Inode numbers: root 2, lost+found 11, the rest from 12 in tree
     // order; hard links share.
@@ -755,6 +1382,7 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             .unwrap_or(0)
             .clamp(2, u32::try_from(NDIR_BLOCKS).unwrap_or(12)),
     );
+    let build_time = ck(Timestamp::new(p.time), "build time")?;
     let mut pending: Vec<Pending> = Vec::new();
     if !have_lf {
         children.entry(ROOT_INO).or_default().insert(
@@ -776,7 +1404,7 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             mode: 0o040700,
             uid: 0,
             gid: 0,
-            time: ck(Timestamp::new(p.time), "build time")?,
+            time: build_time,
             links: 2,
             xattrs: Xattrs::default(),
             body: Body::Dir {
@@ -784,7 +1412,7 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
                     LOST_FOUND_INO,
                     ROOT_INO,
                     Vec::new(),
-                    bsz,
+                    dir_room,
                     lf_blocks,
                 ),
             },
@@ -798,13 +1426,20 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             time: t,
         })?;
         let links = counts.get(id).copied().unwrap_or(1);
-        let links = u16::try_from(links)
+        let links = match u16::try_from(links)
             .ok()
             .filter(|l| u32::from(*l) <= LINK_MAX)
-            .ok_or_else(|| Error::TooManyLinks {
-                path: path.clone(),
-                links,
-            })?;
+        {
+            Some(l) => l,
+            // dir_nlink: a directory past the limit counts 1.
+            None if ext4 && matches!(node.kind, Kind::Dir) => 1,
+            None => {
+                return Err(Error::TooManyLinks {
+                    path: path.clone(),
+                    links,
+                })
+            }
+        };
         let perm = node.meta.mode & 0o7777;
         let mode = u16::try_from(node.kind.type_bits() | perm)
             .map_err(|_| Error::Overflow { what: "inode mode" })?;
@@ -813,7 +1448,10 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
                 let size = c.len();
                 let blocks =
                     div_ceil(size, u64::from(bs.bytes()), "file blocks")?;
-                Body::File { size, blocks }
+                Body::File {
+                    size,
+                    spans: data.spans(*id, blocks),
+                }
             }
             Kind::Dir => {
                 let parent = match path.parent() {
@@ -827,7 +1465,7 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
                 let kids = children.remove(ino).unwrap_or_default();
                 let min = if *ino == LOST_FOUND_INO { lf_blocks } else { 1 };
                 Body::Dir {
-                    contents: dir_blocks(*ino, parent, kids, bsz, min),
+                    contents: dir_blocks(*ino, parent, kids, dir_room, min),
                 }
             }
             Kind::Symlink(target) => {
@@ -876,75 +1514,97 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             body,
         });
     }
-    pending.sort_by_key(|x| x.ino);
     let has_xattrs =
         |x: &Pending| !x.xattrs.in_inode.is_empty() || x.xattrs.block.is_some();
-    let feature_compat = if pending.iter().any(has_xattrs) {
-        compat::EXT_ATTR
-    } else {
-        0
+    let (feature_compat, feature_incompat, feature_ro_compat) =
+        features(p.kind, pending.iter().any(has_xattrs));
+
+    // Groups: every metadata block marked in the group holding it; the
+    // rest is free for the allocator.
+    let mut block_maps = Vec::new();
+    let mut starts = Vec::new();
+    for g in 0..geo.group_count {
+        let len =
+            usize_of(geo.group_end(g)?.saturating_sub(geo.group_start(g)?));
+        block_maps.push(Bitmap::new(len, bsz));
+        starts.push(geo.group_start(g)?);
+    }
+    let meta_extents = geo.metadata_extents()?;
+    let mut free = Vec::new();
+    let mut at = geo.first_data_block;
+    let mut meta_blocks = 0u64;
+    for &(s, n) in &meta_extents {
+        if at < s {
+            free.push((at, s));
+        }
+        at = s.saturating_add(n);
+        meta_blocks = meta_blocks.saturating_add(u64::from(n));
+    }
+    if at < geo.blocks_count {
+        free.push((at, geo.blocks_count));
+    }
+    let available = u64::from(geo.blocks_count)
+        .saturating_sub(u64::from(geo.first_data_block))
+        .saturating_sub(meta_blocks);
+    let mut alloc = Allocator {
+        free,
+        idx: 0,
+        used: block_maps,
+        starts,
+        bpg: geo.blocks_per_group,
+        first: geo.first_data_block,
+        handed: 0,
+        available,
+        block_size: bs.bytes(),
     };
+    for &(s, n) in &meta_extents {
+        alloc.mark(s, n)?;
+    }
+    alloc.handed = 0;
+
+    let journal_blocks = journal_size(p, geo, available)?;
+    if let Some(blocks) = journal_blocks {
+        pending.push(Pending {
+            ino: JOURNAL_INO,
+            path: GuestPath::root(),
+            id: None,
+            mode: 0o100600,
+            uid: 0,
+            gid: 0,
+            time: build_time,
+            links: 1,
+            xattrs: Xattrs::default(),
+            body: Body::Journal { blocks },
+        });
+    }
+    // mke2fs's order: the root, lost+found, the journal, then the tree.
+    pending.sort_by_key(|x| match x.ino {
+        JOURNAL_INO => (LOST_FOUND_INO, 1),
+        n => (n, 0),
+    });
 
     // Count the blocks before handing any out.
     let mut needed: u64 = 0;
     for x in &pending {
-        let data = match &x.body {
-            Body::File { blocks, .. } => *blocks,
-            Body::Dir { contents } => {
-                u64::try_from(contents.len()).unwrap_or(u64::MAX)
-            }
-            Body::SlowSymlink(_) => 1,
-            _ => 0,
+        let data_blocks = x.body.data_blocks();
+        let meta = if ext4 {
+            0
+        } else {
+            map_nodes(&x.body.spans(), bs).ok_or_else(|| {
+                Error::FileTooLarge {
+                    path: x.path.clone(),
+                    size: data_blocks.saturating_mul(u64::from(bs.bytes())),
+                }
+            })?
         };
         let attr_block = u64::from(x.xattrs.block.is_some());
-        let ind =
-            indirect_blocks(data, bs).ok_or_else(|| Error::FileTooLarge {
-                path: x.path.clone(),
-                size: data.saturating_mul(u64::from(bs.bytes())),
-            })?;
-        let sectors = data
-            .checked_add(ind)
-            .and_then(|b| b.checked_add(attr_block))
-            .and_then(|b| b.checked_mul(u64::from(bs.bytes() / 512)))
-            .filter(|s| *s <= u64::from(u32::MAX));
-        if sectors.is_none() {
-            return Err(Error::FileTooLarge {
-                path: x.path.clone(),
-                size: data.saturating_mul(u64::from(bs.bytes())),
-            });
-        }
         needed = ck(
             needed
-                .checked_add(data)
-                .and_then(|n| n.checked_add(ind))
+                .checked_add(data_blocks)
+                .and_then(|n| n.checked_add(meta))
                 .and_then(|n| n.checked_add(attr_block)),
             "block count",
         )?;
-    }
-
-    // Groups: metadata marked, data ranges for the allocator.
-    let mut metas = Vec::new();
-    let mut block_maps = Vec::new();
-    let mut ranges = Vec::new();
-    let mut starts = Vec::new();
-    let mut available: u64 = 0;
-    for g in 0..geo.group_count {
-        let m = geo.group_meta(g)?;
-        let len = usize_of(ck(m.end.0.checked_sub(m.start.0), "group size")?);
-        let mut bm = Bitmap::new(len, bsz);
-        bm.set_range(
-            0,
-            usize_of(ck(m.data_start.0.checked_sub(m.start.0), "group size")?),
-        );
-        available = ck(
-            available
-                .checked_add(u64::from(m.end.0.saturating_sub(m.data_start.0))),
-            "block count",
-        )?;
-        ranges.push((m.data_start.0, m.end.0));
-        starts.push(m.start.0);
-        block_maps.push(bm);
-        metas.push(m);
     }
     if needed > available {
         return Err(Error::NoSpace {
@@ -953,42 +1613,32 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             block_size: bs.bytes(),
         });
     }
-    let mut alloc = Allocator {
-        ranges,
-        idx: 0,
-        next: 0,
-        used: block_maps,
-        starts,
-        bpg: geo.blocks_per_group,
-        first: geo.first_data_block,
-    };
 
     let mut inodes = Vec::new();
     let mut dirs = Vec::new();
     let mut indirect = Vec::new();
+    let mut extent_blocks = Vec::new();
     let mut files = Vec::new();
     let mut symlinks = Vec::new();
     let mut xattr_blocks = Vec::new();
     let mut dir_inos = Vec::new();
+    let mut journal = None;
+    let mut jnl_blocks = [0u32; 17];
     for x in pending {
-        let (size, nblocks) = match &x.body {
-            Body::File { size, blocks } => (*size, *blocks),
+        let size = match &x.body {
+            Body::File { size, .. } => *size,
             Body::Dir { contents } => {
                 let n = u64::try_from(contents.len()).unwrap_or(u64::MAX);
-                (
-                    ck(n.checked_mul(u64::from(bs.bytes())), "directory size")?,
-                    n,
-                )
+                ck(n.checked_mul(u64::from(bs.bytes())), "directory size")?
             }
             Body::SlowSymlink(t) | Body::FastSymlink(t) => {
-                (u64::try_from(t.len()).unwrap_or(u64::MAX), 0)
+                u64::try_from(t.len()).unwrap_or(u64::MAX)
             }
-            _ => (0, 0),
-        };
-        let nblocks = if matches!(x.body, Body::SlowSymlink(_)) {
-            1
-        } else {
-            nblocks
+            Body::Journal { blocks } => ck(
+                u64::from(*blocks).checked_mul(u64::from(bs.bytes())),
+                "journal size",
+            )?,
+            _ => 0,
         };
         let file_acl = match x.xattrs.block {
             Some(content) => {
@@ -998,26 +1648,71 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             }
             None => 0,
         };
-        let map = block_map(nblocks, bs, &mut alloc)?;
-        let held = u64::try_from(
-            map.data
-                .len()
-                .saturating_add(map.indirect.len())
-                .saturating_add(usize::from(file_acl != 0)),
-        )
-        .unwrap_or(u64::MAX);
-        let blocks_512 = u32_of(
-            ck(held.checked_mul(u64::from(bs.bytes() / 512)), "i_blocks")?,
-            "i_blocks",
-        )?;
-        let block = match &x.body {
-            Body::FastSymlink(t) => IBlock::Inline(t.clone()),
-            Body::Device { major, minor } => IBlock::Device {
-                major: *major,
-                minor: *minor,
-            },
-            _ => IBlock::Map(map.iblock),
+        let spans = x.body.spans();
+        let mapped = if ext4 && matches!(x.body, Body::Journal { .. }) {
+            // The journal goes mid-disk, contiguous where it can.
+            let goal = journal_goal(geo, &alloc)?;
+            let mut data = Vec::new();
+            let mut l = 0u64;
+            for r in alloc.take_from(goal, x.body.data_blocks())? {
+                data.push(FileExtent {
+                    logical: l,
+                    start: r.start,
+                    len: r.len,
+                });
+                l = l.saturating_add(u64::from(r.len));
+            }
+            extent_map(
+                x.ino,
+                data,
+                bs,
+                &mut alloc,
+                &mut extent_blocks,
+                &x.path,
+            )?
+        } else {
+            map_inode(
+                x.ino,
+                &spans,
+                ext4,
+                bs,
+                &mut alloc,
+                &mut indirect,
+                &mut extent_blocks,
+                &x.path,
+            )?
         };
+        let held = x
+            .body
+            .data_blocks()
+            .saturating_add(mapped.meta)
+            .saturating_add(u64::from(file_acl != 0));
+        let blocks_512 =
+            ck(held.checked_mul(u64::from(bs.bytes() / 512)), "i_blocks")?;
+        let limit = if ext4 {
+            (1u64 << 48) - 1
+        } else {
+            u64::from(u32::MAX)
+        };
+        if blocks_512 > limit {
+            return Err(Error::FileTooLarge {
+                path: x.path.clone(),
+                size,
+            });
+        }
+        let (block, flags) = match &x.body {
+            Body::FastSymlink(t) => (IBlock::Inline(t.clone()), 0),
+            Body::Device { major, minor } => (
+                IBlock::Device {
+                    major: *major,
+                    minor: *minor,
+                },
+                0,
+            ),
+            Body::Empty => (IBlock::Map([0; N_BLOCKS]), 0),
+            _ => (mapped.block, mapped.flags),
+        };
+        let first_block = |d: &[FileExtent]| d.first().map(|e| e.start);
         match x.body {
             Body::File { .. } => {
                 if let Some(id) = x.id {
@@ -1025,24 +1720,52 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
                         path: x.path.clone(),
                         id,
                         size,
-                        runs: runs(&map.data),
+                        extents: mapped.data,
                     });
                 }
             }
             Body::Dir { contents } => {
                 dir_inos.push(x.ino);
+                let mut blocks = Vec::new();
+                for e in &mapped.data {
+                    blocks.extend(
+                        (e.start.0..e.start.0.saturating_add(e.len))
+                            .map(BlockNo),
+                    );
+                }
                 dirs.push(DirData {
-                    blocks: map.data.iter().copied().map(BlockNo).collect(),
+                    ino: InodeNo(x.ino),
+                    blocks,
                     contents,
                 });
             }
             Body::SlowSymlink(t) => {
-                let b = *ck(map.data.first(), "symlink block")?;
-                symlinks.push((BlockNo(b), t));
+                let b = ck(first_block(&mapped.data), "symlink block")?;
+                symlinks.push((b, t));
+            }
+            Body::Journal { blocks } => {
+                let b = ck(first_block(&mapped.data), "journal block")?;
+                journal = Some(JournalData {
+                    superblock_block: b,
+                    superblock: JournalSuperblock {
+                        block_size: bs.bytes(),
+                        max_len: blocks,
+                        uuid: p.uuid,
+                    },
+                });
+                let words = block.encode();
+                for (i, w) in words.chunks_exact(4).enumerate() {
+                    if let Some(slot) = jnl_blocks.get_mut(i) {
+                        let mut a = [0u8; 4];
+                        a.copy_from_slice(w);
+                        *slot = u32::from_le_bytes(a);
+                    }
+                }
+                jnl_blocks[15] = u32::try_from(size >> 32).unwrap_or(0);
+                jnl_blocks[16] = u32::try_from(size & 0xffff_ffff).unwrap_or(0);
             }
             _ => {}
         }
-        indirect.extend(map.indirect.into_iter().map(|(b, e)| (BlockNo(b), e)));
         inodes.push((
             InodeNo(x.ino),
             Inode {
@@ -1053,6 +1776,7 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
                 gid: x.gid,
                 links_count: x.links,
                 blocks_512,
+                flags,
                 block,
                 large: true,
                 xattrs: x.xattrs.in_inode,
@@ -1062,25 +1786,24 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
     }
 
     // The bad blocks inode: empty, with the times mke2fs gives it.
-    inodes.insert(
-        0,
-        (
-            InodeNo(BAD_INO),
-            Inode {
-                mode: 0,
-                uid: 0,
-                size: 0,
-                time: ck(Timestamp::new(p.time), "build time")?,
-                gid: 0,
-                links_count: 0,
-                blocks_512: 0,
-                block: IBlock::Map([0; N_BLOCKS]),
-                large: false,
-                xattrs: Vec::new(),
-                file_acl: 0,
-            },
-        ),
-    );
+    inodes.push((
+        InodeNo(BAD_INO),
+        Inode {
+            mode: 0,
+            uid: 0,
+            size: 0,
+            time: build_time,
+            gid: 0,
+            links_count: 0,
+            blocks_512: 0,
+            flags: 0,
+            block: IBlock::Map([0; N_BLOCKS]),
+            large: false,
+            xattrs: Vec::new(),
+            file_acl: 0,
+        },
+    ));
+    inodes.sort_by_key(|(n, _)| *n);
 
     // Inode bitmaps and per-group counts.
     let ipg = geo.inodes_per_group;
@@ -1108,7 +1831,8 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
     let mut free_blocks_total: u64 = 0;
     let mut free_inodes_total: u64 = 0;
     let per_group = alloc.used.into_iter().zip(inode_maps).zip(dirs_per);
-    for (m, ((bb, ib), dirs_here)) in metas.into_iter().zip(per_group) {
+    for (g, ((bb, ib), dirs_here)) in (0..geo.group_count).zip(per_group) {
+        let m = geo.group_meta(g)?;
         let len = usize_of(m.end.0.saturating_sub(m.start.0));
         let free_b = len.saturating_sub(bb.count());
         let free_i = usize_of(ipg).saturating_sub(ib.count());
@@ -1116,6 +1840,27 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
             .saturating_add(u64::try_from(free_b).unwrap_or(0));
         free_inodes_total = free_inodes_total
             .saturating_add(u64::try_from(free_i).unwrap_or(0));
+        // With checksums, the inodes past the last used one are
+        // "unused" (never initialised), and a group of none is
+        // INODE_UNINIT, as mke2fs marks them.
+        let (flags, itable_unused) = if csum {
+            let last_used = (0..usize_of(ipg)).rev().find(|&i| ib.is_set(i));
+            let unused = usize_of(ipg)
+                .saturating_sub(last_used.map_or(0, |i| i.saturating_add(1)));
+            let flags = if last_used.is_none() {
+                EXT4_BG_INODE_ZEROED | EXT4_BG_INODE_UNINIT
+            } else {
+                EXT4_BG_INODE_ZEROED
+            };
+            (
+                flags,
+                u16::try_from(unused).map_err(|_| Error::Overflow {
+                    what: "unused inodes in a group",
+                })?,
+            )
+        } else {
+            (EXT4_BG_INODE_ZEROED, 0)
+        };
         groups.push(GroupPlan {
             meta: m,
             desc: GroupDesc {
@@ -1133,6 +1878,8 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
                     }
                 })?,
                 used_dirs_count: dirs_here,
+                flags,
+                itable_unused,
             },
             block_bitmap: bb,
             inode_bitmap: ib,
@@ -1149,7 +1896,8 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
         blocks_count: geo.blocks_count,
         r_blocks_count: u32_of(
             ck(
-                u64::from(geo.blocks_count).checked_mul(5),
+                u64::from(geo.blocks_count)
+                    .checked_mul(u64::from(p.reserved_percent)),
                 "reserved blocks",
             )? / 100,
             "reserved blocks",
@@ -1166,30 +1914,40 @@ pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
         block_group_nr: 0,
         state: super::superblock::EXT2_VALID_FS,
         feature_compat,
-        feature_incompat: incompat::FILETYPE,
-        feature_ro_compat: ro_compat::SPARSE_SUPER | ro_compat::LARGE_FILE,
+        feature_incompat,
+        feature_ro_compat,
         uuid: p.uuid,
         volume_name,
         hash_seed: p.hash_seed,
         extra_isize: EXTRA_ISIZE,
+        // mke2fs 1.47 counts the journal's blocks (not its indirect
+        // blocks) as overhead too.
         overhead_clusters: u32_of(
             ck(
-                u64::from(geo.blocks_count).checked_sub(available),
+                u64::from(geo.blocks_count).checked_sub(available).and_then(
+                    |n| n.checked_add(u64::from(journal_blocks.unwrap_or(0))),
+                ),
                 "overhead",
             )?,
             "overhead",
         )?,
+        journal_inum: if journal.is_some() { JOURNAL_INO } else { 0 },
+        jnl_blocks,
+        log_groups_per_flex: u8::try_from(flex_log).unwrap_or(0),
     };
     Ok(ExtLayout {
-        geometry: geo,
+        kind: p.kind,
+        geometry: geo.clone(),
         superblock,
         groups,
         inodes,
         dirs,
         indirect,
+        extent_blocks,
         files,
         symlinks,
         xattr_blocks,
+        journal,
     })
 }
 

@@ -45,9 +45,14 @@
 
 pub mod bitmap;
 mod bytes;
+pub mod csum;
 pub mod dir;
+pub mod extent;
+pub mod flex;
 pub mod group_desc;
+pub mod holes;
 pub mod inode;
+pub mod journal;
 pub mod layout;
 pub mod superblock;
 pub mod xattr;
@@ -56,16 +61,78 @@ use std::io::{Read, Seek, SeekFrom, Write};
 
 use crate::tree::{GuestPath, Kind, Tree};
 
-pub use layout::{plan, ExtLayout};
+pub use layout::{plan, plan_with, ExtLayout};
 
-/// What the ext2 file system is made with.
+/// Which member of the family to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExtKind {
+    /// ext2: no journal, block maps.
+    Ext2,
+    /// ext3: ext2 and a JBD2 journal (inode 8).
+    Ext3,
+    /// ext4: ext3, extents, `flex_bg`, checksums and the rest of
+    /// mke2fs.conf's `ext4` feature list but `64bit`.
+    Ext4,
+}
+
+impl ExtKind {
+    /// Whether the kind has a journal.
+    pub fn has_journal(self) -> bool {
+        self != ExtKind::Ext2
+    }
+
+    /// Its name, as `mke2fs -t` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtKind::Ext2 => "ext2",
+            ExtKind::Ext3 => "ext3",
+            ExtKind::Ext4 => "ext4",
+        }
+    }
+}
+
+impl std::fmt::Display for ExtKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ExtKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ExtKind> {
+        match s {
+            "ext2" => Ok(ExtKind::Ext2),
+            "ext3" => Ok(ExtKind::Ext3),
+            "ext4" => Ok(ExtKind::Ext4),
+            _ => Err(Error::Kind { name: s.into() }),
+        }
+    }
+}
+
+/// What the file system is made with. [`ExtParams::new`] fills in the
+/// defaults of mke2fs.conf for the size; an operator may then override
+/// the public fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtParams {
+    /// ext2, ext3 or ext4.
+    pub kind: ExtKind,
     /// Size of the file system in bytes (rounded down to whole blocks).
     pub size: u64,
-    /// Block size: 1024, 2048 or 4096 (mke2fs uses 1024 below 512 MiB,
-    /// 4096 above).
+    /// Block size: 1024, 2048 or 4096 (mke2fs.conf: 1024 for its
+    /// `floppy` and `small` size types, below 512 MiB, else 4096).
     pub block_size: u32,
+    /// Bytes of file system per inode (`mke2fs -i`; mke2fs.conf's
+    /// `inode_ratio` for the size type, see [`layout::inode_ratio`]).
+    pub inode_ratio: u64,
+    /// The inode count asked for (`mke2fs -N`), instead of the ratio;
+    /// rounded up to fill whole inode-table blocks in every group.
+    pub inodes: Option<u32>,
+    /// Percent of the blocks reserved for root (`mke2fs -m`; 5).
+    pub reserved_percent: u8,
+    /// Journal blocks (`mke2fs -J size=`) instead of the size
+    /// e2fsprogs' `ext2fs_default_journal_size` picks; ext3 and ext4.
+    pub journal_blocks: Option<u32>,
     /// `s_uuid`.
     pub uuid: [u8; 16],
     /// `s_volume_name`: at most 16 bytes.
@@ -77,9 +144,66 @@ pub struct ExtParams {
     pub time: i64,
 }
 
+impl ExtParams {
+    /// The parameters mke2fs 1.47 with its stock `/etc/mke2fs.conf`
+    /// would choose for a `size`-byte file system of `kind`: block size
+    /// and inode ratio by size type, 5 % reserved, the default journal.
+    pub fn new(
+        kind: ExtKind,
+        size: u64,
+        uuid: [u8; 16],
+        label: &str,
+        hash_seed: [u8; 16],
+        time: i64,
+    ) -> ExtParams {
+        ExtParams {
+            kind,
+            size,
+            block_size: layout::default_block_size(size),
+            inode_ratio: layout::inode_ratio(size),
+            inodes: None,
+            reserved_percent: 5,
+            journal_blocks: None,
+            uuid,
+            label: label.into(),
+            hash_seed,
+            time,
+        }
+    }
+}
+
 /// Errors of the ext2 writer; each names its evidence.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A name that is not one of the family.
+    #[error("unknown file system type {name:?}: use ext2, ext3 or ext4")]
+    Kind {
+        /// The name given.
+        name: String,
+    },
+    /// A parameter outside what mke2fs accepts.
+    #[error("{what} = {value} is out of range: {range}")]
+    Param {
+        /// Which parameter.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// What is accepted.
+        range: &'static str,
+    },
+    /// A journal that does not fit or is too small.
+    #[error(
+        "a journal of {blocks} blocks does not fit: it needs {min} to \
+         {max} blocks and a contiguous run in the free space"
+    )]
+    Journal {
+        /// Blocks asked for.
+        blocks: u64,
+        /// JBD2's minimum.
+        min: u64,
+        /// The most this file system takes.
+        max: u64,
+    },
     /// The block size is not one ext2 is written with here.
     #[error(
         "block size {block_size} is not supported: use 1024, 2048 or 4096"
@@ -250,6 +374,28 @@ pub enum Error {
         /// The path.
         path: GuestPath,
     },
+    /// `flex_bg` tables that do not fit.
+    #[error("placing the group tables: {source}")]
+    Flex {
+        /// What went wrong.
+        source: flex::Error,
+    },
+    /// An extent tree that cannot be built.
+    #[error("{path}: {source}")]
+    Extent {
+        /// The file.
+        path: GuestPath,
+        /// What went wrong.
+        source: extent::Error,
+    },
+    /// A checksum over a record of the wrong shape (a bug in the plan).
+    #[error("checksum of block {block}: {source}")]
+    Csum {
+        /// The block.
+        block: u64,
+        /// What went wrong.
+        source: csum::Error,
+    },
     /// A computation outside its field's range.
     #[error("{what} overflows its on-disk field")]
     Overflow {
@@ -287,21 +433,66 @@ pub enum Error {
 /// Result of the ext2 writer.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Write `bytes` at byte `offset`.
-fn put_at<W: Write + Seek>(
-    out: &mut W,
+/// Bytes gathered before one write: big, ordered writes are what a
+/// block device, a sparse file and an iSCSI target all take best.
+const WRITE_CHUNK: usize = 4 << 20;
+
+/// Gathers writes that continue each other into one, in increasing
+/// offset order; a gap (a hole) starts a new write after a seek.
+struct Out<'w, W: Write + Seek> {
+    w: &'w mut W,
+    buf: Vec<u8>,
+    /// Byte offset of `buf[0]`.
+    start: u64,
     block_size: u32,
-    offset: u64,
-    bytes: &[u8],
-) -> Result<()> {
-    let block = offset.checked_div(u64::from(block_size)).unwrap_or(0);
-    out.seek(SeekFrom::Start(offset))
-        .and_then(|_| out.write_all(bytes))
-        .map_err(|source| Error::Write { block, source })
+}
+
+impl<W: Write + Seek> Out<'_, W> {
+    fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        let end = self
+            .start
+            .saturating_add(u64::try_from(self.buf.len()).unwrap_or(u64::MAX));
+        if offset != end
+            || self.buf.len().saturating_add(bytes.len()) > WRITE_CHUNK
+        {
+            self.flush()?;
+            self.start = offset;
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let block = self
+            .start
+            .checked_div(u64::from(self.block_size))
+            .unwrap_or(0);
+        self.w
+            .seek(SeekFrom::Start(self.start))
+            .and_then(|_| self.w.write_all(&self.buf))
+            .map_err(|source| Error::Write { block, source })?;
+        self.start = self
+            .start
+            .saturating_add(u64::try_from(self.buf.len()).unwrap_or(u64::MAX));
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// One thing to write at a block.
+enum Job {
+    /// Bytes made from the plan.
+    Bytes(Vec<u8>),
+    /// Extent `1` of file `0` of the plan.
+    File(usize, usize),
 }
 
 /// Write the file system planned by `layout` from `tree`'s contents.
-/// Only allocated blocks are written; see the module documentation.
+/// Only allocated blocks are written, in increasing order, gathered
+/// into large writes; see the module documentation.
 pub fn write<W: Write + Seek>(
     tree: &Tree,
     layout: &ExtLayout,
@@ -311,51 +502,72 @@ pub fn write<W: Write + Seek>(
     let bs = geo.block_size.bytes();
     let bsz = geo.block_size.usize();
     let overflow = |what| Error::Overflow { what };
+    let sealed = layout.metadata_csum();
+    let seed = csum::Seed::from_uuid(&layout.superblock.uuid);
+    let csum_err = |block: u32| {
+        move |source| Error::Csum {
+            block: u64::from(block),
+            source,
+        }
+    };
+    let mut jobs: Vec<(u64, Job)> = Vec::new();
 
-    // The descriptor table, the same in every copy.
+    // Bitmaps, and the descriptors that carry their checksums.
+    let bpg_bytes = usize_of(geo.blocks_per_group / 8);
+    let ipg_bytes = usize_of(geo.inodes_per_group / 8);
     let gdt_len = usize::try_from(geo.gdt_blocks)
         .ok()
         .and_then(|n| n.checked_mul(bsz))
         .ok_or(overflow("descriptor table"))?;
     let mut gdt = vec![0u8; gdt_len];
     for (i, g) in layout.groups.iter().enumerate() {
+        let bb = g.block_bitmap.encode();
+        let ib = g.inode_bitmap.encode();
+        let mut d = g.desc.encode();
+        if sealed {
+            let bsum = csum::bitmap(seed, bb.get(..bpg_bytes).unwrap_or(&bb));
+            let isum = csum::bitmap(seed, ib.get(..ipg_bytes).unwrap_or(&ib));
+            csum::set_bitmap_csums(&mut d, bsum, isum);
+            let gi = u32::try_from(i).map_err(|_| overflow("group number"))?;
+            csum::set_group_desc(seed, gi, &mut d);
+        }
         let off = i
             .checked_mul(group_desc::GroupDesc::SIZE)
             .ok_or(overflow("descriptor table"))?;
-        bytes::put(&mut gdt, off, &g.desc.encode());
+        bytes::put(&mut gdt, off, &d);
+        jobs.push((u64::from(g.meta.block_bitmap.0), Job::Bytes(bb)));
+        jobs.push((u64::from(g.meta.inode_bitmap.0), Job::Bytes(ib)));
     }
     for (i, g) in layout.groups.iter().enumerate() {
-        if g.meta.has_super {
-            let mut sb = layout.superblock.clone();
-            // e2fsprogs stores the group number's low 16 bits.
-            sb.block_group_nr = u16::try_from(i & 0xffff).unwrap_or(0);
-            if i > 0 {
-                sb.state = 0;
-            }
-            let at = if i == 0 {
-                superblock::Superblock::OFFSET
-            } else {
-                geo.offset(g.meta.start)
-            };
-            put_at(out, bs, at, &sb.encode())?;
-            put_at(out, bs, geo.offset(g.meta.gdt), &gdt)?;
+        if !g.meta.has_super {
+            continue;
         }
-        put_at(
-            out,
-            bs,
-            geo.offset(g.meta.block_bitmap),
-            &g.block_bitmap.encode(),
-        )?;
-        put_at(
-            out,
-            bs,
-            geo.offset(g.meta.inode_bitmap),
-            &g.inode_bitmap.encode(),
-        )?;
+        let mut sb = layout.superblock.clone();
+        // e2fsprogs stores the group number's low 16 bits.
+        sb.block_group_nr = u16::try_from(i & 0xffff).unwrap_or(0);
+        if i > 0 {
+            sb.state = 0;
+        }
+        let mut sbb = sb.encode();
+        if sealed {
+            csum::set_superblock(&mut sbb);
+        }
+        if i == 0 && bs > 1024 {
+            // Block 0 holds the boot area and the superblock at byte
+            // 1024.
+            let mut b0 = vec![0u8; bsz];
+            bytes::put(&mut b0, 1024, &sbb);
+            jobs.push((0, Job::Bytes(b0)));
+        } else {
+            let mut b = vec![0u8; bsz];
+            bytes::put(&mut b, 0, &sbb);
+            jobs.push((u64::from(g.meta.start.0), Job::Bytes(b)));
+        }
+        jobs.push((u64::from(g.meta.gdt.0), Job::Bytes(gdt.clone())));
     }
 
     // Inode tables: from each group's first inode through its last used
-    // one, in one write per group.
+    // one, in one piece per group.
     let ipg = geo.inodes_per_group;
     let mut i = 0usize;
     while let Some((first_ino, _)) = layout.inodes.get(i) {
@@ -380,15 +592,34 @@ pub fn write<W: Write + Seek>(
             if buf.len() < end {
                 buf.resize(end, 0);
             }
-            bytes::put(&mut buf, off, &inode.encode());
+            let mut b = inode.encode();
+            if sealed {
+                csum::set_inode(seed, ino.0, &mut b)
+                    .map_err(csum_err(ino.0))?;
+            }
+            bytes::put(&mut buf, off, &b);
             i = i.saturating_add(1);
         }
-        put_at(out, bs, geo.inode_offset(layout::InodeNo(base))?, &buf)?;
+        // Whole blocks, so that gathering stays block-aligned.
+        buf.resize(buf.len().div_ceil(bsz).saturating_mul(bsz), 0);
+        let table = geo.group_meta(group)?.inode_table;
+        jobs.push((u64::from(table.0), Job::Bytes(buf)));
     }
 
+    let room = if sealed {
+        bsz.saturating_sub(layout::DIR_TAIL)
+    } else {
+        bsz
+    };
     for d in &layout.dirs {
         for (b, content) in d.blocks.iter().zip(&d.contents) {
-            put_at(out, bs, geo.offset(*b), &content.encode(bsz))?;
+            let mut block = content.encode(room);
+            if sealed {
+                block.resize(bsz, 0);
+                csum::set_dir_tail(seed, d.ino.0, 0, &mut block)
+                    .map_err(csum_err(b.0))?;
+            }
+            jobs.push((u64::from(b.0), Job::Bytes(block)));
         }
     }
     for (b, entries) in &layout.indirect {
@@ -397,93 +628,167 @@ pub fn write<W: Write + Seek>(
             let off = k.checked_mul(4).ok_or(overflow("indirect block"))?;
             bytes::put_u32le(&mut buf, off, *e);
         }
-        put_at(out, bs, geo.offset(*b), &buf)?;
+        jobs.push((u64::from(b.0), Job::Bytes(buf)));
+    }
+    for t in &layout.extent_blocks {
+        let mut block = t.bytes.clone();
+        if sealed {
+            csum::set_extent_block(seed, t.ino.0, 0, &mut block)
+                .map_err(csum_err(t.block.0))?;
+        }
+        jobs.push((u64::from(t.block.0), Job::Bytes(block)));
     }
     for (b, target) in &layout.symlinks {
         let mut buf = vec![0u8; bsz];
         bytes::put(&mut buf, 0, target);
-        put_at(out, bs, geo.offset(*b), &buf)?;
+        jobs.push((u64::from(b.0), Job::Bytes(buf)));
     }
     for (b, content) in &layout.xattr_blocks {
-        put_at(out, bs, geo.offset(*b), content)?;
+        let mut block = content.clone();
+        if sealed {
+            csum::set_xattr_block(seed, u64::from(b.0), &mut block)
+                .map_err(csum_err(b.0))?;
+        }
+        jobs.push((u64::from(b.0), Job::Bytes(block)));
     }
-    for f in &layout.files {
-        write_file(tree, f, geo, out)?;
+    if let Some(j) = &layout.journal {
+        let mut block = vec![0u8; bsz];
+        bytes::put(&mut block, 0, &j.superblock.encode());
+        jobs.push((u64::from(j.superblock_block.0), Job::Bytes(block)));
     }
-    out.flush()
+    for (fi, f) in layout.files.iter().enumerate() {
+        for (ei, e) in f.extents.iter().enumerate() {
+            jobs.push((u64::from(e.start.0), Job::File(fi, ei)));
+        }
+    }
+    jobs.sort_by_key(|(b, _)| *b);
+
+    let mut o = Out {
+        w: out,
+        buf: Vec::with_capacity(WRITE_CHUNK),
+        start: 0,
+        block_size: bs,
+    };
+    let mut src: Option<(usize, Source<'_>)> = None;
+    let mut chunk = Vec::new();
+    for (b, job) in jobs {
+        let at = b.saturating_mul(u64::from(bs));
+        match job {
+            Job::Bytes(v) => o.put(at, &v)?,
+            Job::File(fi, ei) => {
+                let f = layout.files.get(fi).ok_or(overflow("file index"))?;
+                let e = f.extents.get(ei).ok_or(overflow("file extent"))?;
+                if src.as_ref().map(|(k, _)| *k) != Some(fi) {
+                    src = Some((fi, Source::open(tree, f)?));
+                }
+                let (_, s) = src.as_mut().ok_or(overflow("file source"))?;
+                copy_extent(s, f, e, bs, &mut chunk, &mut o, at)?;
+            }
+        }
+    }
+    o.flush()?;
+    o.w.flush()
         .map_err(|source| Error::Write { block: 0, source })
 }
 
-/// Copy one file's content into its runs, the last block zero-padded.
-fn write_file<W: Write + Seek>(
-    tree: &Tree,
-    f: &layout::FileData,
-    geo: &layout::Geometry,
-    out: &mut W,
-) -> Result<()> {
-    const CHUNK_BLOCKS: u32 = 256;
-    let bs = geo.block_size.bytes();
-    let bsz = geo.block_size.usize();
-    let Kind::File(content) = &tree.inode(f.id).kind else {
-        return Err(Error::NotPlanned {
+fn usize_of(v: u32) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+/// A regular file's content, read at increasing offsets.
+enum Source<'a> {
+    /// A host file, read at any offset.
+    Host(std::fs::File),
+    /// Inline or spooled content, read through.
+    Stream(Box<dyn Read + 'a>, u64),
+}
+
+impl<'a> Source<'a> {
+    fn open(tree: &'a Tree, f: &layout::FileData) -> Result<Source<'a>> {
+        let Kind::File(content) = &tree.inode(f.id).kind else {
+            return Err(Error::NotPlanned {
+                path: f.path.clone(),
+            });
+        };
+        let err = |source| Error::Content {
             path: f.path.clone(),
-        });
-    };
+            source,
+        };
+        Ok(match content {
+            crate::tree::Content::Host { path, .. } => {
+                Source::Host(std::fs::File::open(path).map_err(err)?)
+            }
+            c => Source::Stream(tree.spool().open(c).map_err(err)?, 0),
+        })
+    }
+
+    /// Fill `buf` from byte `at` on, as far as the content goes.
+    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Host(file) => holes::read_at_full(file, buf, at),
+            Source::Stream(r, pos) => {
+                if at < *pos {
+                    return Err(std::io::Error::other(
+                        "extents out of logical order",
+                    ));
+                }
+                let skip = at.saturating_sub(*pos);
+                let skipped =
+                    std::io::copy(&mut r.take(skip), &mut std::io::sink())?;
+                *pos = pos.saturating_add(skipped);
+                let n = holes::read_full(r, buf)?;
+                *pos = pos.saturating_add(u64::try_from(n).unwrap_or(0));
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// Copy extent `e` of file `f` to byte `at`, the last block zero-padded.
+fn copy_extent<W: Write + Seek>(
+    s: &mut Source<'_>,
+    f: &layout::FileData,
+    e: &layout::FileExtent,
+    bs: u32,
+    chunk: &mut Vec<u8>,
+    o: &mut Out<'_, W>,
+    at: u64,
+) -> Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let bs = u64::from(bs);
     let content_err = |source| Error::Content {
         path: f.path.clone(),
         source,
     };
-    let mut r = tree.spool().open(content).map_err(content_err)?;
-    let mut left = f.size;
-    let mut buf = Vec::new();
-    for run in &f.runs {
-        let mut done = 0u32;
-        while done < run.len {
-            let n = run.len.saturating_sub(done).min(CHUNK_BLOCKS);
-            let len = usize::try_from(n)
-                .ok()
-                .and_then(|n| n.checked_mul(bsz))
-                .ok_or(Error::Overflow { what: "file chunk" })?;
-            buf.clear();
-            buf.resize(len, 0);
-            let want = usize::try_from(
-                left.min(u64::try_from(len).unwrap_or(u64::MAX)),
-            )
-            .unwrap_or(len);
-            let got =
-                read_full(&mut r, &mut buf[..want]).map_err(content_err)?;
-            if got < want {
-                let got = f
-                    .size
-                    .saturating_sub(left)
-                    .saturating_add(u64::try_from(got).unwrap_or(0));
-                return Err(Error::ContentLength {
-                    path: f.path.clone(),
-                    expected: f.size,
-                    got,
-                });
-            }
-            left = left.saturating_sub(u64::try_from(want).unwrap_or(0));
-            let start = layout::BlockNo(run.start.0.saturating_add(done));
-            put_at(out, bs, geo.offset(start), &buf)?;
-            done = done.saturating_add(n);
+    let mut from = e.logical.saturating_mul(bs);
+    let end = e
+        .logical
+        .saturating_add(u64::from(e.len))
+        .saturating_mul(bs);
+    let mut to = at;
+    while from < end {
+        let n = end.saturating_sub(from).min(CHUNK);
+        let len = usize::try_from(n)
+            .map_err(|_| Error::Overflow { what: "file chunk" })?;
+        chunk.clear();
+        chunk.resize(len, 0);
+        let want =
+            usize::try_from(f.size.saturating_sub(from).min(n)).unwrap_or(len);
+        let got = s
+            .read_at(from, chunk.get_mut(..want).unwrap_or_default())
+            .map_err(content_err)?;
+        if got < want {
+            return Err(Error::ContentLength {
+                path: f.path.clone(),
+                expected: f.size,
+                got: from.saturating_add(u64::try_from(got).unwrap_or(0)),
+            });
         }
+        o.put(to, chunk)?;
+        from = from.saturating_add(n);
+        to = to.saturating_add(n);
     }
     Ok(())
-}
-
-/// Read until `buf` is full or the reader ends; the bytes read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0usize;
-    while let Some(rest) = buf.get_mut(n..).filter(|b| !b.is_empty()) {
-        match r.read(rest) {
-            Ok(0) => break,
-            Ok(k) => n = n.saturating_add(k),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

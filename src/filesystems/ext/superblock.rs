@@ -32,11 +32,23 @@ pub const EXT2_FLAGS_SIGNED_HASH: u32 = 0x0001;
 /// mke2fs writes by default (the ext4 driver assumes them anyway).
 pub const DEFAULT_MOUNT_OPTS: u32 = 0x0004 | 0x0008;
 
+/// `s_jnl_backup_type`: `s_jnl_blocks` holds a copy of the journal
+/// inode's `i_block`, `i_size_high` and `i_size`.
+pub const EXT3_JNL_BACKUP_BLOCKS: u8 = 1;
+/// `s_checksum_type`: crc32c.
+pub const EXT4_CRC32C_CHKSUM: u8 = 1;
+
 /// `s_feature_compat` bits we set.
 pub mod compat {
+    /// `EXT3_FEATURE_COMPAT_HAS_JOURNAL`: a journal in inode 8.
+    pub const HAS_JOURNAL: u32 = 0x0004;
     /// `EXT2_FEATURE_COMPAT_EXT_ATTR`: extended attributes; set only
     /// when some inode has them.
     pub const EXT_ATTR: u32 = 0x0008;
+    /// `EXT2_FEATURE_COMPAT_DIR_INDEX`: directories may be hashed
+    /// b-trees. Ours are linear, which the feature allows; the kernel
+    /// indexes a directory when it grows past one block.
+    pub const DIR_INDEX: u32 = 0x0020;
 }
 
 /// `s_feature_incompat` bits.
@@ -44,6 +56,11 @@ pub mod incompat {
     /// `EXT2_FEATURE_INCOMPAT_FILETYPE`: directory entries carry the
     /// file type.
     pub const FILETYPE: u32 = 0x0002;
+    /// `EXT4_FEATURE_INCOMPAT_EXTENTS`: inodes may map with extents.
+    pub const EXTENTS: u32 = 0x0040;
+    /// `EXT4_FEATURE_INCOMPAT_FLEX_BG`: group metadata may lie outside
+    /// its group.
+    pub const FLEX_BG: u32 = 0x0200;
 }
 
 /// `s_feature_ro_compat` bits.
@@ -53,6 +70,17 @@ pub mod ro_compat {
     pub const SPARSE_SUPER: u32 = 0x0001;
     /// `EXT2_FEATURE_RO_COMPAT_LARGE_FILE`: files of 2 GiB and more.
     pub const LARGE_FILE: u32 = 0x0002;
+    /// `EXT4_FEATURE_RO_COMPAT_HUGE_FILE`: `i_blocks` has 48 bits.
+    pub const HUGE_FILE: u32 = 0x0008;
+    /// `EXT4_FEATURE_RO_COMPAT_DIR_NLINK`: a directory of more than
+    /// 65000 subdirectories has a link count of 1.
+    pub const DIR_NLINK: u32 = 0x0020;
+    /// `EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE`: inodes keep
+    /// `s_min_extra_isize` bytes of large fields.
+    pub const EXTRA_ISIZE: u32 = 0x0040;
+    /// `EXT4_FEATURE_RO_COMPAT_METADATA_CSUM`: crc32c checksums on all
+    /// metadata.
+    pub const METADATA_CSUM: u32 = 0x0400;
 }
 
 /// The fields of the superblock that lunforge sets; everything else is
@@ -109,6 +137,13 @@ pub struct Superblock {
     /// of every group, and block 0 below a 1 KiB first data block), as
     /// mke2fs 1.47 records it.
     pub overhead_clusters: u32,
+    /// `s_journal_inum`: 8 with a journal, else 0.
+    pub journal_inum: u32,
+    /// `s_jnl_blocks` (the journal inode's `i_block`, then `i_size_high`
+    /// and `i_size`) and `s_jnl_backup_type`; zero without a journal.
+    pub jnl_blocks: [u32; 17],
+    /// `s_log_groups_per_flex` (with `flex_bg`), else 0.
+    pub log_groups_per_flex: u8,
 }
 
 impl Superblock {
@@ -159,23 +194,42 @@ impl Superblock {
         // s_prealloc_blocks, 0xCD s_prealloc_dir_blocks, 0xCE
         // s_reserved_gdt_blocks (no resize_inode), 0xD0..0xEC the journal
         // fields and s_last_orphan: all zero.
+        // 0xD0 s_journal_uuid, 0xE4 s_journal_dev, 0xE8 s_last_orphan:
+        // zero (the journal is internal).
+        put_u32le(&mut b, 0xE0, self.journal_inum); // s_journal_inum
         put(&mut b, 0xEC, &self.hash_seed); // s_hash_seed[4], as given
         b[0xFC] = EXT2_HASH_HALF_MD4; // s_def_hash_version
+        if self.journal_inum != 0 {
+            b[0xFD] = EXT3_JNL_BACKUP_BLOCKS; // s_jnl_backup_type
+        }
 
-        // 0xFD s_jnl_backup_type, 0xFE s_desc_size (0: 32-byte
-        // descriptors): zero.
+        // 0xFE s_desc_size (0: 32-byte descriptors): zero.
         put_u32le(&mut b, 0x100, DEFAULT_MOUNT_OPTS); // s_default_mount_opts
         put_u32le(&mut b, 0x104, 0); // s_first_meta_bg
         put_u32le(&mut b, 0x108, self.time); // s_mkfs_time
+        for (i, w) in self.jnl_blocks.iter().enumerate() {
+            let off = i.saturating_mul(4).saturating_add(0x10C);
+            put_u32le(&mut b, off, *w); // s_jnl_blocks[17]
+        }
 
-        // 0x10C s_jnl_blocks, 0x150 s_*_hi: zero.
+        // 0x150 s_*_hi: zero.
         put_u16le(&mut b, 0x15C, self.extra_isize); // s_min_extra_isize
         put_u16le(&mut b, 0x15E, self.extra_isize); // s_want_extra_isize
         put_u32le(&mut b, 0x160, EXT2_FLAGS_SIGNED_HASH); // s_flags
 
-        // 0x164 .. 0x248: RAID, MMP, flex_bg, snapshot, error, quota and
-        // encryption fields: zero.
+        // 0x164 .. 0x174: RAID and MMP fields: zero.
+        b[0x174] = self.log_groups_per_flex; // s_log_groups_per_flex
+        if self.feature_ro_compat & ro_compat::METADATA_CSUM != 0 {
+            b[0x175] = EXT4_CRC32C_CHKSUM; // s_checksum_type
+        }
+
+        // 0x176 .. 0x248: snapshot, error, quota and encryption
+        // fields: zero.
         put_u32le(&mut b, 0x248, self.overhead_clusters); // s_overhead_clusters
+
+        // 0x3FC s_checksum: the writer seals the copy it writes (with
+        // `metadata_csum`), since the backups differ in
+        // `s_block_group_nr` and `s_state`.
         b
     }
 }
@@ -210,6 +264,9 @@ mod tests {
             hash_seed: *b"0123456789abcdef",
             extra_isize: 32,
             overhead_clusters: 517,
+            journal_inum: 8,
+            jnl_blocks: [3; 17],
+            log_groups_per_flex: 4,
         };
         let b = sb.encode();
         assert_eq!(get_u32le(&b, 0x00), 0x1111);
@@ -232,5 +289,13 @@ mod tests {
         assert_eq!(get_u32le(&b, 0x100), 0xC);
         assert_eq!(get_u32le(&b, 0x248), 517);
         assert_eq!(get_u32le(&b, 0x2C), 0);
+        assert_eq!(get_u32le(&b, 0xE0), 8);
+        assert_eq!(b[0xFD], 1);
+        assert_eq!(get_u32le(&b, 0x10C), 3);
+        assert_eq!(get_u32le(&b, 0x14C), 3);
+        assert_eq!(get_u32le(&b, 0x150), 0);
+        assert_eq!(b[0x174], 4);
+        assert_eq!(b[0x175], 0);
+        assert_eq!(get_u32le(&b, 0x3FC), 0);
     }
 }

@@ -302,7 +302,8 @@ pub enum Error {
     },
     /// A POSIX ACL, which ext2 stores in a format of its own.
     #[error(
-        "{path}: POSIX ACL {name} is not supported by the ext2 writer yet"
+        "{path}: {name} is not a well-formed POSIX ACL (version 2, entries \
+         of tag, permissions and id)"
     )]
     XattrAcl {
         /// The path.

@@ -230,8 +230,8 @@ fn typed_errors_name_the_evidence() {
     t.write_file(&p("/acl"), m, b"").unwrap();
     assert_eq!(
         plan(&t, &params(8 << 20, 1024)).unwrap_err().to_string(),
-        "/acl: POSIX ACL system.posix_acl_access is not supported by the \
-         ext2 writer yet"
+        "/acl: system.posix_acl_access is not a well-formed POSIX ACL \
+         (version 2, entries of tag, permissions and id)"
     );
 
     let mut t = Tree::new(0).unwrap();

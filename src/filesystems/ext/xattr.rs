@@ -13,9 +13,10 @@
 //! does) goes there; a larger one goes whole into an attribute block of
 //! its own ("Extended Attribute Blocks": a 32-byte header, entries
 //! sorted by index and name, values at the end, `h_refcount` 1). A set
-//! larger than a block is refused with the path, and so are POSIX ACLs:
-//! ext2 stores them in a binary format of its own, not the one
-//! `getfattr` shows.
+//! larger than a block is refused with the path. POSIX ACLs
+//! (`system.posix_acl_access`/`_default`) are converted from the format
+//! `getfattr` shows to ext2's own ([`acl_to_ext`]) and stored under
+//! their name indexes with an empty name, as the kernel stores them.
 //!
 //! Written by hand because no crate makes a file system: `ext4-rs`
 //! expects one made by `mkfs.ext4`, writes no journal and handles only
@@ -50,6 +51,66 @@ fn split_name(name: &str) -> Option<(u8, &str)> {
         .find_map(|(p, i)| name.strip_prefix(p).map(|rest| (*i, rest)))
         .filter(|(_, rest)| !rest.is_empty() && rest.len() <= 255)
 }
+
+/// `e_name_index` of a POSIX ACL, stored with an empty name:
+/// `EXT4_XATTR_INDEX_POSIX_ACL_ACCESS` (2) and `…_DEFAULT` (3).
+fn acl_index(name: &str) -> Option<u8> {
+    match name {
+        "system.posix_acl_access" => Some(2),
+        "system.posix_acl_default" => Some(3),
+        _ => None,
+    }
+}
+
+/// `POSIX_ACL_XATTR_VERSION`, the version of the ACL format `getfattr`
+/// shows (`struct posix_acl_xattr_header`).
+const ACL_XATTR_VERSION: u32 = 2;
+/// `EXT4_ACL_VERSION`, the version of ext2/3/4's on-disk ACL format.
+const EXT4_ACL_VERSION: u32 = 1;
+/// `ACL_USER` and `ACL_GROUP`: the tags whose entries carry an id.
+const ACL_USER: u16 = 0x02;
+const ACL_GROUP: u16 = 0x08;
+/// The other valid tags: `ACL_USER_OBJ`, `ACL_GROUP_OBJ`, `ACL_MASK`,
+/// `ACL_OTHER`, stored without an id.
+const ACL_SHORT_TAGS: [u16; 4] = [0x01, 0x04, 0x10, 0x20];
+
+/// An ACL in the xattr format (a 4-byte version 2, then 8-byte entries
+/// `e_tag`, `e_perm`, `e_id`) in ext4's format (version 1, then 8-byte
+/// entries for `ACL_USER`/`ACL_GROUP` and 4-byte ones, without the id,
+/// for the rest), as the kernel's `ext4_acl_to_disk` writes it; `None`
+/// when the value is not a well-formed ACL.
+///
+/// Spec: the kernel's `fs/ext4/acl.h` and
+/// `include/uapi/linux/posix_acl_xattr.h`.
+pub fn acl_to_ext(value: &[u8]) -> Option<Vec<u8>> {
+    let (head, body) = value.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*head) != ACL_XATTR_VERSION
+        || body.len().checked_rem(8) != Some(0)
+    {
+        return None;
+    }
+    let mut out = EXT4_ACL_VERSION.to_le_bytes().to_vec();
+    for e in body.chunks_exact(8) {
+        let tag = u16::from_le_bytes([*e.first()?, *e.get(1)?]);
+        let perm = e.get(2..4)?;
+        let id = e.get(4..8)?;
+        if perm.get(1) != Some(&0) || perm.first().is_some_and(|p| *p > 7) {
+            return None;
+        }
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(perm);
+        if tag == ACL_USER || tag == ACL_GROUP {
+            out.extend_from_slice(id);
+        } else if !ACL_SHORT_TAGS.contains(&tag) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// An entry to store: `e_name_index`, the name after its prefix, the
+/// value (converted, for ACLs).
+type Entry<'a> = (u8, &'a [u8], std::borrow::Cow<'a, [u8]>);
 
 /// `x` rounded up to 4.
 fn round4(x: usize) -> usize {
@@ -113,14 +174,17 @@ fn encode(
     if attrs.is_empty() {
         return Ok(b);
     }
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry<'_>> = Vec::new();
     for (name, value) in attrs {
-        if name.starts_with("system.posix_acl_") {
-            return Err(Refusal::Acl((*name).to_string()));
+        if let Some(index) = acl_index(name) {
+            let v = acl_to_ext(value)
+                .ok_or_else(|| Refusal::Acl((*name).to_string()))?;
+            entries.push((index, &[], v.into()));
+            continue;
         }
         let (index, rest) =
             split_name(name).ok_or_else(|| Refusal::Name((*name).into()))?;
-        entries.push((index, rest.as_bytes(), *value));
+        entries.push((index, rest.as_bytes(), (*value).into()));
     }
     if place == Place::Block {
         // ext4_xattr_find_entry stops at the first entry past the name
@@ -171,6 +235,7 @@ fn encode(
             u32::try_from(value.len()).map_err(|_| Refusal::TooLarge(need))?;
         let value_offs =
             u16::try_from(offs).map_err(|_| Refusal::TooLarge(need))?;
+        let value = &value[..];
         let hash = entry_hash(name, value);
         let e = &mut b[entry_at..];
         e[0x0] = name_len; // e_name_len
@@ -225,9 +290,57 @@ mod tests {
             Err(Refusal::Acl("system.posix_acl_access".into()))
         );
         assert_eq!(
+            encode_in_inode(
+                &[("system.posix_acl_default", &[2, 0, 0, 0, 1])],
+                96
+            ),
+            Err(Refusal::Acl("system.posix_acl_default".into()))
+        );
+        assert_eq!(
             encode_in_inode(&[("other.x", b"x")], 96),
             Err(Refusal::Name("other.x".into()))
         );
+    }
+
+    /// The ACL systemd-tmpfiles puts on /var/log/journal
+    /// (`group:adm:r-x`), in both formats.
+    #[test]
+    fn posix_acl_in_ext_format() {
+        let entry = |tag: u16, perm: u16, id: u32| {
+            let mut v = tag.to_le_bytes().to_vec();
+            v.extend_from_slice(&perm.to_le_bytes());
+            v.extend_from_slice(&id.to_le_bytes());
+            v
+        };
+        let mut xattr = 2u32.to_le_bytes().to_vec();
+        for e in [
+            entry(0x01, 7, u32::MAX),
+            entry(0x04, 5, u32::MAX),
+            entry(0x08, 5, 4),
+            entry(0x10, 5, u32::MAX),
+            entry(0x20, 5, u32::MAX),
+        ] {
+            xattr.extend(e);
+        }
+        let ext = acl_to_ext(&xattr).unwrap();
+        let want: Vec<u8> = [
+            &[1u8, 0, 0, 0][..],
+            &[0x01, 0, 7, 0],
+            &[0x04, 0, 5, 0],
+            &[0x08, 0, 5, 0, 4, 0, 0, 0],
+            &[0x10, 0, 5, 0],
+            &[0x20, 0, 5, 0],
+        ]
+        .concat();
+        assert_eq!(ext, want);
+        let b = encode_in_inode(&[("system.posix_acl_access", &xattr)], 96)
+            .unwrap();
+        assert_eq!((b[4], b[5]), (0, 2)); // empty name, index 2
+        assert_eq!(get_u32le(&b, 12), 28);
+        let mut bad = xattr.clone();
+        bad[12] = 0x40; // no such tag
+        assert_eq!(acl_to_ext(&bad), None);
+        assert_eq!(acl_to_ext(&xattr[..7]), None);
     }
 
     #[test]

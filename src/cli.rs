@@ -7,8 +7,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Output formats of `lunforge build`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// The root file system as a tarball.
+    /// The partitioned disk image `OUT/<name>.img` (sparse).
+    Image,
+    /// The root file system as a tarball `OUT/<name>.tar`.
     Tar,
+}
+
+/// File systems `lunforge mkfs` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsType {
+    /// ext2: no journal.
+    Ext2,
+    /// ext3: ext2 with a journal.
+    Ext3,
+    /// ext4: extents, flex_bg, metadata checksums.
+    Ext4,
 }
 
 /// Builds ready-to-boot Debian guest disks for Xen hosts sharing iSCSI
@@ -27,15 +40,16 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the guest: for now its root file system as a tarball.
+    /// Build the guest's disk image (or its root file system as a
+    /// tarball).
     Build {
         /// Recipe and repository options.
         #[command(flatten)]
         recipe: RecipeArgs,
-        /// What to write: `tar`, the installed root file system as a
-        /// deterministic tarball `OUT/<name>.tar` (the disk image comes
-        /// with the file system writers).
-        #[arg(long, value_enum, default_value_t = Format::Tar)]
+        /// What to write: `image`, the partitioned disk
+        /// `OUT/<name>.img`, or `tar`, the installed root file system as
+        /// a deterministic tarball `OUT/<name>.tar`.
+        #[arg(long, value_enum, default_value_t = Format::Image)]
         format: Format,
         /// Output directory.
         #[arg(short, long, value_name = "OUT", default_value = "out")]
@@ -66,15 +80,57 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Make an ext2/3/4 file system image from a directory.
-    Mkfs,
+    /// Make an ext2/3/4 file system image from a directory, rootless
+    /// and deterministic.
+    Mkfs(MkfsArgs),
     /// Write a built image to a file, block device or iSCSI target.
     Write,
     /// Show the partitions and file systems of an image.
-    Inspect,
+    Inspect {
+        /// The disk or file system image.
+        image: PathBuf,
+    },
     /// Show or check a recipe.
     #[command(subcommand)]
     Recipe(RecipeCommand),
+}
+
+/// `lunforge mkfs`.
+#[derive(Debug, Args)]
+pub struct MkfsArgs {
+    /// The file system: ext2, ext3 or ext4.
+    #[arg(value_enum, value_name = "TYPE")]
+    pub fs_type: FsType,
+    /// The directory whose contents fill the file system.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The image file to write (replaced atomically).
+    pub output: PathBuf,
+    /// Size (`512MiB`, `8GiB`); default: the smallest that holds DIR.
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<crate::units::ByteSize>,
+    /// Volume label (at most 16 bytes).
+    #[arg(short = 'L', long, default_value = "")]
+    pub label: String,
+    /// File system UUID; default: derived from the options and DIR.
+    #[arg(short = 'U', long, value_name = "UUID")]
+    pub uuid: Option<crate::ids::Uuid>,
+    /// A genext2fs device table adding device nodes and setting owners
+    /// and modes.
+    #[arg(long, value_name = "FILE")]
+    pub devices: Option<PathBuf>,
+    /// Block size in bytes: 1024, 2048 or 4096 (default as mke2fs).
+    #[arg(short = 'b', long, value_name = "BYTES")]
+    pub block_size: Option<u32>,
+    /// Bytes per inode (default as mke2fs.conf).
+    #[arg(short = 'i', long, value_name = "BYTES")]
+    pub inode_ratio: Option<u64>,
+    /// Number of inodes (instead of the ratio).
+    #[arg(short = 'N', long, value_name = "COUNT")]
+    pub inodes: Option<u32>,
+    /// Percent of blocks reserved for root (default 5).
+    #[arg(short = 'm', long, value_name = "PERCENT")]
+    pub reserved_percent: Option<u8>,
 }
 
 /// `lunforge recipe …`.

@@ -37,6 +37,21 @@ pub enum Error {
     /// Writing an output failed.
     #[error(transparent)]
     Output(#[from] crate::output::tar::Error),
+    /// The disk layout or partition table failed.
+    #[error(transparent)]
+    Disk(#[from] crate::disk::Error),
+    /// A partition's file system or swap area failed.
+    #[error(transparent)]
+    Filesystems(#[from] crate::filesystems::Error),
+    /// `lunforge inspect` failed.
+    #[error(transparent)]
+    Inspect(#[from] crate::inspect::Error),
+    /// `lunforge mkfs` failed.
+    #[error(transparent)]
+    Mkfs(#[from] crate::mkfs::Error),
+    /// The output image failed.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::Error),
     /// The lockfile failed.
     #[error(transparent)]
     Lock(#[from] crate::resolve::lockfile::Error),

@@ -53,6 +53,23 @@ impl std::fmt::Display for Uuid {
     }
 }
 
+impl std::str::FromStr for Uuid {
+    type Err = String;
+
+    /// The 8-4-4-4-12 hexadecimal form (either case).
+    fn from_str(s: &str) -> Result<Uuid, String> {
+        let bad = || format!("{s:?} is not a UUID (8-4-4-4-12 hex digits)");
+        let groups: Vec<&str> = s.split('-').collect();
+        let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        if lens != [8, 4, 4, 4, 12] {
+            return Err(bad());
+        }
+        let mut b = [0u8; 16];
+        hex::decode_to_slice(groups.concat(), &mut b).map_err(|_| bad())?;
+        Ok(Uuid(b))
+    }
+}
+
 /// The UUID of the file system (or swap area) of partition `index`
 /// (counting from 0) of the guest named `image`.
 pub fn partition_fs_uuid(image: &str, index: usize) -> Uuid {
@@ -88,6 +105,16 @@ pub fn vif_mac(image: &str, index: usize) -> Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_its_own_form() {
+        let a = partition_fs_uuid("virtual01", 1);
+        assert_eq!(a.to_string().parse::<Uuid>(), Ok(a));
+        assert_eq!(a.to_string().to_uppercase().parse::<Uuid>(), Ok(a));
+        for bad in ["", "0123", "01234567-89ab-cdef-0123-456789abcdeg"] {
+            assert!(bad.parse::<Uuid>().unwrap_err().contains("not a UUID"));
+        }
+    }
 
     #[test]
     fn stable_and_well_formed() {

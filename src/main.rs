@@ -8,8 +8,10 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 
 use lunforge::cli::{
-    Cli, Command, Format, RecipeArgs, RecipeCommand, RecipeOnly,
+    Cli, Command, Format, FsType, MkfsArgs, RecipeArgs, RecipeCommand,
+    RecipeOnly,
 };
+use lunforge::filesystems::ext::ExtKind;
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
 use lunforge::{pipeline, progress, units, Context};
@@ -48,19 +50,20 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Build {
             mut recipe,
-            format: Format::Tar,
+            format,
             output,
             configure,
         } => {
             if let Some(c) = configure {
                 recipe.recipe.set.push(format!("system.configure={c}"));
             }
-            build_tar(&recipe, &output, quiet)
+            build(&recipe, format, &output, quiet)
         }
-        Command::Mkfs => Err(lunforge::Error::NotImplemented("mkfs").into()),
+        Command::Mkfs(args) => mkfs(&args),
         Command::Write => Err(lunforge::Error::NotImplemented("write").into()),
-        Command::Inspect => {
-            Err(lunforge::Error::NotImplemented("inspect").into())
+        Command::Inspect { image } => {
+            print!("{}", lunforge::inspect::inspect(&image, color())?);
+            Ok(())
         }
         Command::Recipe(RecipeCommand::Show(r)) => {
             let recipe = load(&r)?;
@@ -108,23 +111,79 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `lunforge build --format tar`: the root file system as a tarball.
-fn build_tar(args: &RecipeArgs, out: &Path, quiet: bool) -> Result<()> {
+/// `lunforge build`: the disk image, or the root file system as a
+/// tarball.
+fn build(
+    args: &RecipeArgs,
+    format: Format,
+    out: &Path,
+    quiet: bool,
+) -> Result<()> {
     let (r, ctx) = setup(args, quiet)?;
     let lock = package_set(args, &r, &ctx)?;
     let fetched = pipeline::fetch(&r, &ctx, &lock)?;
     let tree = pipeline::root_tree(&r, &ctx, &lock, &fetched)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create {}", out.display()))?;
-    let path = out.join(format!("{}.tar", r.image.name));
-    pipeline::write_tar(&tree, &path, &lock)?;
+    let paths = tree.len();
+    let path = match format {
+        Format::Tar => {
+            let path = out.join(format!("{}.tar", r.image.name));
+            pipeline::write_tar(&tree, &path, &lock)?;
+            path
+        }
+        Format::Image => {
+            let path = out.join(format!("{}.img", r.image.name));
+            pipeline::write_image(&r, tree, &lock, &path)?;
+            path
+        }
+    };
     println!(
         "wrote {}: {} packages, {} paths",
         path.display(),
         lock.packages.len(),
-        tree.len()
+        paths
     );
     Ok(())
+}
+
+/// `lunforge mkfs`.
+fn mkfs(a: &MkfsArgs) -> Result<()> {
+    let kind = match a.fs_type {
+        FsType::Ext2 => ExtKind::Ext2,
+        FsType::Ext3 => ExtKind::Ext3,
+        FsType::Ext4 => ExtKind::Ext4,
+    };
+    let opts = lunforge::mkfs::Options {
+        kind,
+        from: a.from.clone(),
+        output: a.output.clone(),
+        size: a.size.map(|s| s.bytes()),
+        label: a.label.clone(),
+        uuid: a.uuid,
+        devices: a.devices.clone(),
+        inode_ratio: a.inode_ratio,
+        inodes: a.inodes,
+        reserved_percent: a.reserved_percent,
+        block_size: a.block_size,
+    };
+    let report = lunforge::mkfs::mkfs(&opts)?;
+    let p = &report.params;
+    println!(
+        "wrote {}: {} of {}, {} paths, UUID {}",
+        a.output.display(),
+        kind,
+        units::human(p.size),
+        report.paths,
+        lunforge::ids::Uuid(p.uuid)
+    );
+    Ok(())
+}
+
+/// Whether `inspect` may draw in colour: a terminal, and no `NO_COLOR`.
+fn color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Resolve (or read the lock) and download; the summary line.

@@ -25,8 +25,9 @@ use crate::resolve::lockfile::{
     Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
 };
 use crate::resolve::{self, Request};
+use crate::sink::{FileSink, Sink, Window};
 use crate::tree::{Spool, Tree};
-use crate::{output, unpack};
+use crate::{disk, filesystems, output, unpack};
 
 /// Read the suite, verify it, and resolve the recipe's package set.
 pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
@@ -49,6 +50,11 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
         architecture: sys.architecture.clone(),
     };
     let selection = resolve::resolve(&suite.packages, &request)?;
+    let tools = resolve::tools(
+        &suite.packages,
+        &inputs(recipe).tools,
+        &sys.architecture,
+    )?;
     let r = &suite.release;
     Ok(Lock {
         format: FORMAT,
@@ -65,16 +71,39 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
         packages: selection
             .packages
             .iter()
-            .map(|p| LockedPackage {
-                name: p.name.to_string(),
-                version: p.version.to_string(),
-                architecture: p.architecture.to_string(),
-                path: p.filename.to_string(),
-                size: p.file.size,
-                sha256: p.file.sha256,
-            })
+            .map(|p| locked_package(p))
             .collect(),
+        tools: tools.iter().map(|p| locked_package(p)).collect(),
     })
+}
+
+fn locked_package(p: &repo::packages::BinaryPackage) -> LockedPackage {
+    LockedPackage {
+        name: p.name.to_string(),
+        version: p.version.to_string(),
+        architecture: p.architecture.to_string(),
+        path: p.filename.to_string(),
+        size: p.file.size,
+        sha256: p.file.sha256,
+    }
+}
+
+/// The build's tools: packages fetched from the guest's suite and lock
+/// but not installed in it. busybox-static provides the initrd's shell
+/// and utilities.
+pub const TOOLS: &[&str] = &["busybox-static"];
+
+/// The cached `.deb` of the tool `name` after [`fetch`].
+pub fn tool_deb<'a>(
+    lock: &Lock,
+    fetched: &'a fetch::Report,
+    name: &str,
+) -> Option<&'a Path> {
+    let i = lock.tools.iter().position(|t| t.name == name)?;
+    fetched
+        .paths
+        .get(lock.packages.len().checked_add(i)?)
+        .map(PathBuf::as_path)
 }
 
 /// Read `<recipe>.lock` and check it still matches the recipe.
@@ -93,9 +122,12 @@ pub fn fetch(
     let t = transport::for_mirror(&recipe.system.mirror)
         .map_err(repo::Error::from)?;
     let cache = Cache::open(&ctx.cache_dir)?;
+    // Packages first, then tools: `root_tree` and `tool_deb` rely on
+    // that order of `Report::paths`.
     let items: Vec<fetch::Item> = lock
         .packages
         .iter()
+        .chain(&lock.tools)
         .map(|p| fetch::Item {
             package: format!("{} {}", p.name, p.version),
             path: p.path.clone(),
@@ -172,6 +204,32 @@ pub fn write_tar(tree: &Tree, path: &Path, lock: &Lock) -> Result<()> {
     Ok(())
 }
 
+/// Write the guest's partitioned disk image at `path`, atomically: the
+/// layout and every partition's contents are planned first (so a tree
+/// that does not fit fails before any output exists), then the table
+/// and the contents go into a sparse file renamed into place at the end.
+pub fn write_image(
+    recipe: &Recipe,
+    tree: Tree,
+    lock: &Lock,
+    path: &Path,
+) -> Result<disk::DiskLayout> {
+    let layout = disk::plan(recipe)?;
+    let contents = filesystems::plan(&layout, tree, source_date_epoch(lock))?;
+    let size =
+        layout
+            .disk_sectors
+            .bytes()
+            .ok_or(disk::Error::UnalignedDisk {
+                size: recipe.image.size.bytes(),
+            })?;
+    let mut sink: Box<dyn Sink> = Box::new(FileSink::create(path, size)?);
+    disk::write_table(&mut Window::whole(&mut *sink), &layout)?;
+    filesystems::write(&layout, &contents, &mut *sink)?;
+    sink.finish()?;
+    Ok(layout)
+}
+
 /// The recipe inputs a lock records.
 fn inputs(recipe: &Recipe) -> Inputs {
     let s = &recipe.system;
@@ -182,6 +240,7 @@ fn inputs(recipe: &Recipe) -> Inputs {
         components: s.components.clone(),
         include: s.include.clone(),
         exclude: s.exclude.clone(),
+        tools: TOOLS.iter().map(|t| t.to_string()).collect(),
     }
 }
 

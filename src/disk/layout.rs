@@ -99,6 +99,8 @@ pub struct PlannedPartition {
     pub fs: Option<FsKind>,
     /// Label (file system or swap label, and the GPT partition name).
     pub label: Option<String>,
+    /// Where a data partition is mounted in the guest.
+    pub mount: Option<String>,
     /// First sector.
     pub first: Lba,
     /// Length.
@@ -274,6 +276,7 @@ pub fn plan(recipe: &Recipe) -> Result<DiskLayout> {
             usage: p.usage,
             fs: p.fs,
             label: p.label.clone(),
+            mount: p.mount.clone(),
             first,
             sectors,
             fs_uuid: partition_fs_uuid(image, index),

@@ -71,6 +71,10 @@ pub struct Lock {
     /// The packages, sorted by name then architecture.
     #[serde(rename = "package")]
     pub packages: Vec<LockedPackage>,
+    /// The build's tools ([`crate::resolve::tools`]): fetched and
+    /// verified like the packages, never installed in the guest.
+    #[serde(rename = "tool", default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<LockedPackage>,
 }
 
 /// The Release a lock was resolved from.
@@ -114,6 +118,9 @@ pub struct Inputs {
     pub include: Vec<String>,
     /// `system.exclude`.
     pub exclude: Vec<String>,
+    /// The build's tools by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
 }
 
 /// One locked package.
@@ -175,9 +182,11 @@ mod sha256_hex {
 impl Lock {
     /// Sort packages canonically.
     pub fn normalise(&mut self) {
-        self.packages.sort_by(|a, b| {
-            (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture))
-        });
+        for list in [&mut self.packages, &mut self.tools] {
+            list.sort_by(|a, b| {
+                (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture))
+            });
+        }
     }
 
     /// The lockfile text.
@@ -215,7 +224,7 @@ impl Lock {
                 lock.format
             )));
         }
-        for p in &lock.packages {
+        for p in lock.packages.iter().chain(&lock.tools) {
             if let Err(reason) = check_relative_path(&p.path) {
                 return Err(invalid(format!(
                     "package {}: bad path {:?}: {reason}",
@@ -278,6 +287,7 @@ impl Lock {
             ),
             ("system.include", l.include.join(","), now.include.join(",")),
             ("system.exclude", l.exclude.join(","), now.exclude.join(",")),
+            ("build tools", l.tools.join(","), now.tools.join(",")),
         ];
         for (key, locked, now) in pairs {
             if locked != now {
@@ -333,8 +343,10 @@ mod tests {
                 components: vec!["main".into()],
                 include: vec!["vim".into()],
                 exclude: vec![],
+                tools: vec!["busybox-static".into()],
             },
             packages: vec![pkg("zsh"), pkg("bash")],
+            tools: vec![pkg("busybox-static")],
         }
     }
 
@@ -392,6 +404,14 @@ mod tests {
             "lockfile x.lock is stale: system.include is \"vim\" in the lock \
              but \"vim,less\" in the recipe; run `lunforge lock` again"
         );
+        let mut now = sample().inputs;
+        now.tools.clear();
+        let e = sample().check_inputs(p, &now).unwrap_err();
+        assert!(e.to_string().contains("build tools"), "{e}");
+        let text = sample()
+            .to_text()
+            .replace("pool/main/busybox-static.deb", "/etc/passwd");
+        assert!(Lock::parse(p, &text).is_err());
         let mut now = sample().inputs;
         now.suite = "forky".into();
         let e = sample().check_inputs(p, &now).unwrap_err();

@@ -157,6 +157,36 @@ impl Selection<'_> {
     }
 }
 
+/// The build's tools: packages fetched with the guest's, from the same
+/// suite and lock, but never installed in it (busybox-static, whose
+/// binary goes into the initrd). Each is the newest version of that
+/// name for `architecture`; its dependencies are not followed (the
+/// tools are static).
+pub fn tools<'a>(
+    packages: &'a [BinaryPackage],
+    names: &[String],
+    architecture: &str,
+) -> Result<Vec<&'a BinaryPackage>> {
+    names
+        .iter()
+        .map(|name| {
+            packages
+                .iter()
+                .filter(|p| *p.name == **name)
+                .filter(|p| {
+                    *p.architecture == *architecture
+                        || &*p.architecture == "all"
+                })
+                .max_by(|a, b| a.version.cmp(&b.version))
+                .ok_or_else(|| Error::UnknownPackage {
+                    origin: "build tools".into(),
+                    name: name.clone(),
+                    hint: String::new(),
+                })
+        })
+        .collect()
+}
+
 /// Resolve `req` against the packages of a suite.
 pub fn resolve<'a>(
     packages: &'a [BinaryPackage],

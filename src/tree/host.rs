@@ -164,6 +164,31 @@ fn apply_meta(path: &Path, meta: &Meta, symlink: bool) -> Result<()> {
 /// relative to `dir`, e.g. `/proc`) is left out but the directory itself
 /// is kept.
 pub fn read_dir(dir: &Path, skip: &[GuestPath]) -> Result<Tree> {
+    read_dir_with(dir, skip, Contents::Copy)
+}
+
+/// [`read_dir`], but regular files are referenced by host path
+/// ([`super::Content::Host`]) rather than copied: for a directory that
+/// outlives the tree, such as `lunforge mkfs --from DIR`, whose contents
+/// are then read once, straight into the image.
+pub fn read_dir_referenced(dir: &Path, skip: &[GuestPath]) -> Result<Tree> {
+    read_dir_with(dir, skip, Contents::Reference)
+}
+
+/// How [`walk`] records file contents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Contents {
+    /// Into the tree's spool.
+    Copy,
+    /// By host path.
+    Reference,
+}
+
+fn read_dir_with(
+    dir: &Path,
+    skip: &[GuestPath],
+    how: Contents,
+) -> Result<Tree> {
     let root_meta = fs::symlink_metadata(dir).map_err(io_err(dir, "stat"))?;
     let mut tree = Tree::new(root_meta.mtime())?;
     let root = GuestPath::root();
@@ -172,7 +197,7 @@ pub fn read_dir(dir: &Path, skip: &[GuestPath]) -> Result<Tree> {
         .ok_or(super::Error::NotFound { path: root.clone() })?;
     tree.inode_mut(id).meta = meta_of(dir, &root_meta, false)?;
     let mut seen: HashMap<(u64, u64), GuestPath> = HashMap::new();
-    walk(&mut tree, dir, &root, skip, &mut seen)?;
+    walk(&mut tree, dir, &root, skip, how, &mut seen)?;
     Ok(tree)
 }
 
@@ -181,6 +206,7 @@ fn walk(
     host_dir: &Path,
     guest_dir: &GuestPath,
     skip: &[GuestPath],
+    how: Contents,
     seen: &mut HashMap<(u64, u64), GuestPath>,
 ) -> Result<()> {
     let mut names: Vec<_> = fs::read_dir(host_dir)
@@ -205,6 +231,13 @@ fn walk(
         let meta = meta_of(&host, &md, ft.is_symlink())?;
         let kind = kind_of(&host, &md)?;
         match kind {
+            Some(Kind::File(_)) if how == Contents::Reference => {
+                let content = super::Content::Host {
+                    path: host.clone(),
+                    len: md.len(),
+                };
+                tree.insert(&guest, meta, Kind::File(content))?;
+            }
             Some(Kind::File(_)) => {
                 let mut f =
                     fs::File::open(&host).map_err(io_err(&host, "open"))?;
@@ -214,7 +247,7 @@ fn walk(
                 let is_dir = matches!(k, Kind::Dir);
                 tree.insert(&guest, meta, k)?;
                 if is_dir && !skip.contains(&guest) {
-                    walk(tree, &host, &guest, skip, seen)?;
+                    walk(tree, &host, &guest, skip, how, seen)?;
                 }
             }
             None => {}

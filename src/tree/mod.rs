@@ -11,6 +11,7 @@
 //! output is deterministic.
 
 pub mod content;
+pub mod devtable;
 pub mod host;
 pub mod node;
 pub mod path;
@@ -80,6 +81,18 @@ pub enum Error {
         path: GuestPath,
         /// The directory.
         target: GuestPath,
+    },
+    /// A hard link joins a path inside a subtree being split off (a
+    /// separate file system) with one outside it.
+    #[error(
+        "{path} is a hard link to {other}, which is outside the separate \
+         file system"
+    )]
+    LinkAcrossMount {
+        /// The path inside the subtree.
+        path: GuestPath,
+        /// A link to the same inode outside it.
+        other: GuestPath,
     },
     /// The spool failed.
     #[error("content spool: {0}")]
@@ -404,6 +417,67 @@ impl Tree {
         Ok(())
     }
 
+    /// Move everything below the directory `mount` into a tree of its
+    /// own, rooted at `/` with `mount`'s metadata, and leave `mount` an
+    /// empty directory here: the contents of a partition mounted there.
+    /// Both trees share the spool. A hard link across the boundary is
+    /// an error, since no file system can hold it.
+    pub fn split_off(&mut self, mount: &GuestPath) -> Result<Tree> {
+        let id = self
+            .id(mount)
+            .filter(|id| matches!(self.inode(*id).kind, Kind::Dir))
+            .ok_or_else(|| Error::NotFound {
+                path: mount.clone(),
+            })?;
+        let below: Vec<(GuestPath, InodeId)> = self
+            .entries
+            .range(mount.clone()..)
+            .take_while(|(p, _)| p.as_str().starts_with(mount.as_str()))
+            .filter(|(p, _)| p.starts_with(mount) && *p != mount)
+            .map(|(p, id)| (p.clone(), *id))
+            .collect();
+        let moved: BTreeMap<InodeId, &GuestPath> =
+            below.iter().map(|(p, id)| (*id, p)).collect();
+        let outside = |o: &GuestPath| !o.starts_with(mount) || o == mount;
+        if let Some((other, p)) = self.entries.iter().find_map(|(o, id)| {
+            moved.get(id).filter(|_| outside(o)).map(|p| (o, *p))
+        }) {
+            return Err(Error::LinkAcrossMount {
+                path: p.clone(),
+                other: other.clone(),
+            });
+        }
+        for (p, _) in &below {
+            self.entries.remove(p);
+        }
+        let mut sub = Tree {
+            entries: BTreeMap::new(),
+            inodes: Vec::new(),
+            spool: self.spool.clone(),
+        };
+        let root = sub.new_inode(self.inode(id).clone());
+        sub.entries.insert(GuestPath::root(), root);
+        let mut ids: BTreeMap<InodeId, InodeId> = BTreeMap::new();
+        let prefix = mount.as_str().len();
+        for (p, old) in below {
+            let new = match ids.get(&old) {
+                Some(n) => *n,
+                None => {
+                    let n = sub.new_inode(self.inode(old).clone());
+                    ids.insert(old, n);
+                    n
+                }
+            };
+            let rel = if mount.is_root() {
+                p.as_str().to_string()
+            } else {
+                p.as_str()[prefix..].to_string()
+            };
+            sub.entries.insert(GuestPath::new(&rel)?, new);
+        }
+        Ok(sub)
+    }
+
     /// Number of links to each inode, as the file systems record it
     /// (directories: 2 + subdirectories).
     pub fn link_counts(&self) -> BTreeMap<InodeId, u32> {
@@ -490,6 +564,43 @@ mod tests {
         dir(&mut t, "/usr/bin");
         link(&mut t, "/bin", "usr/bin");
         t
+    }
+
+    #[test]
+    fn split_off_moves_a_subtree_and_keeps_its_links() {
+        let mut t = merged();
+        dir(&mut t, "/srv");
+        dir(&mut t, "/srv/www");
+        dir(&mut t, "/srvx");
+        file(&mut t, "/srv/www/a", b"a").unwrap();
+        t.link(&p("/srv/b"), &p("/srv/www/a")).unwrap();
+        file(&mut t, "/srvx/c", b"c").unwrap();
+        let sub = t.split_off(&p("/srv")).unwrap();
+        let paths: Vec<&str> = sub.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(paths, ["/", "/b", "/www", "/www/a"]);
+        assert_eq!(sub.id(&p("/b")), sub.id(&p("/www/a")));
+        assert!(t.get(&p("/srv")).is_some());
+        assert!(t.get(&p("/srv/www")).is_none());
+        assert!(t.get(&p("/srvx/c")).is_some());
+        assert_eq!(sub.spool().read(&content(&sub, "/b")).unwrap(), b"a");
+
+        file(&mut t, "/srvx/d", b"d").unwrap();
+        t.link(&p("/usr/d"), &p("/srvx/d")).unwrap();
+        let before = t.len();
+        let e = t.split_off(&p("/srvx")).unwrap_err();
+        assert_eq!(t.len(), before, "a refused split changed the tree");
+        assert_eq!(
+            e.to_string(),
+            "/srvx/d is a hard link to /usr/d, which is outside the \
+             separate file system"
+        );
+    }
+
+    fn content(t: &Tree, s: &str) -> Content {
+        match &t.get(&p(s)).unwrap().kind {
+            Kind::File(c) => c.clone(),
+            k => panic!("{s}: {k:?}"),
+        }
     }
 
     #[test]

@@ -169,7 +169,7 @@ def cmd_report(out, *pairs):
     t = {k: hf(a[k]) for k in (
         "fetch_cold", "apt_download", "apt_update_download",
         "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
-        "tar_lunforge", "tar_mmdebstrap",
+        "tar_lunforge", "tar_mmdebstrap", "mkfs_lunforge", "mkfs_mke2fs",
     )}
     med = {k: v["median_s"] for k, v in t.items()}
     n, size = int(a["packages"]), int(a["bytes"])
@@ -199,6 +199,12 @@ def cmd_report(out, *pairs):
                 ratio("resolve_cold", "mmdebstrap"),
             "tar_warm_vs_mmdebstrap_tar":
                 ratio("tar_lunforge", "tar_mmdebstrap"),
+            "mkfs_ext3_vs_mke2fs_d": ratio("mkfs_lunforge", "mkfs_mke2fs"),
+        },
+        "mkfs": {
+            "files": int(a["mkfs_files"]), "bytes": int(a["mkfs_bytes"]),
+            "allocated_lunforge": int(a["mkfs_alloc_lunforge"]),
+            "allocated_mke2fs": int(a["mkfs_alloc_mke2fs"]),
         },
         "peak_rss_kib": {
             "fetch_cold": int(a["rss_fetch"]),
@@ -207,6 +213,8 @@ def cmd_report(out, *pairs):
             # GNU time's %M: the largest single process of mmdebstrap's
             # tree (ru_maxrss of the waited-for descendants), not a sum.
             "tar_mmdebstrap_largest_process": int(a["rss_tar_mmdebstrap"]),
+            "mkfs_lunforge": int(a["rss_mkfs_lunforge"]),
+            "mkfs_mke2fs": int(a["rss_mkfs_mke2fs"]),
         },
         "tarball": {
             "lunforge": {"bytes": int(a["tar_size_lunforge"]),
@@ -257,6 +265,16 @@ def cmd_report(out, *pairs):
           f"{tb['lunforge']['entries']} entries; mmdebstrap "
           f"{tb['mmdebstrap']['bytes'] / (1 << 20):.1f} MiB, "
           f"{tb['mmdebstrap']['entries']} entries")
+    m = results["mkfs"]
+    print(f"mkfs ext3, 2 GiB, {m['files']} paths, "
+          f"{m['bytes'] / (1 << 20):.0f} MiB: lunforge "
+          f"{med['mkfs_lunforge']:.2f} s, mke2fs -d "
+          f"{med['mkfs_mke2fs']:.2f} s, ratio "
+          f"{r['mkfs_ext3_vs_mke2fs_d']:.2f}; peak RSS lunforge "
+          f"{kib('rss_mkfs_lunforge'):.0f} MiB, mke2fs "
+          f"{kib('rss_mkfs_mke2fs'):.0f} MiB; allocated lunforge "
+          f"{m['allocated_lunforge'] / (1 << 20):.0f} MiB, mke2fs "
+          f"{m['allocated_mke2fs'] / (1 << 20):.0f} MiB")
     print(f"peak RSS: lunforge fetch (cold) "
           f"{int(a['rss_fetch']) / 1024:.1f} MiB, lunforge resolve "
           f"{int(a['rss_resolve']) / 1024:.1f} MiB")

@@ -15,6 +15,7 @@
 #        d. warm-cache `lunforge build --format tar` vs `mmdebstrap` to a
 #           tarball, same variant, each run into a fresh output path
 #           (median of BENCH_TAR_RUNS >= 3 runs: 15-40 s each);
+#        e. `lunforge mkfs ext3` vs `mke2fs -t ext3 -d` of that tree;
 #      plus the peak RSS of one cold fetch, one resolve and one tarball
 #      build of each tool;
 #   4. the table goes to stdout and to $BENCH_DIR/results.json.
@@ -377,6 +378,31 @@ check_tar "$lf_tar" "$work/tar_lunforge.list"
 bench tar_mmdebstrap "rm -f $(q "$mm_tar")" "$mmdebstrap_tar_cmd" "$tar_runs" 0
 check_tar "$mm_tar" "$work/tar_mmdebstrap.list"
 
+# 3e. `lunforge mkfs ext3` vs `mke2fs -t ext3 -d` on the same directory:
+# mmdebstrap's tarball of the same variant, unpacked (as root, owners and
+# device nodes kept), into one file system size for both. Every run
+# writes a fresh image; both images are checked with e2fsck afterwards.
+mkfs_src=$work/mkfs-src
+mkdir "$mkfs_src"
+tar -C "$mkfs_src" --xattrs --xattrs-include='*' -xf "$mm_tar"
+mkfs_size=2G
+lf_img=$work/lunforge.ext3
+mk_img=$work/mke2fs.ext3
+mkfs_lunforge=("$lunforge" -q mkfs ext3 --from "$mkfs_src" --size 2GiB "$lf_img")
+# mke2fs needs the file to exist; the same 5 % reserve and defaults.
+mkfs_mke2fs="truncate -s $mkfs_size $(q "$mk_img") && mke2fs -q -F -t ext3 -d $(q "$mkfs_src") $(q "$mk_img")"
+say "untimed mkfs of each (peak RSS, warmup)"
+/usr/bin/time -f %M -o "$work/rss_mkfs_lunforge" "${mkfs_lunforge[@]}" >/dev/null
+/usr/bin/time -f %M -o "$work/rss_mkfs_mke2fs" sh -c "$mkfs_mke2fs"
+bench mkfs_lunforge "rm -f $(q "$lf_img")" "$(q "${mkfs_lunforge[@]}")"
+bench mkfs_mke2fs "rm -f $(q "$mk_img")" "$mkfs_mke2fs"
+for img in "$lf_img" "$mk_img"; do
+    e2fsck -fn "$img" >"$work/e2fsck.out" 2>&1 \
+        || { cat "$work/e2fsck.out" >&2; die "$img: e2fsck -fn found problems"; }
+done
+mkfs_files=$(find "$mkfs_src" | wc -l)
+mkfs_bytes=$(du -sb "$mkfs_src" | cut -f1)
+
 # ---------------------------------------------------------------------------
 # 4. The report.
 "${lib[@]}" report "$bench_dir/results.json" \
@@ -386,6 +412,12 @@ check_tar "$mm_tar" "$work/tar_mmdebstrap.list"
     resolve_cold="$work/resolve_cold.json" mmdebstrap="$work/mmdebstrap.json" \
     tar_lunforge="$work/tar_lunforge.json" tar_mmdebstrap="$work/tar_mmdebstrap.json" \
     tar_runs="$tar_runs" configure="$configure" \
+    mkfs_lunforge="$work/mkfs_lunforge.json" mkfs_mke2fs="$work/mkfs_mke2fs.json" \
+    rss_mkfs_lunforge="$(tail -n 1 "$work/rss_mkfs_lunforge")" \
+    rss_mkfs_mke2fs="$(tail -n 1 "$work/rss_mkfs_mke2fs")" \
+    mkfs_files="$mkfs_files" mkfs_bytes="$mkfs_bytes" \
+    mkfs_alloc_lunforge="$(du -B1 "$lf_img" | cut -f1)" \
+    mkfs_alloc_mke2fs="$(du -B1 "$mk_img" | cut -f1)" \
     rss_tar_lunforge="$rss_tar_lunforge" rss_tar_mmdebstrap="$rss_tar_mmdebstrap" \
     tar_size_lunforge="$(stat -c %s "$lf_tar")" tar_size_mmdebstrap="$(stat -c %s "$mm_tar")" \
     tar_entries_lunforge="$(wc -l <"$work/tar_lunforge.list")" \

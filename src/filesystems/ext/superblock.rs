@@ -11,7 +11,7 @@
 //! expects one made by `mkfs.ext4`, writes no journal and handles only
 //! extents and 4 KiB blocks, so it cannot make ext2 or ext3.
 
-use super::bytes::{put, put_u16le, put_u32le};
+use super::bytes::{put, put_u16le, put_u32le, read_u16le, read_u32le};
 
 /// `s_magic`.
 pub const EXT2_SUPER_MAGIC: u16 = 0xEF53;
@@ -232,6 +232,63 @@ impl Superblock {
         // `s_block_group_nr` and `s_state`.
         b
     }
+
+    /// Read a superblock back (`lunforge inspect`, tests); `None` when
+    /// the magic is not there. Fields lunforge does not set are not
+    /// read.
+    pub fn decode(b: &[u8; Self::SIZE]) -> Option<Superblock> {
+        let u32_at = |off| read_u32le(b, off);
+        let u16_at = |off| read_u16le(b, off);
+        if u16_at(0x38)? != EXT2_SUPER_MAGIC {
+            return None;
+        }
+        let bytes16 = |off: usize| -> Option<[u8; 16]> {
+            b.get(off..off.checked_add(16)?)?.try_into().ok()
+        };
+        let mut jnl_blocks = [0u32; 17];
+        for (i, w) in jnl_blocks.iter_mut().enumerate() {
+            *w = u32_at(i.checked_mul(4)?.checked_add(0x10C)?)?;
+        }
+        Some(Superblock {
+            inodes_count: u32_at(0x00)?,
+            blocks_count: u32_at(0x04)?,
+            r_blocks_count: u32_at(0x08)?,
+            free_blocks_count: u32_at(0x0C)?,
+            free_inodes_count: u32_at(0x10)?,
+            first_data_block: u32_at(0x14)?,
+            log_block_size: u32_at(0x18)?,
+            blocks_per_group: u32_at(0x20)?,
+            inodes_per_group: u32_at(0x28)?,
+            time: u32_at(0x30)?,
+            first_ino: u32_at(0x54)?,
+            inode_size: u16_at(0x58)?,
+            block_group_nr: u16_at(0x5A)?,
+            state: u16_at(0x3A)?,
+            feature_compat: u32_at(0x5C)?,
+            feature_incompat: u32_at(0x60)?,
+            feature_ro_compat: u32_at(0x64)?,
+            uuid: bytes16(0x68)?,
+            volume_name: bytes16(0x78)?,
+            hash_seed: bytes16(0xEC)?,
+            extra_isize: u16_at(0x15C)?,
+            overhead_clusters: u32_at(0x248)?,
+            journal_inum: u32_at(0xE0)?,
+            jnl_blocks,
+            log_groups_per_flex: *b.get(0x174)?,
+        })
+    }
+
+    /// `ext4` with extents, else `ext3` with a journal, else `ext2`: the
+    /// name `blkid` gives such a file system.
+    pub fn kind_name(&self) -> &'static str {
+        if self.feature_incompat & incompat::EXTENTS != 0 {
+            "ext4"
+        } else if self.feature_compat & compat::HAS_JOURNAL != 0 {
+            "ext3"
+        } else {
+            "ext2"
+        }
+    }
 }
 
 #[cfg(test)]
@@ -297,5 +354,18 @@ mod tests {
         assert_eq!(b[0x174], 4);
         assert_eq!(b[0x175], 0);
         assert_eq!(get_u32le(&b, 0x3FC), 0);
+        assert_eq!(Superblock::decode(&b), Some(sb.clone()));
+        assert_eq!(sb.kind_name(), "ext2");
+        let with = |compat, incompat| Superblock {
+            feature_compat: compat,
+            feature_incompat: incompat,
+            ..sb.clone()
+        };
+        assert_eq!(with(compat::HAS_JOURNAL, 0).kind_name(), "ext3");
+        let ext4 = with(compat::HAS_JOURNAL, incompat::EXTENTS);
+        assert_eq!(ext4.kind_name(), "ext4");
+        let mut bad = b;
+        bad[0x38] ^= 1;
+        assert_eq!(Superblock::decode(&bad), None);
     }
 }

@@ -1,0 +1,219 @@
+//! The sink stage: where the finished disk goes. A [`Sink`] takes
+//! positioned writes and is finished explicitly; formats never see it
+//! directly but write through a [`Window`], a `Write + Seek` view of one
+//! byte range (the whole disk, or one partition), so that a file system
+//! writer cannot stray outside its partition.
+//!
+//! Backends: [`file::FileSink`], a sparse image written under a
+//! temporary name and renamed into place by [`Sink::finish`]. A sink
+//! dropped without `finish` leaves nothing behind.
+
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+pub mod file;
+
+pub use file::FileSink;
+
+/// Errors of the sink stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The output cannot be created, written or renamed.
+    #[error("{path}: {what}: {source}")]
+    Io {
+        /// The output (its final name).
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// A write reaches past the end of the sink.
+    #[error(
+        "write of {len} bytes at {offset} goes past the end of the \
+         {size}-byte output"
+    )]
+    PastEnd {
+        /// Where the write starts.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// The sink's size.
+        size: u64,
+    },
+    /// The output path names something that is not a plain file.
+    #[error("{path}: exists and is not a regular file; not overwriting it")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+/// Result of the sink stage.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A destination for a disk image of a fixed size.
+pub trait Sink {
+    /// Write `bytes` at `offset`; the range must lie within [`len`].
+    ///
+    /// [`len`]: Sink::len
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()>;
+
+    /// The size of the output in bytes.
+    fn len(&self) -> u64;
+
+    /// `true` for an output of no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Make the output durable and visible under its final name. Until
+    /// this returns, a failure leaves no output behind.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// The range `start..start + len` of a sink as a `Write + Seek` stream
+/// whose position 0 is `start`: what the table and file system writers
+/// write into. A write past the window's end fails.
+pub struct Window<'a> {
+    sink: &'a mut dyn Sink,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<'a> Window<'a> {
+    /// The window `start..start + len` of `sink`; `None` when it does not
+    /// lie within the sink.
+    pub fn new(sink: &'a mut dyn Sink, start: u64, len: u64) -> Option<Self> {
+        let end = start.checked_add(len)?;
+        (end <= sink.len()).then_some(Window {
+            sink,
+            start,
+            len,
+            pos: 0,
+        })
+    }
+
+    /// The whole sink.
+    pub fn whole(sink: &'a mut dyn Sink) -> Self {
+        let len = sink.len();
+        Window {
+            sink,
+            start: 0,
+            len,
+            pos: 0,
+        }
+    }
+}
+
+impl Write for Window<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len() as u64;
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.len);
+        if end.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!(
+                    "write of {n} bytes at {} passes the end of a {}-byte \
+                     partition",
+                    self.pos, self.len
+                ),
+            ));
+        }
+        self.sink
+            .write_at(self.start + self.pos, buf)
+            .map_err(io::Error::other)?;
+        self.pos += n;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Window<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let new = new.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "seek out of range")
+        })?;
+        self.pos = new;
+        Ok(new)
+    }
+}
+
+/// A sink in memory, for tests.
+#[cfg(test)]
+pub(crate) struct MemSink(pub Vec<u8>);
+
+#[cfg(test)]
+impl Sink for MemSink {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        let size = self.0.len() as u64;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|e| *e <= size)
+            .ok_or(Error::PastEnd {
+                offset,
+                len: bytes.len() as u64,
+                size,
+            })?;
+        self.0[offset as usize..end as usize].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_offsets_and_bounds() {
+        let mut sink = MemSink(vec![0; 16]);
+        {
+            let mut w = Window::new(&mut sink, 4, 8).unwrap();
+            w.seek(SeekFrom::Start(2)).unwrap();
+            w.write_all(b"abc").unwrap();
+            w.seek(SeekFrom::End(-1)).unwrap();
+            w.write_all(b"z").unwrap();
+            let e = w.write_all(b"!").unwrap_err();
+            assert!(e.to_string().contains("passes the end"), "{e}");
+        }
+        assert_eq!(&sink.0[4..12], b"\0\0abc\0\0z");
+        assert!(Window::new(&mut sink, 10, 7).is_none());
+    }
+
+    #[test]
+    fn error_messages() {
+        let e = Error::PastEnd {
+            offset: 10,
+            len: 4,
+            size: 12,
+        };
+        assert_eq!(
+            e.to_string(),
+            "write of 4 bytes at 10 goes past the end of the 12-byte output"
+        );
+        let e = Error::NotAFile {
+            path: "/dev/null".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "/dev/null: exists and is not a regular file; not overwriting it"
+        );
+    }
+}

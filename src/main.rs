@@ -122,28 +122,45 @@ fn build(
     let (r, ctx) = setup(args, quiet)?;
     let lock = package_set(args, &r, &ctx)?;
     let fetched = pipeline::fetch(&r, &ctx, &lock)?;
-    let tree = pipeline::root_tree(&r, &ctx, &lock, &fetched)?;
+    let mut tree = pipeline::root_tree(&r, &ctx, &lock, &fetched)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create {}", out.display()))?;
+    if format == Format::Tar {
+        let path = out.join(format!("{}.tar", r.image.name));
+        pipeline::write_tar(&tree, &path, &lock)?;
+        println!(
+            "wrote {}: {} packages, {} paths",
+            path.display(),
+            lock.packages.len(),
+            tree.len()
+        );
+        return Ok(());
+    }
+    let artifacts = pipeline::boot(&r, &mut tree, &lock, &fetched)?;
     let paths = tree.len();
-    let path = match format {
-        Format::Tar => {
-            let path = out.join(format!("{}.tar", r.image.name));
-            pipeline::write_tar(&tree, &path, &lock)?;
-            path
-        }
-        Format::Image => {
-            let path = out.join(format!("{}.img", r.image.name));
-            pipeline::write_image(&r, tree, &lock, &path)?;
-            path
-        }
-    };
+    let path = out.join(format!("{}.img", r.image.name));
+    pipeline::write_image(&r, tree, &lock, &path)?;
     println!(
         "wrote {}: {} packages, {} paths",
         path.display(),
         lock.packages.len(),
         paths
     );
+    match artifacts {
+        Some(a) => {
+            let dir = lunforge::boot::write_out(out, &r.image.name, &a)?;
+            println!(
+                "wrote {}: {} boot files and SHA256SUMS",
+                dir.display(),
+                a.len()
+            );
+        }
+        None => eprintln!(
+            "lunforge: warning: the guest has no kernel (add \
+             linux-image-{} to system.include): no boot files written",
+            r.system.architecture
+        ),
+    }
     Ok(())
 }
 

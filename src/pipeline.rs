@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::boot::{self, initrd};
 use crate::configure::{self, maintscripts};
 use crate::context::Context;
 use crate::error::Result;
@@ -26,7 +27,7 @@ use crate::resolve::lockfile::{
 };
 use crate::resolve::{self, Request};
 use crate::sink::{FileSink, Sink, Window};
-use crate::tree::{Spool, Tree};
+use crate::tree::{self, GuestPath, Meta, Spool, Tree};
 use crate::{disk, filesystems, output, unpack};
 
 /// Read the suite, verify it, and resolve the recipe's package set.
@@ -52,7 +53,7 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
     let selection = resolve::resolve(&suite.packages, &request)?;
     let tools = resolve::tools(
         &suite.packages,
-        &inputs(recipe).tools,
+        &tools_for(&selection),
         &sys.architecture,
     )?;
     let r = &suite.release;
@@ -88,10 +89,23 @@ fn locked_package(p: &repo::packages::BinaryPackage) -> LockedPackage {
     }
 }
 
-/// The build's tools: packages fetched from the guest's suite and lock
-/// but not installed in it. busybox-static provides the initrd's shell
-/// and utilities.
-pub const TOOLS: &[&str] = &["busybox-static"];
+/// The build's tools for a package set: packages fetched from the
+/// guest's suite and lock but not installed in it. A guest with a
+/// kernel gets an initrd, whose shell and utilities are busybox-static's.
+fn tools_for(selection: &resolve::Selection<'_>) -> Vec<String> {
+    let kernel = selection
+        .packages
+        .iter()
+        .any(|p| p.name.starts_with("linux-image-"));
+    if kernel {
+        vec![BUSYBOX.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The package whose static busybox goes into the initrd.
+pub const BUSYBOX: &str = "busybox-static";
 
 /// The cached `.deb` of the tool `name` after [`fetch`].
 pub fn tool_deb<'a>(
@@ -204,6 +218,70 @@ pub fn write_tar(tree: &Tree, path: &Path, lock: &Lock) -> Result<()> {
     Ok(())
 }
 
+/// Where the guest's kernel modules are (merged /usr).
+const MODULES_DIR: &str = "/usr/lib/modules";
+
+/// The boot stage: the guest kernel and an initrd made for it, the
+/// guest's own GRUB files (put into `tree`, so pygrub and pvgrub find
+/// them), and the files for the Xen hosts and the iSCSI target. `None`
+/// for a guest without a kernel (nothing to boot; the build says so).
+/// The initrd also goes into the guest's `/boot` when the guest has
+/// none yet (the first-boot strategy: initramfs-tools has not run).
+pub fn boot(
+    recipe: &Recipe,
+    tree: &mut Tree,
+    lock: &Lock,
+    fetched: &fetch::Report,
+) -> Result<Option<Vec<boot::Artifact>>> {
+    let modules = GuestPath::new(MODULES_DIR).map_err(|e| boot::Error::from(tree::Error::from(e)))?;
+    let version = match initrd::pick_version(tree, &modules, None) {
+        Err(initrd::Error::NoKernel { .. }) => return Ok(None),
+        v => v.map_err(boot::Error::from)?,
+    };
+    let deb = tool_deb(lock, fetched, BUSYBOX)
+        .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?;
+    let busybox = initrd::busybox_from_deb(deb).map_err(boot::Error::from)?;
+    let time = source_date_epoch(lock);
+    let params = initrd::InitrdParams::new(&version, time);
+    let image = initrd::build(tree, &modules, &busybox, &params)
+        .map_err(boot::Error::from)?;
+    let kernel = kernel_image(tree, &version)?;
+    let in_guest = GuestPath::new(&format!("/boot/initrd.img-{version}"))
+        .map_err(|e| boot::Error::from(tree::Error::from(e)))?;
+    if tree.get(&in_guest).is_none() {
+        tree.write_file(&in_guest, Meta::root(0o644, time), &image)
+            .map_err(boot::Error::from)?;
+    }
+    let facts = boot::BootFacts::new(recipe, &version)?;
+    let grub = boot::guest_grub::files(recipe, &facts);
+    boot::guest_grub::install(tree, &grub, time)?;
+    let mut artifacts = boot::artifacts(recipe, &facts)?;
+    for (name, bytes) in [("vmlinuz", kernel), ("initrd.img", image)] {
+        artifacts.push(boot::Artifact {
+            name: format!("{name}-{version}"),
+            bytes,
+            mode: 0o644,
+        });
+    }
+    artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(artifacts))
+}
+
+/// The bytes of `/boot/vmlinuz-VERSION` in the guest tree.
+fn kernel_image(tree: &Tree, version: &str) -> Result<Vec<u8>> {
+    let path = GuestPath::new(&format!("/boot/vmlinuz-{version}"))
+        .map_err(|e| boot::Error::from(tree::Error::from(e)))?;
+    let missing = || boot::Error::NoKernelImage { path: path.clone() };
+    let real = tree.resolve(&path, true).map_err(|_| missing())?;
+    match tree.get(&real).map(|n| &n.kind) {
+        Some(tree::Kind::File(c)) => Ok(tree
+            .spool()
+            .read(c)
+            .map_err(|e| boot::Error::from(tree::Error::from(e)))?),
+        _ => Err(missing().into()),
+    }
+}
+
 /// Write the guest's partitioned disk image at `path`, atomically: the
 /// layout and every partition's contents are planned first (so a tree
 /// that does not fit fails before any output exists), then the table
@@ -240,7 +318,6 @@ fn inputs(recipe: &Recipe) -> Inputs {
         components: s.components.clone(),
         include: s.include.clone(),
         exclude: s.exclude.clone(),
-        tools: TOOLS.iter().map(|t| t.to_string()).collect(),
     }
 }
 

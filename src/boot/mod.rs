@@ -60,6 +60,24 @@ pub enum Error {
     /// Writing into the guest tree failed.
     #[error("guest boot files: {0}")]
     Tree(#[from] crate::tree::Error),
+    /// The initrd cannot be made.
+    #[error("initrd: {0}")]
+    Initrd(#[from] initrd::Error),
+    /// The kernel's modules are there but its image is not.
+    #[error("{path}: the guest kernel image is missing or not a file")]
+    NoKernelImage {
+        /// Where it should be.
+        path: crate::tree::GuestPath,
+    },
+    /// The package set has a kernel but the lock no busybox-static.
+    #[error(
+        "the guest has a kernel but the package set has no {package} for \
+         its initrd: run `lunforge lock` again"
+    )]
+    NoBusybox {
+        /// The tool package.
+        package: &'static str,
+    },
     /// Writing the output directory failed.
     #[error("{path}: {source}")]
     Io {

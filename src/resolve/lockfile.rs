@@ -118,9 +118,6 @@ pub struct Inputs {
     pub include: Vec<String>,
     /// `system.exclude`.
     pub exclude: Vec<String>,
-    /// The build's tools by name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<String>,
 }
 
 /// One locked package.
@@ -287,7 +284,6 @@ impl Lock {
             ),
             ("system.include", l.include.join(","), now.include.join(",")),
             ("system.exclude", l.exclude.join(","), now.exclude.join(",")),
-            ("build tools", l.tools.join(","), now.tools.join(",")),
         ];
         for (key, locked, now) in pairs {
             if locked != now {
@@ -343,7 +339,6 @@ mod tests {
                 components: vec!["main".into()],
                 include: vec!["vim".into()],
                 exclude: vec![],
-                tools: vec!["busybox-static".into()],
             },
             packages: vec![pkg("zsh"), pkg("bash")],
             tools: vec![pkg("busybox-static")],
@@ -404,10 +399,6 @@ mod tests {
             "lockfile x.lock is stale: system.include is \"vim\" in the lock \
              but \"vim,less\" in the recipe; run `lunforge lock` again"
         );
-        let mut now = sample().inputs;
-        now.tools.clear();
-        let e = sample().check_inputs(p, &now).unwrap_err();
-        assert!(e.to_string().contains("build tools"), "{e}");
         let text = sample()
             .to_text()
             .replace("pool/main/busybox-static.deb", "/etc/passwd");

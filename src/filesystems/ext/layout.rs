@@ -1,48 +1,51 @@
-//! The pure plan of an ext2 file system: geometry (block groups, where
-//! each group's superblock copy, descriptor table, bitmaps and inode
-//! table lie), inode numbers, every block's owner, and every metadata
-//! record, computed from the tree without I/O. The writer in
-//! [`super::write()`] only executes it.
+//! The plan of an ext2/ext3/ext4 file system: geometry (block groups,
+//! where each group's superblock copy, descriptor table, bitmaps and
+//! inode table lie), inode numbers, every block's owner, and every
+//! metadata record. [`plan_with`] computes it from the tree and its
+//! [`DataMap`] without I/O; [`plan`] first reads the contents for holes
+//! ([`holes::scan`]). The writer in [`super::write()`] only executes
+//! it.
 //!
 //! Spec: the kernel's ext4 on-disk format documentation, "Layout" and
-//! "Flexible Block Groups"/"Meta Block Groups" (neither used here)
+//! "Flexible Block Groups" ("Meta Block Groups" not used)
 //! (<https://www.kernel.org/doc/html/latest/filesystems/ext4/overview.html>,
-//! `Documentation/filesystems/ext4/blockgroup.rst`), and the block map
-//! in "Direct/Indirect Block Addressing" (`inodes.rst`).
+//! `Documentation/filesystems/ext4/blockgroup.rst`), the block map in
+//! "Direct/Indirect Block Addressing" (`inodes.rst`) and the extent
+//! tree (`ifork.rst`).
 //!
 //! The choices follow `mke2fs` 1.47 with `/etc/mke2fs.conf`'s defaults
-//! so that the result looks like what an administrator would have made:
+//! so that the result looks like what an administrator would have made;
+//! [`super::ExtParams`] may override the starred ones:
 //!
 //! - `blocks_per_group` = 8 × block size (one bitmap block);
-//! - the inode ratio by size type: `floppy` (< 3 MiB) 8192, `small`
-//!   (< 512 MiB) 4096, `default` 16384, `big` (≥ 4 TiB) 32768, `huge`
-//!   (≥ 16 TiB) 65536 bytes per inode; inodes per group rounded up to
-//!   whole inode-table blocks and a multiple of 8;
+//! - the block size* and inode ratio* by size type: `floppy` (< 3 MiB)
+//!   1 KiB and 8192, `small` (< 512 MiB) 1 KiB and 4096, `default` 4
+//!   KiB and 16384, `big` (≥ 4 TiB) 32768, `huge` (≥ 16 TiB) 65536
+//!   bytes per inode (or an inode count*); inodes per group filling
+//!   whole inode-table blocks, then down to a multiple of 8, as
+//!   `ext2fs_initialize` rounds them;
 //! - a last group too small to hold its metadata and 50 data blocks is
 //!   dropped, as mke2fs drops it;
-//! - 5 % of the blocks reserved for root (`s_r_blocks_count`);
+//! - 5 %* of the blocks reserved for root (`s_r_blocks_count`);
 //! - `lost+found` (inode 11) pre-sized to 16 KiB, at most 12 blocks;
-//! - the features `sparse_super`, `filetype`, `large_file`, and
-//!   `ext_attr` only when some inode has extended attributes (stored in
-//!   the inode, [`super::xattr`]); no `resize_inode` (no reserved GDT
-//!   blocks), no `dir_index`.
+//! - the journal* (ext3, ext4) of `ext2fs_default_journal_size` blocks;
+//! - the features of [`super`]'s list for each kind.
 //!
-//! With these choices and an empty tree the image is byte for byte what
-//! `mke2fs -t ext2 -I 256 -O none,sparse_super,filetype,large_file`
-//! makes with the same UUID, hash seed, label and time (a test runs
-//! it).
+//! With these choices and an empty tree an ext2 or ext3 image is byte
+//! for byte what `mke2fs -t ext2|ext3 -I 256 -O none,…` makes with the
+//! same UUID, hash seed, label and time (a test runs it).
 //!
-//! Blocks are handed out in increasing order from the first data block
-//! of group 0; a file's blocks come in the order the kernel's ext2 would
-//! write them (each indirect block before the data it maps), so files
-//! are contiguous apart from their indirect blocks. Inodes are numbered
-//! in tree order from 12 (2 is `/`, 11 `lost+found`), hard links
-//! sharing one number. File contents are not read, so holes are
-//! allocated like data.
-//!
-//! Written by hand because no crate makes a file system: `ext4-rs`
-//! expects one made by `mkfs.ext4`, writes no journal and handles only
-//! extents and 4 KiB blocks, so it cannot make ext2 or ext3.
+//! Blocks are handed out in increasing order from the first free block
+//! of group 0, in mke2fs's order: the root directory, `lost+found`, the
+//! journal, then the tree's inodes in tree order. A block-mapped
+//! file's blocks come in the order the kernel's ext2 would write them
+//! (each indirect block before the data it maps), an extent-mapped
+//! file's tree blocks after its data, so files are contiguous apart
+//! from their map blocks. Holes get no block, nor do the indirect
+//! blocks that would map only holes. The ext4 journal alone is placed
+//! out of order: from the start of the group `get_midpoint_journal_block`
+//! picks. Inodes are numbered in tree order from 12 (2 is `/`, 8 the
+//! journal, 11 `lost+found`), hard links sharing one number.
 
 use std::collections::BTreeMap;
 

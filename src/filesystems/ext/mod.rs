@@ -1,45 +1,87 @@
-//! The ext2 writer: from the tree to the bytes of an ext2 file system,
-//! revision 1, with the features `sparse_super`, `filetype` and
-//! `large_file` (and `ext_attr` when the tree has extended attributes,
-//! which go in the inode or an attribute block), 256-byte inodes and
-//! the classic block map. ext3 (a journal inode) and ext4 (extents and
-//! more) will build on it.
+//! The ext2/ext3/ext4 writer: from the tree to the bytes of a file
+//! system of revision 1 with 256-byte inodes, as `mke2fs -d` with the
+//! stock `/etc/mke2fs.conf` would make it, minus what is left out below.
+//!
+//! - **ext2**: `sparse_super`, `filetype`, `large_file` (and `ext_attr`
+//!   when the tree has extended attributes, in the inode or an
+//!   attribute block); the classic block map.
+//! - **ext3**: ext2 with `has_journal`, `ext_attr` and `dir_index`: a
+//!   JBD2 journal in inode 8 ([`journal`]), sized as e2fsprogs' default
+//!   for the file system's size, block-mapped right after `lost+found`
+//!   where mke2fs puts it, its `i_block` and size backed up in
+//!   `s_jnl_blocks`. Directories stay linear, which `dir_index` allows
+//!   (the kernel indexes one when it grows past a block); the hash
+//!   flag in `s_flags` is fixed to signed, mke2fs's choice on x86.
+//! - **ext4**: ext3 with `extent` ([`extent`]: depth 0 up to four
+//!   extents, a tree below, at most 32768 blocks an extent),
+//!   `flex_bg` (16 groups, tables packed as mke2fs packs them:
+//!   [`flex`]), `huge_file`, `dir_nlink`, `extra_isize` (32) and
+//!   `metadata_csum` (crc32c over the superblock, descriptors, bitmaps,
+//!   inodes, directory leaf tails, extent tails and attribute blocks:
+//!   [`csum`]); groups without inodes are `INODE_UNINIT`, and
+//!   `bg_itable_unused` counts the never-used inodes of each. The
+//!   journal goes mid-disk, where mke2fs's `get_midpoint_journal_block`
+//!   puts an extent-mapped one; mke2fs sets no journal checksum feature
+//!   on a new journal, and neither does this writer.
+//!
+//! Left out: `resize_inode` (no reserved descriptor blocks, so an image
+//! cannot be grown online past its descriptor table's last block;
+//! offline `resize2fs` still works), `64bit` (32-byte descriptors: up to
+//! 2^32 blocks, 16 TiB at 4 KiB), hashed directories, `BLOCK_UNINIT`
+//! (every bitmap is written), `orphan_file` and the lifetime-writes
+//! counter.
+//!
+//! All-zero blocks of a file are holes, as with `mke2fs -d`: [`holes`]
+//! finds them in one read of the contents before the plan.
 //!
 //! Spec: the kernel's ext4 on-disk format documentation
 //! (<https://www.kernel.org/doc/html/latest/filesystems/ext4/>,
 //! `Documentation/filesystems/ext4/` in the kernel tree), which also
-//! describes ext2. One file per record: [`superblock`], [`group_desc`],
-//! [`inode`], [`dir`], [`bitmap`], [`xattr`]; [`layout::plan`] is the
-//! pure plan and [`write()`] executes it.
+//! describes ext2 and ext3. One file per record: [`superblock`],
+//! [`group_desc`], [`inode`], [`dir`], [`bitmap`], [`xattr`],
+//! [`journal`], [`extent`], plus [`csum`] for the checksums and
+//! [`flex`] for table placement; [`layout::plan`] is the plan (no
+//! output I/O) and [`write()`] executes it.
 //!
-//! Written by hand because no crate makes such a file system: `ext4-rs`
-//! expects one already made by `mkfs.ext4`, writes no journal and
-//! handles only extents and 4 KiB blocks, so it cannot make ext2 or
-//! ext3. `ext4-mkfs` and `ext4-lwext4` do make ext2/3/4, but by
-//! compiling the C library lwext4 behind FFI, and only an empty file
-//! system that lwext4's file API must then fill: block and inode
-//! placement would be lwext4's, not a plan we can test. Running
-//! `mke2fs -d` would need the tree materialised on the host (owners and
-//! device nodes need root) and a host tool of the right version.
+//! Written by hand because no crate makes such a file system from a
+//! tree: `ext4-rs` (`ext4_rs` 1.3) opens an image already made by
+//! `mkfs.ext4`, writes no journal and handles only extents and 4 KiB
+//! blocks, so it can make neither ext2 nor ext3, and it serves no part
+//! of this writer. `ext4-mkfs` and `ext4-lwext4` do make ext2/3/4, but
+//! by compiling the C library lwext4 behind FFI, and only an empty file
+//! system that lwext4's file API must then fill; `rsext4` likewise
+//! formats a fixed-block-size ext4 to fill through its own file API.
+//! Block and inode placement would be theirs, not a plan we can test.
+//! Running `mke2fs -d` would need the tree materialised on the host
+//! (owners and device nodes need root) and a host tool of the right
+//! version.
 //!
 //! # Determinism
 //!
 //! The bytes are a function of the tree and [`ExtParams`] alone: the
 //! UUID, hash seed and time come in as parameters, inode numbers and
-//! blocks follow tree order, and every inode time is the file's mtime
-//! clamped to the build's time. A test writes twice and compares.
+//! blocks follow tree order, every inode time is the file's mtime
+//! clamped to the build's time, and the journal, checksums and group
+//! flags follow from those. The tests write twice, to two paths, and
+//! compare.
 //!
 //! # The output
 //!
 //! [`write()`] writes only what the plan allocates (superblock and
 //! descriptor copies, bitmaps, the used part of each inode table,
-//! directories, indirect and attribute blocks, file data). Everything
-//! else must read as zeros: the caller hands in a file of the full size
-//! made with `set_len` (unwritten ranges are holes) or a zeroed device.
+//! directories, indirect, extent and attribute blocks, the journal
+//! superblock, file data), in increasing block order, gathering
+//! contiguous blocks into writes of up to 4 MiB. Everything else,
+//! including the rest of the journal, must read as zeros: the caller
+//! hands in a file of the full size made with `set_len` (unwritten
+//! ranges are holes) or a zeroed device. Memory holds the plan (one
+//! bitmap pair per group, the used inodes, directory entries) but never
+//! file data beyond one 4 MiB gathering buffer.
 //!
-//! For an empty tree the image is byte for byte the one `mke2fs` makes
-//! with the same choices; a tree's image passes `e2fsck -fn` and reads
-//! back through `debugfs` (the tests run both).
+//! For an empty tree an ext2 or ext3 image is byte for byte the one
+//! `mke2fs` makes with the same choices; every image passes `e2fsck
+//! -fn`, mounts, and reads back through `debugfs` (the integration
+//! tests, `tests/integration/ext_features.rs`, run them all).
 
 #![deny(clippy::arithmetic_side_effects, clippy::as_conversions)]
 

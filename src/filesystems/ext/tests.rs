@@ -15,7 +15,7 @@ use super::layout::{
     InodeCount, JOURNAL_INO,
 };
 use super::*;
-use crate::tree::{GuestPath, Kind, Meta};
+use crate::tree::{GuestPath, Kind, Meta, Tree};
 
 const TIME: i64 = 1_700_000_000;
 

@@ -1263,7 +1263,10 @@ fn journal_size(
 /// Plan the file system holding `tree`: scan the contents for holes
 /// ([`holes::scan`]), then [`plan_with`].
 pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
-    let map = holes::scan(tree, p.block_size)?;
+    let bs = BlockSize::from_bytes(p.block_size).ok_or(Error::BlockSize {
+        block_size: p.block_size,
+    })?;
+    let map = holes::scan(tree, bs.bytes())?;
     plan_with(tree, p, &map)
 }
 

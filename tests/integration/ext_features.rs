@@ -58,7 +58,7 @@ fn meta(mode: u32, uid: u32, gid: u32, mtime: i64) -> Meta {
 /// `resize_inode` and `64bit`, which the writer does not make.
 fn features(kind: ExtKind) -> &'static str {
     match kind {
-        ExtKind::Ext2 => "ext_attr filetype sparse_super large_file",
+        ExtKind::Ext2 => "ext_attr dir_index filetype sparse_super large_file",
         ExtKind::Ext3 => {
             "has_journal ext_attr dir_index filetype sparse_super large_file"
         }
@@ -660,7 +660,10 @@ fn mke2fs(kind: ExtKind, size: u64, block_size: u32, img: &Path) {
     let ratio = if size < 512 << 20 { "4096" } else { "16384" };
     let ratio = if size < 3 << 20 { "8192" } else { ratio };
     let features = match kind {
-        ExtKind::Ext2 => "none,sparse_super,filetype,large_file",
+        ExtKind::Ext2 => {
+            "none,ext_attr,dir_index,sparse_super,filetype,\
+                          large_file"
+        }
         _ => {
             "none,has_journal,ext_attr,dir_index,sparse_super,filetype,\
               large_file"
@@ -766,6 +769,9 @@ fn multi_gib_sparse_files_stay_sparse() {
         assert!(allocated < 8 << 20, "{kind}: {allocated} bytes allocated");
         fsck_clean(&img);
         let (_, dump) = tool("dumpe2fs", &["-h"], &img);
+        let features =
+            format!("Filesystem features:      {}\n", features(kind));
+        assert!(dump.contains(&features), "{dump}");
         same_choices_as_mke2fs(kind, 6 * GIB, 4096, &dump);
         let s = stat(&img, "/big");
         assert!(s.contains(&format!("Size: {len}")), "{s}");
@@ -847,14 +853,18 @@ fn the_kernel_mounts_reads_and_writes_each_kind() {
         let st = st.unwrap();
         assert_eq!((st.uid(), st.gid(), st.mode()), (70000, 70001, 0o104755));
 
+        // A copy under another name, so that mount cannot reuse the
+        // read-only loop device of the first mount before it is freed.
+        let rw = dir.path().join("rw.img");
+        std::fs::copy(&img, &rw).unwrap();
         ok(Command::new("mount")
-            .args(["-t", &kind.to_string(), "-o", "loop"])
-            .arg(&img)
+            .args(["-t", &kind.to_string(), "-o", "rw,loop"])
+            .arg(&rw)
             .arg(&mnt));
         std::fs::write(mnt.join("etc/new"), pattern(100_000, 3)).unwrap();
         std::fs::remove_dir_all(mnt.join("many")).unwrap();
         ok(Command::new("umount").arg(&mnt));
-        let (code, text) = tool("e2fsck", &["-fn"], &img);
+        let (code, text) = tool("e2fsck", &["-fn"], &rw);
         assert_eq!(code, 0, "{kind} after a read-write mount:\n{text}");
     }
 }

@@ -1203,19 +1203,20 @@ fn free_of(geo: &Geometry, alloc: &Allocator, g: u32) -> Result<usize> {
     Ok(alloc.free_in(usize_of(g), usize_of(len)))
 }
 
-/// The feature words of `kind` (`ext_attr` on ext2 only when used).
-fn features(kind: ExtKind, xattrs: bool) -> (u32, u32, u32) {
+/// The feature words of `kind`: mke2fs.conf's `base_features` and the
+/// kind's own, less `resize_inode` and `64bit`.
+fn features(kind: ExtKind) -> (u32, u32, u32) {
+    let base_compat = compat::EXT_ATTR | compat::DIR_INDEX;
     let base_ro = ro_compat::SPARSE_SUPER | ro_compat::LARGE_FILE;
-    let journal = compat::HAS_JOURNAL | compat::EXT_ATTR | compat::DIR_INDEX;
     match kind {
-        ExtKind::Ext2 => (
-            if xattrs { compat::EXT_ATTR } else { 0 },
+        ExtKind::Ext2 => (base_compat, incompat::FILETYPE, base_ro),
+        ExtKind::Ext3 => (
+            base_compat | compat::HAS_JOURNAL,
             incompat::FILETYPE,
             base_ro,
         ),
-        ExtKind::Ext3 => (journal, incompat::FILETYPE, base_ro),
         ExtKind::Ext4 => (
-            journal,
+            base_compat | compat::HAS_JOURNAL,
             incompat::FILETYPE | incompat::EXTENTS | incompat::FLEX_BG,
             base_ro
                 | ro_compat::HUGE_FILE
@@ -1520,10 +1521,8 @@ pub fn plan_with(
             body,
         });
     }
-    let has_xattrs =
-        |x: &Pending| !x.xattrs.in_inode.is_empty() || x.xattrs.block.is_some();
     let (feature_compat, feature_incompat, feature_ro_compat) =
-        features(p.kind, pending.iter().any(has_xattrs));
+        features(p.kind);
 
     // Groups: every metadata block marked in the group holding it; the
     // rest is free for the allocator.

@@ -2,16 +2,16 @@
 //! system of revision 1 with 256-byte inodes, as `mke2fs -d` with the
 //! stock `/etc/mke2fs.conf` would make it, minus what is left out below.
 //!
-//! - **ext2**: `sparse_super`, `filetype`, `large_file` (and `ext_attr`
-//!   when the tree has extended attributes, in the inode or an
-//!   attribute block); the classic block map.
-//! - **ext3**: ext2 with `has_journal`, `ext_attr` and `dir_index`: a
-//!   JBD2 journal in inode 8 ([`journal`]), sized as e2fsprogs' default
-//!   for the file system's size, block-mapped right after `lost+found`
-//!   where mke2fs puts it, its `i_block` and size backed up in
-//!   `s_jnl_blocks`. Directories stay linear, which `dir_index` allows
-//!   (the kernel indexes one when it grows past a block); the hash
-//!   flag in `s_flags` is fixed to signed, mke2fs's choice on x86.
+//! - **ext2**: mke2fs.conf's `base_features` but `resize_inode`:
+//!   `sparse_super`, `large_file`, `filetype`, `ext_attr` (attributes
+//!   in the inode or an attribute block) and `dir_index`; the classic
+//!   block map. Directories stay linear, which `dir_index` allows (the
+//!   kernel indexes one when it grows past a block); the hash flag in
+//!   `s_flags` is fixed to signed, mke2fs's choice on x86.
+//! - **ext3**: ext2 with `has_journal`: a JBD2 journal in inode 8
+//!   ([`journal`]), sized as e2fsprogs' default for the file system's
+//!   size, block-mapped right after `lost+found` where mke2fs puts it,
+//!   its `i_block` and size backed up in `s_jnl_blocks`.
 //! - **ext4**: ext3 with `extent` ([`extent`]: depth 0 up to four
 //!   extents, a tree below, at most 32768 blocks an extent),
 //!   `flex_bg` (16 groups, tables packed as mke2fs packs them:

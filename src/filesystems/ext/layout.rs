@@ -1235,7 +1235,14 @@ fn journal_size(
     free: u64,
 ) -> Result<Option<u32>> {
     if !p.kind.has_journal() {
-        return Ok(None);
+        return match p.journal_blocks {
+            Some(b) => Err(Error::Param {
+                what: "journal_blocks",
+                value: u64::from(b),
+                range: "a journal is for ext3 and ext4 only",
+            }),
+            None => Ok(None),
+        };
     }
     let max = u64::from(journal::MAX_BLOCKS).min(free / 2);
     let blocks = match p.journal_blocks {

@@ -586,6 +586,13 @@ fn small_file_systems_refuse_a_journal() {
     let l = plan(&t, &prm).unwrap();
     assert_eq!(l.journal.unwrap().superblock.max_len, 2048);
     let mut prm = params(8 << 20, 1024);
+    prm.journal_blocks = Some(1024);
+    assert_eq!(
+        plan(&t, &prm).unwrap_err().to_string(),
+        "journal_blocks = 1024 is out of range: a journal is for ext3 and \
+         ext4 only"
+    );
+    prm.journal_blocks = None;
     prm.reserved_percent = 51;
     assert!(matches!(plan(&t, &prm), Err(Error::Param { .. })));
     prm.reserved_percent = 0;

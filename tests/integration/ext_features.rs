@@ -593,6 +593,14 @@ fn e2fsprogs_accept_1k_blocks() {
 }
 
 #[test]
+fn e2fsprogs_accept_2k_blocks() {
+    // The block size between mke2fs's two defaults.
+    for kind in KINDS {
+        check_with_e2fsprogs(kind, 2048, 40 << 20);
+    }
+}
+
+#[test]
 fn e2fsprogs_accept_4k_blocks() {
     for kind in KINDS {
         check_with_e2fsprogs(kind, 4096, 600 << 20);

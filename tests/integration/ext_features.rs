@@ -202,6 +202,18 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// 400 KiB of zeros with seven 100-byte islands 64 KiB apart: holes
+/// at every block size, seven extents (an extent tree block on ext4)
+/// and a sparse block map past the direct blocks on ext2/ext3.
+fn islands() -> Vec<u8> {
+    let mut v = vec![0u8; 400 << 10];
+    for i in 0..7usize {
+        let at = i * (64 << 10) + 3;
+        v[at..at + 100].copy_from_slice(&pattern(100, i as u8 + 1));
+    }
+    v
+}
+
 /// The oracle tree: every kind of node and every block-map depth.
 fn sample() -> (Tree, Vec<(&'static str, Vec<u8>)>) {
     let mut t = Tree::new(TIME - 100).unwrap();
@@ -213,6 +225,7 @@ fn sample() -> (Tree, Vec<(&'static str, Vec<u8>)>) {
         ("/usr/bin/single", pattern(12 * 1024 + 1, 3)),
         ("/usr/bin/double", pattern(300 * 1024, 4)),
         ("/usr/lib/big", pattern(5 * 1024 * 1024 + 17, 5)),
+        ("/usr/lib/sparse", islands()),
     ];
     for d in [
         "/etc", "/usr", "/usr/bin", "/usr/lib", "/dev", "/many", "/home",
@@ -413,8 +426,20 @@ fn check_with_e2fsprogs(kind: ExtKind, block_size: u32, size: u64) {
     assert!(s.contains("Group:     6"), "{s}");
     assert!(stat(&img, "/dev/fifo").contains("Type: FIFO"));
     assert!(stat(&img, "/dev/sock").contains("Type: socket"));
+    // The islands file: its holes map to no block, and on ext4 its
+    // seven extents need a tree block below the inode.
+    let hole = (64 << 10) / block_size + 1;
+    let out = debugfs(&img, &format!("bmap /usr/lib/sparse {hole}"));
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "0");
+    if kind == ExtKind::Ext4 {
+        let ex = String::from_utf8_lossy(&debugfs(&img, "ex /usr/lib/sparse"))
+            .into_owned();
+        assert!(
+            ex.contains(" 1/ 1 ") && ex.matches(" 1/ 1 ").count() == 7,
+            "{ex}"
+        );
+    }
     let s = stat(&img, "/lost+found");
-    let _ = &files;
     assert!(s.contains("Type: directory    Mode:  0700"), "{s}");
     assert!(
         s.contains("Size: 12288") || s.contains("Size: 16384"),

@@ -58,7 +58,7 @@ fn meta(mode: u32, uid: u32, gid: u32, mtime: i64) -> Meta {
 /// `resize_inode` and `64bit`, which the writer does not make.
 fn features(kind: ExtKind) -> &'static str {
     match kind {
-        ExtKind::Ext2 => "ext_attr filetype sparse_super large_file",
+        ExtKind::Ext2 => "ext_attr dir_index filetype sparse_super large_file",
         ExtKind::Ext3 => {
             "has_journal ext_attr dir_index filetype sparse_super large_file"
         }
@@ -202,6 +202,18 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// 400 KiB of zeros with seven 100-byte islands 64 KiB apart: holes
+/// at every block size, seven extents (an extent tree block on ext4)
+/// and a sparse block map past the direct blocks on ext2/ext3.
+fn islands() -> Vec<u8> {
+    let mut v = vec![0u8; 400 << 10];
+    for i in 0..7usize {
+        let at = i * (64 << 10) + 3;
+        v[at..at + 100].copy_from_slice(&pattern(100, i as u8 + 1));
+    }
+    v
+}
+
 /// The oracle tree: every kind of node and every block-map depth.
 fn sample() -> (Tree, Vec<(&'static str, Vec<u8>)>) {
     let mut t = Tree::new(TIME - 100).unwrap();
@@ -213,6 +225,7 @@ fn sample() -> (Tree, Vec<(&'static str, Vec<u8>)>) {
         ("/usr/bin/single", pattern(12 * 1024 + 1, 3)),
         ("/usr/bin/double", pattern(300 * 1024, 4)),
         ("/usr/lib/big", pattern(5 * 1024 * 1024 + 17, 5)),
+        ("/usr/lib/sparse", islands()),
     ];
     for d in [
         "/etc", "/usr", "/usr/bin", "/usr/lib", "/dev", "/many", "/home",
@@ -413,8 +426,20 @@ fn check_with_e2fsprogs(kind: ExtKind, block_size: u32, size: u64) {
     assert!(s.contains("Group:     6"), "{s}");
     assert!(stat(&img, "/dev/fifo").contains("Type: FIFO"));
     assert!(stat(&img, "/dev/sock").contains("Type: socket"));
+    // The islands file: its holes map to no block, and on ext4 its
+    // seven extents need a tree block below the inode.
+    let hole = (64 << 10) / block_size + 1;
+    let out = debugfs(&img, &format!("bmap /usr/lib/sparse {hole}"));
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "0");
+    if kind == ExtKind::Ext4 {
+        let ex = String::from_utf8_lossy(&debugfs(&img, "ex /usr/lib/sparse"))
+            .into_owned();
+        assert!(
+            ex.contains(" 1/ 1 ") && ex.matches(" 1/ 1 ").count() == 7,
+            "{ex}"
+        );
+    }
     let s = stat(&img, "/lost+found");
-    let _ = &files;
     assert!(s.contains("Type: directory    Mode:  0700"), "{s}");
     assert!(
         s.contains("Size: 12288") || s.contains("Size: 16384"),
@@ -593,6 +618,14 @@ fn e2fsprogs_accept_1k_blocks() {
 }
 
 #[test]
+fn e2fsprogs_accept_2k_blocks() {
+    // The block size between mke2fs's two defaults.
+    for kind in KINDS {
+        check_with_e2fsprogs(kind, 2048, 40 << 20);
+    }
+}
+
+#[test]
 fn e2fsprogs_accept_4k_blocks() {
     for kind in KINDS {
         check_with_e2fsprogs(kind, 4096, 600 << 20);
@@ -660,7 +693,10 @@ fn mke2fs(kind: ExtKind, size: u64, block_size: u32, img: &Path) {
     let ratio = if size < 512 << 20 { "4096" } else { "16384" };
     let ratio = if size < 3 << 20 { "8192" } else { ratio };
     let features = match kind {
-        ExtKind::Ext2 => "none,sparse_super,filetype,large_file",
+        ExtKind::Ext2 => {
+            "none,ext_attr,dir_index,sparse_super,filetype,\
+                          large_file"
+        }
         _ => {
             "none,has_journal,ext_attr,dir_index,sparse_super,filetype,\
               large_file"
@@ -766,6 +802,9 @@ fn multi_gib_sparse_files_stay_sparse() {
         assert!(allocated < 8 << 20, "{kind}: {allocated} bytes allocated");
         fsck_clean(&img);
         let (_, dump) = tool("dumpe2fs", &["-h"], &img);
+        let features =
+            format!("Filesystem features:      {}\n", features(kind));
+        assert!(dump.contains(&features), "{dump}");
         same_choices_as_mke2fs(kind, 6 * GIB, 4096, &dump);
         let s = stat(&img, "/big");
         assert!(s.contains(&format!("Size: {len}")), "{s}");
@@ -805,4 +844,80 @@ fn multi_gib_sparse_files_stay_sparse() {
             assert!(ex.contains(" 1/ 1 "), "{ex}");
         }
     }
+}
+
+/// Run `cmd`, panicking with its output unless it succeeds.
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_kernel_mounts_reads_and_writes_each_kind() {
+    // As root, through a loop device: read-only, every file compares
+    // equal; then read-write on the same image, a change that goes
+    // through the journal, and e2fsck finds the result clean.
+    let (tree, files) = sample();
+    for kind in KINDS {
+        let (dir, img) = made(&tree, &params(kind, 64 << 20, 4096));
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        ok(Command::new("mount")
+            .args(["-t", &kind.to_string(), "-o", "ro,loop"])
+            .arg(&img)
+            .arg(&mnt));
+        let read: Vec<_> = files
+            .iter()
+            .map(|(path, _)| {
+                std::fs::read(mnt.join(path.trim_start_matches('/')))
+            })
+            .collect();
+        let st = std::fs::symlink_metadata(mnt.join("home/user/owned"));
+        ok(Command::new("umount").arg(&mnt));
+        for ((path, body), got) in files.iter().zip(read) {
+            assert!(got.unwrap() == *body, "{kind}: {path}");
+        }
+        let st = st.unwrap();
+        assert_eq!((st.uid(), st.gid(), st.mode()), (70000, 70001, 0o104755));
+
+        // A copy under another name, so that mount cannot reuse the
+        // read-only loop device of the first mount before it is freed.
+        let rw = dir.path().join("rw.img");
+        std::fs::copy(&img, &rw).unwrap();
+        ok(Command::new("mount")
+            .args(["-t", &kind.to_string(), "-o", "rw,loop"])
+            .arg(&rw)
+            .arg(&mnt));
+        std::fs::write(mnt.join("etc/new"), pattern(100_000, 3)).unwrap();
+        std::fs::remove_dir_all(mnt.join("many")).unwrap();
+        ok(Command::new("umount").arg(&mnt));
+        let (code, text) = tool("e2fsck", &["-fn"], &rw);
+        assert_eq!(code, 0, "{kind} after a read-write mount:\n{text}");
+    }
+}
+
+#[test]
+fn ext4_directories_past_65000_links_count_one() {
+    // dir_nlink: 65001 subdirectories give /d more links than
+    // i_links_count holds; ext4 stores 1, which e2fsck accepts, and
+    // ext3 refuses the tree.
+    let mut t = Tree::new(TIME).unwrap();
+    t.insert(&p("/d"), meta(0o755, 0, 0, TIME), Kind::Dir)
+        .unwrap();
+    for i in 0..65_001 {
+        t.insert(&p(&format!("/d/{i}")), meta(0o755, 0, 0, TIME), Kind::Dir)
+            .unwrap();
+    }
+    let (_dir, img) = made(&t, &params(ExtKind::Ext4, 400 << 20, 1024));
+    fsck_clean(&img);
+    let s = stat(&img, "/d");
+    assert!(s.contains("Links: 1 "), "{s}");
+    let e = plan(&t, &params(ExtKind::Ext3, 400 << 20, 1024)).unwrap_err();
+    assert_eq!(e.to_string(), "/d: 65003 links, more than 65000");
 }

@@ -59,7 +59,17 @@ impl Bitmap {
 
     /// Number of set bits among the meaningful ones.
     pub fn count(&self) -> usize {
-        (0..self.len).filter(|&i| self.is_set(i)).count()
+        let full = self.len.checked_div(8).unwrap_or(0);
+        let whole: usize = self
+            .bytes
+            .iter()
+            .take(full)
+            .map(|b| usize::try_from(b.count_ones()).unwrap_or(0))
+            .sum();
+        let tail = (full.saturating_mul(8)..self.len)
+            .filter(|&i| self.is_set(i))
+            .count();
+        whole.saturating_add(tail)
     }
 
     /// The block: the meaningful bits, then the padding set to 1.

@@ -12,7 +12,7 @@
 //! # The CRC
 //!
 //! ext4 uses the Castagnoli CRC32C *without* the usual final inversion
-//! and with the initial value given by the caller: [`crc32c`]`(crc,
+//! and with the initial value given by the caller: [`crc32c()`]`(crc,
 //! data)` is the kernel's `ext4_chksum(crc, data)` (e2fsprogs'
 //! `ext2fs_crc32c_le`). Every per-object checksum starts from the
 //! file system's [`Seed`], `crc32c(!0, s_uuid)` (no `csum_seed`

@@ -1,48 +1,51 @@
-//! The pure plan of an ext2 file system: geometry (block groups, where
-//! each group's superblock copy, descriptor table, bitmaps and inode
-//! table lie), inode numbers, every block's owner, and every metadata
-//! record, computed from the tree without I/O. The writer in
-//! [`super::write()`] only executes it.
+//! The plan of an ext2/ext3/ext4 file system: geometry (block groups,
+//! where each group's superblock copy, descriptor table, bitmaps and
+//! inode table lie), inode numbers, every block's owner, and every
+//! metadata record. [`plan_with`] computes it from the tree and its
+//! [`DataMap`] without I/O; [`plan`] first reads the contents for holes
+//! ([`holes::scan`]). The writer in [`super::write()`] only executes
+//! it.
 //!
 //! Spec: the kernel's ext4 on-disk format documentation, "Layout" and
-//! "Flexible Block Groups"/"Meta Block Groups" (neither used here)
+//! "Flexible Block Groups" ("Meta Block Groups" not used)
 //! (<https://www.kernel.org/doc/html/latest/filesystems/ext4/overview.html>,
-//! `Documentation/filesystems/ext4/blockgroup.rst`), and the block map
-//! in "Direct/Indirect Block Addressing" (`inodes.rst`).
+//! `Documentation/filesystems/ext4/blockgroup.rst`), the block map in
+//! "Direct/Indirect Block Addressing" (`inodes.rst`) and the extent
+//! tree (`ifork.rst`).
 //!
 //! The choices follow `mke2fs` 1.47 with `/etc/mke2fs.conf`'s defaults
-//! so that the result looks like what an administrator would have made:
+//! so that the result looks like what an administrator would have made;
+//! [`super::ExtParams`] may override the starred ones:
 //!
 //! - `blocks_per_group` = 8 × block size (one bitmap block);
-//! - the inode ratio by size type: `floppy` (< 3 MiB) 8192, `small`
-//!   (< 512 MiB) 4096, `default` 16384, `big` (≥ 4 TiB) 32768, `huge`
-//!   (≥ 16 TiB) 65536 bytes per inode; inodes per group rounded up to
-//!   whole inode-table blocks and a multiple of 8;
+//! - the block size* and inode ratio* by size type: `floppy` (< 3 MiB)
+//!   1 KiB and 8192, `small` (< 512 MiB) 1 KiB and 4096, `default` 4
+//!   KiB and 16384, `big` (≥ 4 TiB) 32768, `huge` (≥ 16 TiB) 65536
+//!   bytes per inode (or an inode count*); inodes per group filling
+//!   whole inode-table blocks, then down to a multiple of 8, as
+//!   `ext2fs_initialize` rounds them;
 //! - a last group too small to hold its metadata and 50 data blocks is
 //!   dropped, as mke2fs drops it;
-//! - 5 % of the blocks reserved for root (`s_r_blocks_count`);
+//! - 5 %* of the blocks reserved for root (`s_r_blocks_count`);
 //! - `lost+found` (inode 11) pre-sized to 16 KiB, at most 12 blocks;
-//! - the features `sparse_super`, `filetype`, `large_file`, and
-//!   `ext_attr` only when some inode has extended attributes (stored in
-//!   the inode, [`super::xattr`]); no `resize_inode` (no reserved GDT
-//!   blocks), no `dir_index`.
+//! - the journal* (ext3, ext4) of `ext2fs_default_journal_size` blocks;
+//! - the features of [`super`]'s list for each kind.
 //!
-//! With these choices and an empty tree the image is byte for byte what
-//! `mke2fs -t ext2 -I 256 -O none,sparse_super,filetype,large_file`
-//! makes with the same UUID, hash seed, label and time (a test runs
-//! it).
+//! With these choices and an empty tree an ext2 or ext3 image is byte
+//! for byte what `mke2fs -t ext2|ext3 -I 256 -O none,…` makes with the
+//! same UUID, hash seed, label and time (a test runs it).
 //!
-//! Blocks are handed out in increasing order from the first data block
-//! of group 0; a file's blocks come in the order the kernel's ext2 would
-//! write them (each indirect block before the data it maps), so files
-//! are contiguous apart from their indirect blocks. Inodes are numbered
-//! in tree order from 12 (2 is `/`, 11 `lost+found`), hard links
-//! sharing one number. File contents are not read, so holes are
-//! allocated like data.
-//!
-//! Written by hand because no crate makes a file system: `ext4-rs`
-//! expects one made by `mkfs.ext4`, writes no journal and handles only
-//! extents and 4 KiB blocks, so it cannot make ext2 or ext3.
+//! Blocks are handed out in increasing order from the first free block
+//! of group 0, in mke2fs's order: the root directory, `lost+found`, the
+//! journal, then the tree's inodes in tree order. A block-mapped
+//! file's blocks come in the order the kernel's ext2 would write them
+//! (each indirect block before the data it maps), an extent-mapped
+//! file's tree blocks after its data, so files are contiguous apart
+//! from their map blocks. Holes get no block, nor do the indirect
+//! blocks that would map only holes. The ext4 journal alone is placed
+//! out of order: from the start of the group `get_midpoint_journal_block`
+//! picks. Inodes are numbered in tree order from 12 (2 is `/`, 8 the
+//! journal, 11 `lost+found`), hard links sharing one number.
 
 use std::collections::BTreeMap;
 
@@ -1200,19 +1203,20 @@ fn free_of(geo: &Geometry, alloc: &Allocator, g: u32) -> Result<usize> {
     Ok(alloc.free_in(usize_of(g), usize_of(len)))
 }
 
-/// The feature words of `kind` (`ext_attr` on ext2 only when used).
-fn features(kind: ExtKind, xattrs: bool) -> (u32, u32, u32) {
+/// The feature words of `kind`: mke2fs.conf's `base_features` and the
+/// kind's own, less `resize_inode` and `64bit`.
+fn features(kind: ExtKind) -> (u32, u32, u32) {
+    let base_compat = compat::EXT_ATTR | compat::DIR_INDEX;
     let base_ro = ro_compat::SPARSE_SUPER | ro_compat::LARGE_FILE;
-    let journal = compat::HAS_JOURNAL | compat::EXT_ATTR | compat::DIR_INDEX;
     match kind {
-        ExtKind::Ext2 => (
-            if xattrs { compat::EXT_ATTR } else { 0 },
+        ExtKind::Ext2 => (base_compat, incompat::FILETYPE, base_ro),
+        ExtKind::Ext3 => (
+            base_compat | compat::HAS_JOURNAL,
             incompat::FILETYPE,
             base_ro,
         ),
-        ExtKind::Ext3 => (journal, incompat::FILETYPE, base_ro),
         ExtKind::Ext4 => (
-            journal,
+            base_compat | compat::HAS_JOURNAL,
             incompat::FILETYPE | incompat::EXTENTS | incompat::FLEX_BG,
             base_ro
                 | ro_compat::HUGE_FILE
@@ -1231,7 +1235,14 @@ fn journal_size(
     free: u64,
 ) -> Result<Option<u32>> {
     if !p.kind.has_journal() {
-        return Ok(None);
+        return match p.journal_blocks {
+            Some(b) => Err(Error::Param {
+                what: "journal_blocks",
+                value: u64::from(b),
+                range: "a journal is for ext3 and ext4 only",
+            }),
+            None => Ok(None),
+        };
     }
     let max = u64::from(journal::MAX_BLOCKS).min(free / 2);
     let blocks = match p.journal_blocks {
@@ -1257,10 +1268,421 @@ fn journal_size(
     Ok(Some(blocks))
 }
 
+impl Allocator {
+    /// The allocator of `geo`: every metadata block marked in the
+    /// bitmap of the group holding it (with `flex_bg`, not always its
+    /// owner's), the rest free.
+    fn new(geo: &Geometry) -> Result<Allocator> {
+        let mut block_maps = Vec::new();
+        let mut starts = Vec::new();
+        for g in 0..geo.group_count {
+            let len =
+                usize_of(geo.group_end(g)?.saturating_sub(geo.group_start(g)?));
+            block_maps.push(Bitmap::new(len, geo.block_size.usize()));
+            starts.push(geo.group_start(g)?);
+        }
+        let meta_extents = geo.metadata_extents()?;
+        let mut free = Vec::new();
+        let mut at = geo.first_data_block;
+        let mut meta_blocks = 0u64;
+        for &(s, n) in &meta_extents {
+            if at < s {
+                free.push((at, s));
+            }
+            at = s.saturating_add(n);
+            meta_blocks = meta_blocks.saturating_add(u64::from(n));
+        }
+        if at < geo.blocks_count {
+            free.push((at, geo.blocks_count));
+        }
+        let available = u64::from(geo.blocks_count)
+            .saturating_sub(u64::from(geo.first_data_block))
+            .saturating_sub(meta_blocks);
+        let mut alloc = Allocator {
+            free,
+            idx: 0,
+            used: block_maps,
+            starts,
+            bpg: geo.blocks_per_group,
+            first: geo.first_data_block,
+            handed: 0,
+            available,
+            block_size: geo.block_size.bytes(),
+        };
+        for &(s, n) in &meta_extents {
+            alloc.mark(s, n)?;
+        }
+        alloc.handed = 0;
+        Ok(alloc)
+    }
+}
+
+/// Each group's descriptor and bitmaps from the blocks `used` and the
+/// inodes placed, with the free totals of blocks and inodes.
+fn group_plans(
+    geo: &Geometry,
+    used: Vec<Bitmap>,
+    inodes: &[(InodeNo, Inode)],
+    dir_inos: &[u32],
+    csum: bool,
+) -> Result<(Vec<GroupPlan>, u64, u64)> {
+    let bsz = geo.block_size.usize();
+    let ipg = geo.inodes_per_group;
+    let mut inode_maps: Vec<Bitmap> = (0..geo.group_count)
+        .map(|_| Bitmap::new(usize_of(ipg), bsz))
+        .collect();
+    let mut dirs_per: Vec<u16> = vec![0; inode_maps.len()];
+    let place = |ino: u32| -> Result<(usize, usize)> {
+        let idx = ck(ino.checked_sub(1), "inode numbers")?;
+        let g = ck(idx.checked_div(ipg), "inode numbers")?;
+        let i = ck(idx.checked_rem(ipg), "inode numbers")?;
+        Ok((usize_of(g), usize_of(i)))
+    };
+    let in_use = (1..=FIRST_INO).chain(inodes.iter().map(|(n, _)| n.0));
+    for ino in in_use {
+        let (g, i) = place(ino)?;
+        ck(inode_maps.get_mut(g), "inode numbers")?.set(i);
+    }
+    for ino in dir_inos {
+        let (g, _) = place(*ino)?;
+        let d = ck(dirs_per.get_mut(g), "inode numbers")?;
+        *d = d.saturating_add(1);
+    }
+    let mut groups = Vec::new();
+    let mut free_blocks_total: u64 = 0;
+    let mut free_inodes_total: u64 = 0;
+    let per_group = used.into_iter().zip(inode_maps).zip(dirs_per);
+    for (g, ((bb, ib), dirs_here)) in (0..geo.group_count).zip(per_group) {
+        let m = geo.group_meta(g)?;
+        let len = usize_of(m.end.0.saturating_sub(m.start.0));
+        let free_b = len.saturating_sub(bb.count());
+        let free_i = usize_of(ipg).saturating_sub(ib.count());
+        free_blocks_total = free_blocks_total
+            .saturating_add(u64::try_from(free_b).unwrap_or(0));
+        free_inodes_total = free_inodes_total
+            .saturating_add(u64::try_from(free_i).unwrap_or(0));
+        // With checksums, the inodes past the last used one are
+        // "unused" (never initialised), and a group of none is
+        // INODE_UNINIT, as mke2fs marks them.
+        let (flags, itable_unused) = if csum {
+            let last_used = (0..usize_of(ipg)).rev().find(|&i| ib.is_set(i));
+            let unused = usize_of(ipg)
+                .saturating_sub(last_used.map_or(0, |i| i.saturating_add(1)));
+            let flags = if last_used.is_none() {
+                EXT4_BG_INODE_ZEROED | EXT4_BG_INODE_UNINIT
+            } else {
+                EXT4_BG_INODE_ZEROED
+            };
+            (
+                flags,
+                u16::try_from(unused).map_err(|_| Error::Overflow {
+                    what: "unused inodes in a group",
+                })?,
+            )
+        } else {
+            (EXT4_BG_INODE_ZEROED, 0)
+        };
+        groups.push(GroupPlan {
+            meta: m,
+            desc: GroupDesc {
+                block_bitmap: m.block_bitmap.0,
+                inode_bitmap: m.inode_bitmap.0,
+                inode_table: m.inode_table.0,
+                free_blocks_count: u16::try_from(free_b).map_err(|_| {
+                    Error::Overflow {
+                        what: "free blocks in a group",
+                    }
+                })?,
+                free_inodes_count: u16::try_from(free_i).map_err(|_| {
+                    Error::Overflow {
+                        what: "free inodes in a group",
+                    }
+                })?,
+                used_dirs_count: dirs_here,
+                flags,
+                itable_unused,
+            },
+            block_bitmap: bb,
+            inode_bitmap: ib,
+        });
+    }
+    Ok((groups, free_blocks_total, free_inodes_total))
+}
+
+/// Inode numbers and directory entries of the tree.
+struct Numbering {
+    lf_path: GuestPath,
+    /// The tree's inodes' numbers.
+    ino_of: BTreeMap<InodeId, u32>,
+    /// Each inode once, by its first path, in tree order.
+    order: Vec<(u32, GuestPath, InodeId)>,
+    /// One past the highest number given.
+    next: u32,
+    /// Each directory's entries, by its number.
+    children: BTreeMap<u32, Vec<DirEntry>>,
+}
+
+/// Number the tree's inodes, root 2, lost+found 11, the rest from 12 in
+/// tree order, hard links sharing, and list each directory's entries.
+fn number(tree: &Tree) -> Result<Numbering> {
+    let lf_path =
+        GuestPath::new("/lost+found").map_err(|_| Error::Overflow {
+            what: "lost+found path",
+        })?;
+    let mut ino_of: BTreeMap<InodeId, u32> = BTreeMap::new();
+    let mut order: Vec<(u32, GuestPath, InodeId)> = Vec::new();
+    let mut next = FIRST_INO.saturating_add(1);
+    let mut children: BTreeMap<u32, Vec<DirEntry>> = BTreeMap::new();
+    for (path, id, node) in tree.iter() {
+        let ino = match ino_of.get(&id) {
+            Some(&ino) => ino,
+            None => {
+                let ino = if path.is_root() {
+                    ROOT_INO
+                } else if *path == lf_path {
+                    if !matches!(node.kind, Kind::Dir) {
+                        return Err(Error::LostFound { path: path.clone() });
+                    }
+                    LOST_FOUND_INO
+                } else {
+                    let n = next;
+                    next = ck(next.checked_add(1), "inode numbers")?;
+                    n
+                };
+                ino_of.insert(id, ino);
+                order.push((ino, path.clone(), id));
+                ino
+            }
+        };
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        if name.len() > NAME_MAX {
+            return Err(Error::NameTooLong {
+                path: path.clone(),
+                len: name.len(),
+            });
+        }
+        let parent = path.parent().unwrap_or_else(GuestPath::root);
+        let pino = tree
+            .id(&parent)
+            .and_then(|pid| ino_of.get(&pid))
+            .copied()
+            .ok_or_else(|| Error::Orphan { path: path.clone() })?;
+        children.entry(pino).or_default().push(DirEntry {
+            inode: ino,
+            name: name.as_bytes().to_vec(),
+            file_type: file_type(&node.kind),
+        });
+    }
+    Ok(Numbering {
+        lf_path,
+        ino_of,
+        order,
+        next,
+        children,
+    })
+}
+
+/// What the placement of the inodes makes, besides the bitmaps.
+#[derive(Default)]
+struct Placed {
+    /// Whether inodes map with extents (ext4) or block maps.
+    extents: bool,
+    inodes: Vec<(InodeNo, Inode)>,
+    dirs: Vec<DirData>,
+    indirect: Vec<(BlockNo, Vec<u32>)>,
+    extent_blocks: Vec<TreeBlock>,
+    files: Vec<FileData>,
+    symlinks: Vec<(BlockNo, Vec<u8>)>,
+    xattr_blocks: Vec<(BlockNo, Vec<u8>)>,
+    dir_inos: Vec<u32>,
+    journal: Option<JournalData>,
+    jnl_blocks: [u32; 17],
+}
+
+impl Placed {
+    /// Give inode `x` its blocks (attribute block first, then data
+    /// and map blocks) and its record.
+    fn place(
+        &mut self,
+        x: Pending,
+        geo: &Geometry,
+        alloc: &mut Allocator,
+        uuid: [u8; 16],
+    ) -> Result<()> {
+        let bs = geo.block_size;
+        let ext4 = self.extents;
+        let size = match &x.body {
+            Body::File { size, .. } => *size,
+            Body::Dir { contents } => {
+                let n = u64::try_from(contents.len()).unwrap_or(u64::MAX);
+                ck(n.checked_mul(u64::from(bs.bytes())), "directory size")?
+            }
+            Body::SlowSymlink(t) | Body::FastSymlink(t) => {
+                u64::try_from(t.len()).unwrap_or(u64::MAX)
+            }
+            Body::Journal { blocks } => ck(
+                u64::from(*blocks).checked_mul(u64::from(bs.bytes())),
+                "journal size",
+            )?,
+            _ => 0,
+        };
+        let file_acl = match x.xattrs.block {
+            Some(content) => {
+                let b = alloc.one()?;
+                self.xattr_blocks.push((BlockNo(b), content));
+                b
+            }
+            None => 0,
+        };
+        let spans = x.body.spans();
+        let mapped = if ext4 && matches!(x.body, Body::Journal { .. }) {
+            // The journal goes mid-disk, contiguous where it can.
+            let goal = journal_goal(geo, alloc)?;
+            let mut data = Vec::new();
+            let mut l = 0u64;
+            for r in alloc.take_from(goal, x.body.data_blocks())? {
+                data.push(FileExtent {
+                    logical: l,
+                    start: r.start,
+                    len: r.len,
+                });
+                l = l.saturating_add(u64::from(r.len));
+            }
+            extent_map(
+                x.ino,
+                data,
+                bs,
+                alloc,
+                &mut self.extent_blocks,
+                &x.path,
+            )?
+        } else {
+            map_inode(
+                x.ino,
+                &spans,
+                ext4,
+                bs,
+                alloc,
+                &mut self.indirect,
+                &mut self.extent_blocks,
+                &x.path,
+            )?
+        };
+        let held = x
+            .body
+            .data_blocks()
+            .saturating_add(mapped.meta)
+            .saturating_add(u64::from(file_acl != 0));
+        let blocks_512 =
+            ck(held.checked_mul(u64::from(bs.bytes() / 512)), "i_blocks")?;
+        let limit = if ext4 {
+            (1u64 << 48) - 1
+        } else {
+            u64::from(u32::MAX)
+        };
+        if blocks_512 > limit {
+            return Err(Error::FileTooLarge {
+                path: x.path.clone(),
+                size,
+            });
+        }
+        let (block, flags) = match &x.body {
+            Body::FastSymlink(t) => (IBlock::Inline(t.clone()), 0),
+            Body::Device { major, minor } => (
+                IBlock::Device {
+                    major: *major,
+                    minor: *minor,
+                },
+                0,
+            ),
+            Body::Empty => (IBlock::Map([0; N_BLOCKS]), 0),
+            _ => (mapped.block, mapped.flags),
+        };
+        let first_block = |d: &[FileExtent]| d.first().map(|e| e.start);
+        match x.body {
+            Body::File { .. } => {
+                if let Some(id) = x.id {
+                    self.files.push(FileData {
+                        path: x.path.clone(),
+                        id,
+                        size,
+                        extents: mapped.data,
+                    });
+                }
+            }
+            Body::Dir { contents } => {
+                self.dir_inos.push(x.ino);
+                let mut blocks = Vec::new();
+                for e in &mapped.data {
+                    blocks.extend(
+                        (e.start.0..e.start.0.saturating_add(e.len))
+                            .map(BlockNo),
+                    );
+                }
+                self.dirs.push(DirData {
+                    ino: InodeNo(x.ino),
+                    blocks,
+                    contents,
+                });
+            }
+            Body::SlowSymlink(t) => {
+                let b = ck(first_block(&mapped.data), "symlink block")?;
+                self.symlinks.push((b, t));
+            }
+            Body::Journal { blocks } => {
+                let b = ck(first_block(&mapped.data), "journal block")?;
+                self.journal = Some(JournalData {
+                    superblock_block: b,
+                    superblock: JournalSuperblock {
+                        block_size: bs.bytes(),
+                        max_len: blocks,
+                        uuid,
+                    },
+                });
+                let words = block.encode();
+                for (i, w) in words.chunks_exact(4).enumerate() {
+                    if let Some(slot) = self.jnl_blocks.get_mut(i) {
+                        let mut a = [0u8; 4];
+                        a.copy_from_slice(w);
+                        *slot = u32::from_le_bytes(a);
+                    }
+                }
+                self.jnl_blocks[15] = u32::try_from(size >> 32).unwrap_or(0);
+                self.jnl_blocks[16] =
+                    u32::try_from(size & 0xffff_ffff).unwrap_or(0);
+            }
+            _ => {}
+        }
+        self.inodes.push((
+            InodeNo(x.ino),
+            Inode {
+                mode: x.mode,
+                uid: x.uid,
+                size,
+                time: x.time,
+                gid: x.gid,
+                links_count: x.links,
+                blocks_512,
+                flags,
+                block,
+                large: true,
+                xattrs: x.xattrs.in_inode,
+                file_acl,
+            },
+        ));
+        Ok(())
+    }
+}
+
 /// Plan the file system holding `tree`: scan the contents for holes
 /// ([`holes::scan`]), then [`plan_with`].
 pub fn plan(tree: &Tree, p: &ExtParams) -> Result<ExtLayout> {
-    let map = holes::scan(tree, p.block_size)?;
+    let bs = BlockSize::from_bytes(p.block_size).ok_or(Error::BlockSize {
+        block_size: p.block_size,
+    })?;
+    let map = holes::scan(tree, bs.bytes())?;
     plan_with(tree, p, &map)
 }
 
@@ -1314,58 +1736,13 @@ pub fn plan_with(
         bsz
     };
 
-    // Inode numbers: root 2, lost+found 11, the rest from 12 in tree
-    // order; hard links share.
-    let lf_path =
-        GuestPath::new("/lost+found").map_err(|_| Error::Overflow {
-            what: "lost+found path",
-        })?;
-    let mut ino_of: BTreeMap<InodeId, u32> = BTreeMap::new();
-    let mut order: Vec<(u32, GuestPath, InodeId)> = Vec::new();
-    let mut next = FIRST_INO.saturating_add(1);
-    let mut children: BTreeMap<u32, Vec<DirEntry>> = BTreeMap::new();
-    for (path, id, node) in tree.iter() {
-        let ino = match ino_of.get(&id) {
-            Some(&ino) => ino,
-            None => {
-                let ino = if path.is_root() {
-                    ROOT_INO
-                } else if *path == lf_path {
-                    if !matches!(node.kind, Kind::Dir) {
-                        return Err(Error::LostFound { path: path.clone() });
-                    }
-                    LOST_FOUND_INO
-                } else {
-                    let n = next;
-                    next = ck(next.checked_add(1), "inode numbers")?;
-                    n
-                };
-                ino_of.insert(id, ino);
-                order.push((ino, path.clone(), id));
-                ino
-            }
-        };
-        let Some(name) = path.file_name() else {
-            continue;
-        };
-        if name.len() > NAME_MAX {
-            return Err(Error::NameTooLong {
-                path: path.clone(),
-                len: name.len(),
-            });
-        }
-        let parent = path.parent().unwrap_or_else(GuestPath::root);
-        let pino = tree
-            .id(&parent)
-            .and_then(|pid| ino_of.get(&pid))
-            .copied()
-            .ok_or_else(|| Error::Orphan { path: path.clone() })?;
-        children.entry(pino).or_default().push(DirEntry {
-            inode: ino,
-            name: name.as_bytes().to_vec(),
-            file_type: file_type(&node.kind),
-        });
-    }
+    let Numbering {
+        lf_path,
+        ino_of,
+        order,
+        next,
+        mut children,
+    } = number(tree)?;
     let have_lf = ino_of.values().any(|&i| i == LOST_FOUND_INO);
     let needed_inodes = u64::from(next.saturating_sub(1));
     if needed_inodes > u64::from(geo.inodes_count()) {
@@ -1514,53 +1891,11 @@ pub fn plan_with(
             body,
         });
     }
-    let has_xattrs =
-        |x: &Pending| !x.xattrs.in_inode.is_empty() || x.xattrs.block.is_some();
     let (feature_compat, feature_incompat, feature_ro_compat) =
-        features(p.kind, pending.iter().any(has_xattrs));
+        features(p.kind);
 
-    // Groups: every metadata block marked in the group holding it; the
-    // rest is free for the allocator.
-    let mut block_maps = Vec::new();
-    let mut starts = Vec::new();
-    for g in 0..geo.group_count {
-        let len =
-            usize_of(geo.group_end(g)?.saturating_sub(geo.group_start(g)?));
-        block_maps.push(Bitmap::new(len, bsz));
-        starts.push(geo.group_start(g)?);
-    }
-    let meta_extents = geo.metadata_extents()?;
-    let mut free = Vec::new();
-    let mut at = geo.first_data_block;
-    let mut meta_blocks = 0u64;
-    for &(s, n) in &meta_extents {
-        if at < s {
-            free.push((at, s));
-        }
-        at = s.saturating_add(n);
-        meta_blocks = meta_blocks.saturating_add(u64::from(n));
-    }
-    if at < geo.blocks_count {
-        free.push((at, geo.blocks_count));
-    }
-    let available = u64::from(geo.blocks_count)
-        .saturating_sub(u64::from(geo.first_data_block))
-        .saturating_sub(meta_blocks);
-    let mut alloc = Allocator {
-        free,
-        idx: 0,
-        used: block_maps,
-        starts,
-        bpg: geo.blocks_per_group,
-        first: geo.first_data_block,
-        handed: 0,
-        available,
-        block_size: bs.bytes(),
-    };
-    for &(s, n) in &meta_extents {
-        alloc.mark(s, n)?;
-    }
-    alloc.handed = 0;
+    let mut alloc = Allocator::new(geo)?;
+    let available = alloc.available;
 
     let journal_blocks = journal_size(p, geo, available)?;
     if let Some(blocks) = journal_blocks {
@@ -1614,179 +1949,16 @@ pub fn plan_with(
         });
     }
 
-    let mut inodes = Vec::new();
-    let mut dirs = Vec::new();
-    let mut indirect = Vec::new();
-    let mut extent_blocks = Vec::new();
-    let mut files = Vec::new();
-    let mut symlinks = Vec::new();
-    let mut xattr_blocks = Vec::new();
-    let mut dir_inos = Vec::new();
-    let mut journal = None;
-    let mut jnl_blocks = [0u32; 17];
+    let mut placed = Placed {
+        extents: ext4,
+        ..Placed::default()
+    };
     for x in pending {
-        let size = match &x.body {
-            Body::File { size, .. } => *size,
-            Body::Dir { contents } => {
-                let n = u64::try_from(contents.len()).unwrap_or(u64::MAX);
-                ck(n.checked_mul(u64::from(bs.bytes())), "directory size")?
-            }
-            Body::SlowSymlink(t) | Body::FastSymlink(t) => {
-                u64::try_from(t.len()).unwrap_or(u64::MAX)
-            }
-            Body::Journal { blocks } => ck(
-                u64::from(*blocks).checked_mul(u64::from(bs.bytes())),
-                "journal size",
-            )?,
-            _ => 0,
-        };
-        let file_acl = match x.xattrs.block {
-            Some(content) => {
-                let b = alloc.one()?;
-                xattr_blocks.push((BlockNo(b), content));
-                b
-            }
-            None => 0,
-        };
-        let spans = x.body.spans();
-        let mapped = if ext4 && matches!(x.body, Body::Journal { .. }) {
-            // The journal goes mid-disk, contiguous where it can.
-            let goal = journal_goal(geo, &alloc)?;
-            let mut data = Vec::new();
-            let mut l = 0u64;
-            for r in alloc.take_from(goal, x.body.data_blocks())? {
-                data.push(FileExtent {
-                    logical: l,
-                    start: r.start,
-                    len: r.len,
-                });
-                l = l.saturating_add(u64::from(r.len));
-            }
-            extent_map(
-                x.ino,
-                data,
-                bs,
-                &mut alloc,
-                &mut extent_blocks,
-                &x.path,
-            )?
-        } else {
-            map_inode(
-                x.ino,
-                &spans,
-                ext4,
-                bs,
-                &mut alloc,
-                &mut indirect,
-                &mut extent_blocks,
-                &x.path,
-            )?
-        };
-        let held = x
-            .body
-            .data_blocks()
-            .saturating_add(mapped.meta)
-            .saturating_add(u64::from(file_acl != 0));
-        let blocks_512 =
-            ck(held.checked_mul(u64::from(bs.bytes() / 512)), "i_blocks")?;
-        let limit = if ext4 {
-            (1u64 << 48) - 1
-        } else {
-            u64::from(u32::MAX)
-        };
-        if blocks_512 > limit {
-            return Err(Error::FileTooLarge {
-                path: x.path.clone(),
-                size,
-            });
-        }
-        let (block, flags) = match &x.body {
-            Body::FastSymlink(t) => (IBlock::Inline(t.clone()), 0),
-            Body::Device { major, minor } => (
-                IBlock::Device {
-                    major: *major,
-                    minor: *minor,
-                },
-                0,
-            ),
-            Body::Empty => (IBlock::Map([0; N_BLOCKS]), 0),
-            _ => (mapped.block, mapped.flags),
-        };
-        let first_block = |d: &[FileExtent]| d.first().map(|e| e.start);
-        match x.body {
-            Body::File { .. } => {
-                if let Some(id) = x.id {
-                    files.push(FileData {
-                        path: x.path.clone(),
-                        id,
-                        size,
-                        extents: mapped.data,
-                    });
-                }
-            }
-            Body::Dir { contents } => {
-                dir_inos.push(x.ino);
-                let mut blocks = Vec::new();
-                for e in &mapped.data {
-                    blocks.extend(
-                        (e.start.0..e.start.0.saturating_add(e.len))
-                            .map(BlockNo),
-                    );
-                }
-                dirs.push(DirData {
-                    ino: InodeNo(x.ino),
-                    blocks,
-                    contents,
-                });
-            }
-            Body::SlowSymlink(t) => {
-                let b = ck(first_block(&mapped.data), "symlink block")?;
-                symlinks.push((b, t));
-            }
-            Body::Journal { blocks } => {
-                let b = ck(first_block(&mapped.data), "journal block")?;
-                journal = Some(JournalData {
-                    superblock_block: b,
-                    superblock: JournalSuperblock {
-                        block_size: bs.bytes(),
-                        max_len: blocks,
-                        uuid: p.uuid,
-                    },
-                });
-                let words = block.encode();
-                for (i, w) in words.chunks_exact(4).enumerate() {
-                    if let Some(slot) = jnl_blocks.get_mut(i) {
-                        let mut a = [0u8; 4];
-                        a.copy_from_slice(w);
-                        *slot = u32::from_le_bytes(a);
-                    }
-                }
-                jnl_blocks[15] = u32::try_from(size >> 32).unwrap_or(0);
-                jnl_blocks[16] = u32::try_from(size & 0xffff_ffff).unwrap_or(0);
-            }
-            _ => {}
-        }
-        inodes.push((
-            InodeNo(x.ino),
-            Inode {
-                mode: x.mode,
-                uid: x.uid,
-                size,
-                time: x.time,
-                gid: x.gid,
-                links_count: x.links,
-                blocks_512,
-                flags,
-                block,
-                large: true,
-                xattrs: x.xattrs.in_inode,
-                file_acl,
-            },
-        ));
+        placed.place(x, geo, &mut alloc, p.uuid)?;
     }
 
     // The bad blocks inode: empty, with the times mke2fs gives it.
-    inodes.push((
+    placed.inodes.push((
         InodeNo(BAD_INO),
         Inode {
             mode: 0,
@@ -1803,88 +1975,10 @@ pub fn plan_with(
             file_acl: 0,
         },
     ));
-    inodes.sort_by_key(|(n, _)| *n);
+    placed.inodes.sort_by_key(|(n, _)| *n);
 
-    // Inode bitmaps and per-group counts.
-    let ipg = geo.inodes_per_group;
-    let mut inode_maps: Vec<Bitmap> = (0..geo.group_count)
-        .map(|_| Bitmap::new(usize_of(ipg), bsz))
-        .collect();
-    let mut dirs_per: Vec<u16> = vec![0; inode_maps.len()];
-    let place = |ino: u32| -> Result<(usize, usize)> {
-        let idx = ck(ino.checked_sub(1), "inode numbers")?;
-        let g = ck(idx.checked_div(ipg), "inode numbers")?;
-        let i = ck(idx.checked_rem(ipg), "inode numbers")?;
-        Ok((usize_of(g), usize_of(i)))
-    };
-    let used = (1..=FIRST_INO).chain(inodes.iter().map(|(n, _)| n.0));
-    for ino in used {
-        let (g, i) = place(ino)?;
-        ck(inode_maps.get_mut(g), "inode numbers")?.set(i);
-    }
-    for ino in &dir_inos {
-        let (g, _) = place(*ino)?;
-        let d = ck(dirs_per.get_mut(g), "inode numbers")?;
-        *d = d.saturating_add(1);
-    }
-    let mut groups = Vec::new();
-    let mut free_blocks_total: u64 = 0;
-    let mut free_inodes_total: u64 = 0;
-    let per_group = alloc.used.into_iter().zip(inode_maps).zip(dirs_per);
-    for (g, ((bb, ib), dirs_here)) in (0..geo.group_count).zip(per_group) {
-        let m = geo.group_meta(g)?;
-        let len = usize_of(m.end.0.saturating_sub(m.start.0));
-        let free_b = len.saturating_sub(bb.count());
-        let free_i = usize_of(ipg).saturating_sub(ib.count());
-        free_blocks_total = free_blocks_total
-            .saturating_add(u64::try_from(free_b).unwrap_or(0));
-        free_inodes_total = free_inodes_total
-            .saturating_add(u64::try_from(free_i).unwrap_or(0));
-        // With checksums, the inodes past the last used one are
-        // "unused" (never initialised), and a group of none is
-        // INODE_UNINIT, as mke2fs marks them.
-        let (flags, itable_unused) = if csum {
-            let last_used = (0..usize_of(ipg)).rev().find(|&i| ib.is_set(i));
-            let unused = usize_of(ipg)
-                .saturating_sub(last_used.map_or(0, |i| i.saturating_add(1)));
-            let flags = if last_used.is_none() {
-                EXT4_BG_INODE_ZEROED | EXT4_BG_INODE_UNINIT
-            } else {
-                EXT4_BG_INODE_ZEROED
-            };
-            (
-                flags,
-                u16::try_from(unused).map_err(|_| Error::Overflow {
-                    what: "unused inodes in a group",
-                })?,
-            )
-        } else {
-            (EXT4_BG_INODE_ZEROED, 0)
-        };
-        groups.push(GroupPlan {
-            meta: m,
-            desc: GroupDesc {
-                block_bitmap: m.block_bitmap.0,
-                inode_bitmap: m.inode_bitmap.0,
-                inode_table: m.inode_table.0,
-                free_blocks_count: u16::try_from(free_b).map_err(|_| {
-                    Error::Overflow {
-                        what: "free blocks in a group",
-                    }
-                })?,
-                free_inodes_count: u16::try_from(free_i).map_err(|_| {
-                    Error::Overflow {
-                        what: "free inodes in a group",
-                    }
-                })?,
-                used_dirs_count: dirs_here,
-                flags,
-                itable_unused,
-            },
-            block_bitmap: bb,
-            inode_bitmap: ib,
-        });
-    }
+    let (groups, free_blocks_total, free_inodes_total) =
+        group_plans(geo, alloc.used, &placed.inodes, &placed.dir_inos, csum)?;
 
     let mut volume_name = [0u8; 16];
     volume_name
@@ -1931,8 +2025,12 @@ pub fn plan_with(
             )?,
             "overhead",
         )?,
-        journal_inum: if journal.is_some() { JOURNAL_INO } else { 0 },
-        jnl_blocks,
+        journal_inum: if placed.journal.is_some() {
+            JOURNAL_INO
+        } else {
+            0
+        },
+        jnl_blocks: placed.jnl_blocks,
         log_groups_per_flex: u8::try_from(flex_log).unwrap_or(0),
     };
     Ok(ExtLayout {
@@ -1940,14 +2038,14 @@ pub fn plan_with(
         geometry: geo.clone(),
         superblock,
         groups,
-        inodes,
-        dirs,
-        indirect,
-        extent_blocks,
-        files,
-        symlinks,
-        xattr_blocks,
-        journal,
+        inodes: placed.inodes,
+        dirs: placed.dirs,
+        indirect: placed.indirect,
+        extent_blocks: placed.extent_blocks,
+        files: placed.files,
+        symlinks: placed.symlinks,
+        xattr_blocks: placed.xattr_blocks,
+        journal: placed.journal,
     })
 }
 

@@ -1,45 +1,87 @@
-//! The ext2 writer: from the tree to the bytes of an ext2 file system,
-//! revision 1, with the features `sparse_super`, `filetype` and
-//! `large_file` (and `ext_attr` when the tree has extended attributes,
-//! which go in the inode or an attribute block), 256-byte inodes and
-//! the classic block map. ext3 (a journal inode) and ext4 (extents and
-//! more) will build on it.
+//! The ext2/ext3/ext4 writer: from the tree to the bytes of a file
+//! system of revision 1 with 256-byte inodes, as `mke2fs -d` with the
+//! stock `/etc/mke2fs.conf` would make it, minus what is left out below.
+//!
+//! - **ext2**: mke2fs.conf's `base_features` but `resize_inode`:
+//!   `sparse_super`, `large_file`, `filetype`, `ext_attr` (attributes
+//!   in the inode or an attribute block) and `dir_index`; the classic
+//!   block map. Directories stay linear, which `dir_index` allows (the
+//!   kernel indexes one when it grows past a block); the hash flag in
+//!   `s_flags` is fixed to signed, mke2fs's choice on x86.
+//! - **ext3**: ext2 with `has_journal`: a JBD2 journal in inode 8
+//!   ([`journal`]), sized as e2fsprogs' default for the file system's
+//!   size, block-mapped right after `lost+found` where mke2fs puts it,
+//!   its `i_block` and size backed up in `s_jnl_blocks`.
+//! - **ext4**: ext3 with `extent` ([`extent`]: depth 0 up to four
+//!   extents, a tree below, at most 32768 blocks an extent),
+//!   `flex_bg` (16 groups, tables packed as mke2fs packs them:
+//!   [`flex`]), `huge_file`, `dir_nlink`, `extra_isize` (32) and
+//!   `metadata_csum` (crc32c over the superblock, descriptors, bitmaps,
+//!   inodes, directory leaf tails, extent tails and attribute blocks:
+//!   [`csum`]); groups without inodes are `INODE_UNINIT`, and
+//!   `bg_itable_unused` counts the never-used inodes of each. The
+//!   journal goes mid-disk, where mke2fs's `get_midpoint_journal_block`
+//!   puts an extent-mapped one; mke2fs sets no journal checksum feature
+//!   on a new journal, and neither does this writer.
+//!
+//! Left out: `resize_inode` (no reserved descriptor blocks, so an image
+//! cannot be grown online past its descriptor table's last block;
+//! offline `resize2fs` still works), `64bit` (32-byte descriptors: up to
+//! 2^32 blocks, 16 TiB at 4 KiB), hashed directories, `BLOCK_UNINIT`
+//! (every bitmap is written), `orphan_file` and the lifetime-writes
+//! counter.
+//!
+//! All-zero blocks of a file are holes, as with `mke2fs -d`: [`holes`]
+//! finds them in one read of the contents before the plan.
 //!
 //! Spec: the kernel's ext4 on-disk format documentation
 //! (<https://www.kernel.org/doc/html/latest/filesystems/ext4/>,
 //! `Documentation/filesystems/ext4/` in the kernel tree), which also
-//! describes ext2. One file per record: [`superblock`], [`group_desc`],
-//! [`inode`], [`dir`], [`bitmap`], [`xattr`]; [`layout::plan`] is the
-//! pure plan and [`write()`] executes it.
+//! describes ext2 and ext3. One file per record: [`superblock`],
+//! [`group_desc`], [`inode`], [`dir`], [`bitmap`], [`xattr`],
+//! [`journal`], [`extent`], plus [`csum`] for the checksums and
+//! [`flex`] for table placement; [`layout::plan`] is the plan (no
+//! output I/O) and [`write()`] executes it.
 //!
-//! Written by hand because no crate makes such a file system: `ext4-rs`
-//! expects one already made by `mkfs.ext4`, writes no journal and
-//! handles only extents and 4 KiB blocks, so it cannot make ext2 or
-//! ext3. `ext4-mkfs` and `ext4-lwext4` do make ext2/3/4, but by
-//! compiling the C library lwext4 behind FFI, and only an empty file
-//! system that lwext4's file API must then fill: block and inode
-//! placement would be lwext4's, not a plan we can test. Running
-//! `mke2fs -d` would need the tree materialised on the host (owners and
-//! device nodes need root) and a host tool of the right version.
+//! Written by hand because no crate makes such a file system from a
+//! tree: `ext4-rs` (`ext4_rs` 1.3) opens an image already made by
+//! `mkfs.ext4`, writes no journal and handles only extents and 4 KiB
+//! blocks, so it can make neither ext2 nor ext3, and it serves no part
+//! of this writer. `ext4-mkfs` and `ext4-lwext4` do make ext2/3/4, but
+//! by compiling the C library lwext4 behind FFI, and only an empty file
+//! system that lwext4's file API must then fill; `rsext4` likewise
+//! formats a fixed-block-size ext4 to fill through its own file API.
+//! Block and inode placement would be theirs, not a plan we can test.
+//! Running `mke2fs -d` would need the tree materialised on the host
+//! (owners and device nodes need root) and a host tool of the right
+//! version.
 //!
 //! # Determinism
 //!
 //! The bytes are a function of the tree and [`ExtParams`] alone: the
 //! UUID, hash seed and time come in as parameters, inode numbers and
-//! blocks follow tree order, and every inode time is the file's mtime
-//! clamped to the build's time. A test writes twice and compares.
+//! blocks follow tree order, every inode time is the file's mtime
+//! clamped to the build's time, and the journal, checksums and group
+//! flags follow from those. The tests write twice, to two paths, and
+//! compare.
 //!
 //! # The output
 //!
 //! [`write()`] writes only what the plan allocates (superblock and
 //! descriptor copies, bitmaps, the used part of each inode table,
-//! directories, indirect and attribute blocks, file data). Everything
-//! else must read as zeros: the caller hands in a file of the full size
-//! made with `set_len` (unwritten ranges are holes) or a zeroed device.
+//! directories, indirect, extent and attribute blocks, the journal
+//! superblock, file data), in increasing block order, gathering
+//! contiguous blocks into writes of up to 4 MiB. Everything else,
+//! including the rest of the journal, must read as zeros: the caller
+//! hands in a file of the full size made with `set_len` (unwritten
+//! ranges are holes) or a zeroed device. Memory holds the plan (one
+//! bitmap pair per group, the used inodes, directory entries) but never
+//! file data beyond one 4 MiB gathering buffer.
 //!
-//! For an empty tree the image is byte for byte the one `mke2fs` makes
-//! with the same choices; a tree's image passes `e2fsck -fn` and reads
-//! back through `debugfs` (the tests run both).
+//! For an empty tree an ext2 or ext3 image is byte for byte the one
+//! `mke2fs` makes with the same choices; every image passes `e2fsck
+//! -fn`, mounts, and reads back through `debugfs` (the integration
+//! tests, `tests/integration/ext_features.rs`, run them all).
 
 #![deny(clippy::arithmetic_side_effects, clippy::as_conversions)]
 
@@ -55,13 +97,13 @@ pub mod inode;
 pub mod journal;
 pub mod layout;
 pub mod superblock;
+mod writer;
 pub mod xattr;
 
-use std::io::{Read, Seek, SeekFrom, Write};
-
-use crate::tree::{GuestPath, Kind, Tree};
+use crate::tree::GuestPath;
 
 pub use layout::{plan, plan_with, ExtLayout};
+pub use writer::write;
 
 /// Which member of the family to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -433,364 +475,6 @@ pub enum Error {
 
 /// Result of the ext2 writer.
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// Bytes gathered before one write: big, ordered writes are what a
-/// block device, a sparse file and an iSCSI target all take best.
-const WRITE_CHUNK: usize = 4 << 20;
-
-/// Gathers writes that continue each other into one, in increasing
-/// offset order; a gap (a hole) starts a new write after a seek.
-struct Out<'w, W: Write + Seek> {
-    w: &'w mut W,
-    buf: Vec<u8>,
-    /// Byte offset of `buf[0]`.
-    start: u64,
-    block_size: u32,
-}
-
-impl<W: Write + Seek> Out<'_, W> {
-    fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
-        let end = self
-            .start
-            .saturating_add(u64::try_from(self.buf.len()).unwrap_or(u64::MAX));
-        if offset != end
-            || self.buf.len().saturating_add(bytes.len()) > WRITE_CHUNK
-        {
-            self.flush()?;
-            self.start = offset;
-        }
-        self.buf.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let block = self
-            .start
-            .checked_div(u64::from(self.block_size))
-            .unwrap_or(0);
-        self.w
-            .seek(SeekFrom::Start(self.start))
-            .and_then(|_| self.w.write_all(&self.buf))
-            .map_err(|source| Error::Write { block, source })?;
-        self.start = self
-            .start
-            .saturating_add(u64::try_from(self.buf.len()).unwrap_or(u64::MAX));
-        self.buf.clear();
-        Ok(())
-    }
-}
-
-/// One thing to write at a block.
-enum Job {
-    /// Bytes made from the plan.
-    Bytes(Vec<u8>),
-    /// Extent `1` of file `0` of the plan.
-    File(usize, usize),
-}
-
-/// Write the file system planned by `layout` from `tree`'s contents.
-/// Only allocated blocks are written, in increasing order, gathered
-/// into large writes; see the module documentation.
-pub fn write<W: Write + Seek>(
-    tree: &Tree,
-    layout: &ExtLayout,
-    out: &mut W,
-) -> Result<()> {
-    let geo = &layout.geometry;
-    let bs = geo.block_size.bytes();
-    let bsz = geo.block_size.usize();
-    let overflow = |what| Error::Overflow { what };
-    let sealed = layout.metadata_csum();
-    let seed = csum::Seed::from_uuid(&layout.superblock.uuid);
-    let csum_err = |block: u32| {
-        move |source| Error::Csum {
-            block: u64::from(block),
-            source,
-        }
-    };
-    let mut jobs: Vec<(u64, Job)> = Vec::new();
-
-    // Bitmaps, and the descriptors that carry their checksums.
-    let bpg_bytes = usize_of(geo.blocks_per_group / 8);
-    let ipg_bytes = usize_of(geo.inodes_per_group / 8);
-    let gdt_len = usize::try_from(geo.gdt_blocks)
-        .ok()
-        .and_then(|n| n.checked_mul(bsz))
-        .ok_or(overflow("descriptor table"))?;
-    let mut gdt = vec![0u8; gdt_len];
-    for (i, g) in layout.groups.iter().enumerate() {
-        let bb = g.block_bitmap.encode();
-        let ib = g.inode_bitmap.encode();
-        let mut d = g.desc.encode();
-        if sealed {
-            let bsum = csum::bitmap(seed, bb.get(..bpg_bytes).unwrap_or(&bb));
-            let isum = csum::bitmap(seed, ib.get(..ipg_bytes).unwrap_or(&ib));
-            csum::set_bitmap_csums(&mut d, bsum, isum);
-            let gi = u32::try_from(i).map_err(|_| overflow("group number"))?;
-            csum::set_group_desc(seed, gi, &mut d);
-        }
-        let off = i
-            .checked_mul(group_desc::GroupDesc::SIZE)
-            .ok_or(overflow("descriptor table"))?;
-        bytes::put(&mut gdt, off, &d);
-        jobs.push((u64::from(g.meta.block_bitmap.0), Job::Bytes(bb)));
-        jobs.push((u64::from(g.meta.inode_bitmap.0), Job::Bytes(ib)));
-    }
-    for (i, g) in layout.groups.iter().enumerate() {
-        if !g.meta.has_super {
-            continue;
-        }
-        let mut sb = layout.superblock.clone();
-        // e2fsprogs stores the group number's low 16 bits.
-        sb.block_group_nr = u16::try_from(i & 0xffff).unwrap_or(0);
-        if i > 0 {
-            sb.state = 0;
-        }
-        let mut sbb = sb.encode();
-        if sealed {
-            csum::set_superblock(&mut sbb);
-        }
-        if i == 0 && bs > 1024 {
-            // Block 0 holds the boot area and the superblock at byte
-            // 1024.
-            let mut b0 = vec![0u8; bsz];
-            bytes::put(&mut b0, 1024, &sbb);
-            jobs.push((0, Job::Bytes(b0)));
-        } else {
-            let mut b = vec![0u8; bsz];
-            bytes::put(&mut b, 0, &sbb);
-            jobs.push((u64::from(g.meta.start.0), Job::Bytes(b)));
-        }
-        jobs.push((u64::from(g.meta.gdt.0), Job::Bytes(gdt.clone())));
-    }
-
-    // Inode tables: from each group's first inode through its last used
-    // one, in one piece per group.
-    let ipg = geo.inodes_per_group;
-    let mut i = 0usize;
-    while let Some((first_ino, _)) = layout.inodes.get(i) {
-        let group = first_ino
-            .0
-            .saturating_sub(1)
-            .checked_div(ipg)
-            .ok_or(overflow("inode group"))?;
-        let base = group
-            .checked_mul(ipg)
-            .and_then(|n| n.checked_add(1))
-            .ok_or(overflow("inode group"))?;
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some((ino, inode)) = layout.inodes.get(i) {
-            if ino.0.saturating_sub(1).checked_div(ipg) != Some(group) {
-                break;
-            }
-            let idx = usize::try_from(ino.0.saturating_sub(base))
-                .map_err(|_| overflow("inode index"))?;
-            let off = idx.checked_mul(256).ok_or(overflow("inode index"))?;
-            let end = off.checked_add(256).ok_or(overflow("inode index"))?;
-            if buf.len() < end {
-                buf.resize(end, 0);
-            }
-            let mut b = inode.encode();
-            if sealed {
-                csum::set_inode(seed, ino.0, &mut b)
-                    .map_err(csum_err(ino.0))?;
-            }
-            bytes::put(&mut buf, off, &b);
-            i = i.saturating_add(1);
-        }
-        // Whole blocks, so that gathering stays block-aligned.
-        buf.resize(buf.len().div_ceil(bsz).saturating_mul(bsz), 0);
-        let table = geo.group_meta(group)?.inode_table;
-        jobs.push((u64::from(table.0), Job::Bytes(buf)));
-    }
-
-    let room = if sealed {
-        bsz.saturating_sub(layout::DIR_TAIL)
-    } else {
-        bsz
-    };
-    for d in &layout.dirs {
-        for (b, content) in d.blocks.iter().zip(&d.contents) {
-            let mut block = content.encode(room);
-            if sealed {
-                block.resize(bsz, 0);
-                csum::set_dir_tail(seed, d.ino.0, 0, &mut block)
-                    .map_err(csum_err(b.0))?;
-            }
-            jobs.push((u64::from(b.0), Job::Bytes(block)));
-        }
-    }
-    for (b, entries) in &layout.indirect {
-        let mut buf = vec![0u8; bsz];
-        for (k, e) in entries.iter().enumerate() {
-            let off = k.checked_mul(4).ok_or(overflow("indirect block"))?;
-            bytes::put_u32le(&mut buf, off, *e);
-        }
-        jobs.push((u64::from(b.0), Job::Bytes(buf)));
-    }
-    for t in &layout.extent_blocks {
-        let mut block = t.bytes.clone();
-        if sealed {
-            csum::set_extent_block(seed, t.ino.0, 0, &mut block)
-                .map_err(csum_err(t.block.0))?;
-        }
-        jobs.push((u64::from(t.block.0), Job::Bytes(block)));
-    }
-    for (b, target) in &layout.symlinks {
-        let mut buf = vec![0u8; bsz];
-        bytes::put(&mut buf, 0, target);
-        jobs.push((u64::from(b.0), Job::Bytes(buf)));
-    }
-    for (b, content) in &layout.xattr_blocks {
-        let mut block = content.clone();
-        if sealed {
-            csum::set_xattr_block(seed, u64::from(b.0), &mut block)
-                .map_err(csum_err(b.0))?;
-        }
-        jobs.push((u64::from(b.0), Job::Bytes(block)));
-    }
-    if let Some(j) = &layout.journal {
-        let mut block = vec![0u8; bsz];
-        bytes::put(&mut block, 0, &j.superblock.encode());
-        jobs.push((u64::from(j.superblock_block.0), Job::Bytes(block)));
-    }
-    for (fi, f) in layout.files.iter().enumerate() {
-        for (ei, e) in f.extents.iter().enumerate() {
-            jobs.push((u64::from(e.start.0), Job::File(fi, ei)));
-        }
-    }
-    jobs.sort_by_key(|(b, _)| *b);
-
-    let mut o = Out {
-        w: out,
-        buf: Vec::with_capacity(WRITE_CHUNK),
-        start: 0,
-        block_size: bs,
-    };
-    let mut src: Option<(usize, Source<'_>)> = None;
-    let mut chunk = Vec::new();
-    for (b, job) in jobs {
-        let at = b.saturating_mul(u64::from(bs));
-        match job {
-            Job::Bytes(v) => o.put(at, &v)?,
-            Job::File(fi, ei) => {
-                let f = layout.files.get(fi).ok_or(overflow("file index"))?;
-                let e = f.extents.get(ei).ok_or(overflow("file extent"))?;
-                if src.as_ref().map(|(k, _)| *k) != Some(fi) {
-                    src = Some((fi, Source::open(tree, f)?));
-                }
-                let (_, s) = src.as_mut().ok_or(overflow("file source"))?;
-                copy_extent(s, f, e, bs, &mut chunk, &mut o, at)?;
-            }
-        }
-    }
-    o.flush()?;
-    o.w.flush()
-        .map_err(|source| Error::Write { block: 0, source })
-}
-
-fn usize_of(v: u32) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-/// A regular file's content, read at increasing offsets.
-enum Source<'a> {
-    /// A host file, read at any offset.
-    Host(std::fs::File),
-    /// Inline or spooled content, read through.
-    Stream(Box<dyn Read + 'a>, u64),
-}
-
-impl<'a> Source<'a> {
-    fn open(tree: &'a Tree, f: &layout::FileData) -> Result<Source<'a>> {
-        let Kind::File(content) = &tree.inode(f.id).kind else {
-            return Err(Error::NotPlanned {
-                path: f.path.clone(),
-            });
-        };
-        let err = |source| Error::Content {
-            path: f.path.clone(),
-            source,
-        };
-        Ok(match content {
-            crate::tree::Content::Host { path, .. } => {
-                Source::Host(std::fs::File::open(path).map_err(err)?)
-            }
-            c => Source::Stream(tree.spool().open(c).map_err(err)?, 0),
-        })
-    }
-
-    /// Fill `buf` from byte `at` on, as far as the content goes.
-    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Source::Host(file) => holes::read_at_full(file, buf, at),
-            Source::Stream(r, pos) => {
-                if at < *pos {
-                    return Err(std::io::Error::other(
-                        "extents out of logical order",
-                    ));
-                }
-                let skip = at.saturating_sub(*pos);
-                let skipped =
-                    std::io::copy(&mut r.take(skip), &mut std::io::sink())?;
-                *pos = pos.saturating_add(skipped);
-                let n = holes::read_full(r, buf)?;
-                *pos = pos.saturating_add(u64::try_from(n).unwrap_or(0));
-                Ok(n)
-            }
-        }
-    }
-}
-
-/// Copy extent `e` of file `f` to byte `at`, the last block zero-padded.
-fn copy_extent<W: Write + Seek>(
-    s: &mut Source<'_>,
-    f: &layout::FileData,
-    e: &layout::FileExtent,
-    bs: u32,
-    chunk: &mut Vec<u8>,
-    o: &mut Out<'_, W>,
-    at: u64,
-) -> Result<()> {
-    const CHUNK: u64 = 1 << 20;
-    let bs = u64::from(bs);
-    let content_err = |source| Error::Content {
-        path: f.path.clone(),
-        source,
-    };
-    let mut from = e.logical.saturating_mul(bs);
-    let end = e
-        .logical
-        .saturating_add(u64::from(e.len))
-        .saturating_mul(bs);
-    let mut to = at;
-    while from < end {
-        let n = end.saturating_sub(from).min(CHUNK);
-        let len = usize::try_from(n)
-            .map_err(|_| Error::Overflow { what: "file chunk" })?;
-        chunk.clear();
-        chunk.resize(len, 0);
-        let want =
-            usize::try_from(f.size.saturating_sub(from).min(n)).unwrap_or(len);
-        let got = s
-            .read_at(from, chunk.get_mut(..want).unwrap_or_default())
-            .map_err(content_err)?;
-        if got < want {
-            return Err(Error::ContentLength {
-                path: f.path.clone(),
-                expected: f.size,
-                got: from.saturating_add(u64::try_from(got).unwrap_or(0)),
-            });
-        }
-        o.put(to, chunk)?;
-        from = from.saturating_add(n);
-        to = to.saturating_add(n);
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests;

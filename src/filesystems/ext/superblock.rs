@@ -42,8 +42,7 @@ pub const EXT4_CRC32C_CHKSUM: u8 = 1;
 pub mod compat {
     /// `EXT3_FEATURE_COMPAT_HAS_JOURNAL`: a journal in inode 8.
     pub const HAS_JOURNAL: u32 = 0x0004;
-    /// `EXT2_FEATURE_COMPAT_EXT_ATTR`: extended attributes; set only
-    /// when some inode has them.
+    /// `EXT2_FEATURE_COMPAT_EXT_ATTR`: extended attributes.
     pub const EXT_ATTR: u32 = 0x0008;
     /// `EXT2_FEATURE_COMPAT_DIR_INDEX`: directories may be hashed
     /// b-trees. Ours are linear, which the feature allows; the kernel

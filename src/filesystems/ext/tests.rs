@@ -15,7 +15,7 @@ use super::layout::{
     InodeCount, JOURNAL_INO,
 };
 use super::*;
-use crate::tree::{GuestPath, Kind, Meta};
+use crate::tree::{GuestPath, Kind, Meta, Tree};
 
 const TIME: i64 = 1_700_000_000;
 
@@ -210,6 +210,9 @@ fn typed_errors_name_the_evidence() {
         e.to_string(),
         "block size 512 is not supported: use 1024, 2048 or 4096"
     );
+    // The block size is checked before the contents are scanned.
+    let e = plan(&tree, &params(24 << 20, 0)).unwrap_err();
+    assert!(matches!(e, Error::BlockSize { block_size: 0 }), "{e}");
     let mut prm = params(24 << 20, 1024);
     prm.label = "x".repeat(17);
     assert!(matches!(plan(&tree, &prm), Err(Error::Label { .. })));
@@ -371,6 +374,62 @@ fn error_messages() {
             "inode count overflows its on-disk field",
         ),
     ];
+    let mut ext34: Vec<(Error, &str)> = vec![
+        (
+            Error::Kind { name: "xfs".into() },
+            "unknown file system type \"xfs\": use ext2, ext3 or ext4",
+        ),
+        (
+            Error::Param {
+                what: "inode_ratio",
+                value: 10,
+                range: "1024 to 67108864 bytes per inode",
+            },
+            "inode_ratio = 10 is out of range: 1024 to 67108864 bytes per \
+             inode",
+        ),
+        (
+            Error::Journal {
+                blocks: 10,
+                min: 1024,
+                max: 3000,
+            },
+            "a journal of 10 blocks does not fit: it needs 1024 to 3000 \
+             blocks and a contiguous run in the free space",
+        ),
+        (
+            Error::Extent {
+                path: p("/f"),
+                source: super::extent::Error::TooDeep { extents: 9 },
+            },
+            "/f: ",
+        ),
+        (
+            Error::Flex {
+                source: super::flex::Error::NoRoom {
+                    group: 3,
+                    what: "inode table",
+                    len: 512,
+                },
+            },
+            "placing the group tables: no room for group 3's inode table \
+             (512 blocks)",
+        ),
+    ];
+    ext34.push((
+        Error::Csum {
+            block: 7,
+            source: super::csum::Error::Short {
+                what: "directory block",
+                len: 4,
+                need: 12,
+            },
+        },
+        "checksum of block 7: directory block: 4 bytes, need at least 12",
+    ));
+    for (e, want) in ext34 {
+        assert!(e.to_string().starts_with(want), "{e}");
+    }
     for (e, want) in cases.into_iter().chain(more) {
         assert_eq!(e.to_string(), want);
     }
@@ -527,6 +586,13 @@ fn small_file_systems_refuse_a_journal() {
     let l = plan(&t, &prm).unwrap();
     assert_eq!(l.journal.unwrap().superblock.max_len, 2048);
     let mut prm = params(8 << 20, 1024);
+    prm.journal_blocks = Some(1024);
+    assert_eq!(
+        plan(&t, &prm).unwrap_err().to_string(),
+        "journal_blocks = 1024 is out of range: a journal is for ext3 and \
+         ext4 only"
+    );
+    prm.journal_blocks = None;
     prm.reserved_percent = 51;
     assert!(matches!(plan(&t, &prm), Err(Error::Param { .. })));
     prm.reserved_percent = 0;

@@ -43,6 +43,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod boot;
 mod boot_config;
 mod cli_recipe;
 mod ext4_parts;

@@ -1,0 +1,326 @@
+//! The whole guest boots: `lunforge build` of the built-in recipe (and
+//! of a bookworm variant), then the image under `qemu-system-x86_64` the
+//! way Xen boots it: the kernel and initrd that the build wrote next to
+//! the image, the command line from the `extra =` of the emitted xl
+//! config (with `console=ttyS0` added, since QEMU's console is a serial
+//! port, not Xen's `hvc0`), the image as a virtio disk, the recipe's MAC
+//! on a NIC that reaches nothing beyond the emulator.
+//!
+//! Two boots per image:
+//!
+//! 1. to `login:` on the serial console;
+//! 2. a check boot: `systemd.run=` runs a script from a second, tiny
+//!    disk (so no quoting fights the kernel's and systemd's command-line
+//!    parsers) that starts `multi-user.target` (which `systemd.run=`
+//!    replaces as the boot's goal) and prints `findmnt /`,
+//!    `swapon --show`, `hostname`,
+//!    `ip -br addr` and `dpkg --audit`; the test asserts the root is
+//!    the recipe's ext3 by UUID, swap is on, the hostname and address
+//!    are the recipe's, dpkg is clean.
+//!
+//! The first-boot strategy boots without `-snapshot` (on a copy): the
+//! initrd configures the packages once, and a second boot of the same
+//! image does not configure again.
+//!
+//! Builds use the host's Debian mirror (`mirror = "host"`, found by
+//! lunforge in the host's apt sources) and a download cache shared by
+//! test runs (`target/test-cache`). Boots run one at a time: two TCG
+//! guests on two cores would only make each other time out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::support::lunforge;
+use crate::support::qemu::{artifacts_dir, Boot, BootLog, Nic};
+
+/// One boot at a time.
+static QEMU_LOCK: Mutex<()> = Mutex::new(());
+
+/// The recipe's values the guest must show.
+const ADDRESS: &str = "192.0.2.50/24";
+const HOSTNAME: &str = "virtual01";
+
+/// A built guest: the image and what the build wrote for the Xen hosts.
+struct Built {
+    _dir: tempfile::TempDir,
+    image: PathBuf,
+    kernel: PathBuf,
+    initrd: PathBuf,
+    /// `extra =` of the xl config.
+    extra: String,
+    /// The vif's MAC of the xl config.
+    mac: String,
+    /// Root UUID, from `root=UUID=` in `extra`.
+    root_uuid: String,
+}
+
+/// `lunforge build` with `args` (after `build -o OUT`) into a fresh
+/// directory.
+fn build(args: &[&str]) -> Built {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = dir.path().join("out");
+    let cache = artifacts_dir()
+        .parent()
+        .map(|t| t.join("test-cache"))
+        .expect("target directory");
+    let mut all = vec![
+        "-q".to_string(),
+        "build".into(),
+        "-o".into(),
+        out.display().to_string(),
+        "--cache".into(),
+        cache.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    lunforge(&all).ok();
+    let boot = out.join(HOSTNAME);
+    let find = |prefix: &str| -> PathBuf {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&boot)
+            .unwrap_or_else(|e| panic!("{}: {e}", boot.display()))
+            .map(|e| e.expect("read_dir").path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{prefix}* in {}: {found:?}",
+            boot.display()
+        );
+        found.remove(0)
+    };
+    let cfg_path = boot.join("xen").join(format!("{HOSTNAME}.cfg"));
+    let cfg = std::fs::read_to_string(&cfg_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", cfg_path.display()));
+    let value = |key: &str| -> String {
+        cfg.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in the xl config:\n{cfg}"))
+            .to_string()
+    };
+    let extra = value("extra").trim_matches('"').to_string();
+    let mac = value("vif")
+        .split("mac=")
+        .nth(1)
+        .and_then(|r| r.get(..17))
+        .expect("mac= in vif")
+        .to_string();
+    let root_uuid = extra
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("root=UUID="))
+        .expect("root=UUID= in extra")
+        .to_string();
+    Built {
+        image: out.join(format!("{HOSTNAME}.img")),
+        kernel: find("vmlinuz-"),
+        initrd: find("initrd.img-"),
+        extra,
+        mac,
+        root_uuid,
+        _dir: dir,
+    }
+}
+
+impl Built {
+    /// A boot of `image` (this build's, or a copy) as Xen would.
+    fn boot(&self, image: &Path, more: &str) -> Boot {
+        Boot::new(&self.kernel)
+            .initrd(&self.initrd)
+            .append(&format!("{} console=ttyS0 {more}", self.extra))
+            .drive(image)
+            .memory_mib(1024)
+            .nic(Nic::Restricted {
+                mac: Some(self.mac.clone()),
+            })
+            .timeout(Duration::from_secs(600))
+    }
+
+    /// Boot to the login prompt.
+    fn login(&self, test: &str, image: &Path, snapshot: bool) -> BootLog {
+        let _one = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let log = self
+            .boot(image, "")
+            .snapshot(snapshot)
+            .run_until(test, &format!("{HOSTNAME} login:"));
+        eprintln!("{test}: login prompt after {:?}", log.marker_after);
+        log
+    }
+
+    /// The check boot: the report of [`CHECK_SCRIPT`], one `key: value`
+    /// per line, and the whole serial log.
+    fn check(
+        &self,
+        test: &str,
+        image: &Path,
+        snapshot: bool,
+    ) -> (Report, String) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let script = dir.path().join("check.img");
+        let mut bytes = CHECK_SCRIPT.as_bytes().to_vec();
+        bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+        std::fs::write(&script, bytes).expect("write the check disk");
+        let _one = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let log = self
+            .boot(
+                image,
+                "systemd.run=\"/bin/sh /dev/vdb\" \
+                 systemd.run_success_action=poweroff \
+                 systemd.run_failure_action=poweroff",
+            )
+            .drive(&script)
+            .snapshot(snapshot)
+            .run_to_exit(test, "LFCHK-END");
+        eprintln!("{test}: check done after {:?}", log.marker_after);
+        (Report::parse(test, &log.log), log.log)
+    }
+
+    /// The checks every configured guest passes.
+    fn assert_configured(&self, test: &str, r: &Report) {
+        let root = r.get("root");
+        assert!(
+            root.contains(&format!("UUID={}", self.root_uuid))
+                || root.contains(&self.root_uuid),
+            "{test}: root is not the recipe's by UUID: {r:?}"
+        );
+        assert_eq!(r.get("root-fstype"), "ext3", "{test}: {r:?}");
+        assert!(r.get("root-options").starts_with("rw"), "{test}: {r:?}");
+        assert!(
+            r.get("swap").contains("partition"),
+            "{test}: no swap partition active: {r:?}"
+        );
+        assert_eq!(r.get("hostname"), HOSTNAME, "{test}");
+        let addr = r.get("addr");
+        assert!(
+            addr.starts_with("eth0")
+                && addr.contains("UP")
+                && addr.contains(ADDRESS),
+            "{test}: eth0 is not up with {ADDRESS}: {r:?}"
+        );
+        assert_eq!(r.get("audit"), "0 []", "{test}: dpkg --audit: {r:?}");
+        assert_eq!(r.get("firstboot-marker"), "absent", "{test}");
+    }
+}
+
+/// Run by `systemd.run` from the second disk (`/dev/vdb`); everything
+/// goes to the serial console, each result on a line tagged `@@ ` (the
+/// serial getty's prompt may share the console line). Markers are
+/// printed in two parts, so the kernel's echo of its command line can
+/// never be taken for them.
+const CHECK_SCRIPT: &str = r#"#!/bin/sh
+exec >/dev/console 2>&1
+m=LFCHK
+echo "$m-BEGIN"
+# systemd.run= makes this unit the boot's goal; bring up what a normal
+# boot reaches (networking.service, the swap) and wait for it.
+systemctl start multi-user.target
+i=0
+while [ $i -lt 90 ]; do
+	ip -br -4 addr show eth0 2>/dev/null | grep -q 'UP.*192\.0\.2\.50/' \
+		&& swapon --show --noheadings | grep -q . && break
+	sleep 1; i=$((i + 1))
+done
+echo "@@ root: $(findmnt -n -o SOURCE,UUID /)"
+echo "@@ root-fstype: $(findmnt -n -o FSTYPE /)"
+echo "@@ root-options: $(findmnt -n -o OPTIONS /)"
+echo "@@ swap: $(swapon --show=NAME,TYPE --noheadings | tr -s ' ')"
+echo "@@ hostname: $(hostname)"
+echo "@@ addr: $(ip -br -4 addr show eth0 | tr -s ' ')"
+a=$(dpkg --audit 2>&1); echo "@@ audit: $? [$a]"
+[ -e /var/lib/lunforge/firstboot-pending ] && f=present || f=absent
+echo "@@ firstboot-marker: $f"
+echo "$m-END"
+exit 0
+"#;
+
+/// The `key: value` lines between the check markers.
+#[derive(Debug)]
+struct Report(Vec<(String, String)>);
+
+impl Report {
+    fn parse(test: &str, log: &str) -> Report {
+        let clean = log.replace('\r', "");
+        let body = clean
+            .split("LFCHK-BEGIN")
+            .nth(1)
+            .and_then(|b| b.split("LFCHK-END").next())
+            .unwrap_or_else(|| panic!("{test}: no check report in:\n{log}"));
+        Report(
+            body.lines()
+                .filter_map(|l| l.split_once("@@ ").map(|(_, r)| r))
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A sparse copy of `image` that a boot may change.
+fn copy(image: &Path, dir: &Path) -> PathBuf {
+    let to = dir.join("copy.img");
+    let status = std::process::Command::new("cp")
+        .arg("--sparse=always")
+        .arg(image)
+        .arg(&to)
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp --sparse=always failed");
+    to
+}
+
+/// Maintainer scripts ran at build time (as root, the `auto` strategy's
+/// choice here): the default guest reaches login and passes the checks.
+#[test]
+fn default_recipe_boots_configured() {
+    let b = build(&["--configure", "chroot"]);
+    b.login("boot-trixie-login", &b.image, true);
+    let (r, _) = b.check("boot-trixie-check", &b.image, true);
+    b.assert_configured("boot-trixie-check", &r);
+}
+
+/// The same guest on bookworm, the previous stable.
+#[test]
+fn bookworm_boots_configured() {
+    let b = build(&["--configure", "chroot", "--set", "system.suite=bookworm"]);
+    b.login("boot-bookworm-login", &b.image, true);
+    let (r, _) = b.check("boot-bookworm-check", &b.image, true);
+    b.assert_configured("boot-bookworm-check", &r);
+}
+
+/// Rootless-style image: packages only unpacked; the initrd configures
+/// them on the first boot, once.
+#[test]
+fn firstboot_configures_once() {
+    let b = build(&["--configure", "firstboot"]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let image = copy(&b.image, dir.path());
+    let configuring = "first boot: configuring the installed packages";
+    let (first, log) = b.check("boot-firstboot-1", &image, false);
+    assert!(
+        log.contains(configuring),
+        "the first boot did not configure:\n{log}"
+    );
+    b.assert_configured("boot-firstboot-1", &first);
+    let second = b.login("boot-firstboot-2", &image, false);
+    assert!(
+        !second.log.contains(configuring),
+        "the second boot configured again:\n{}",
+        second.log
+    );
+    let (third, log) = b.check("boot-firstboot-3", &image, false);
+    assert!(
+        !log.contains(configuring),
+        "the third boot configured again"
+    );
+    b.assert_configured("boot-firstboot-3", &third);
+}

@@ -18,6 +18,11 @@
 //! - [`host_mirror`]: the host's real Debian mirror, where the resolved
 //!   package sets are compared with what `mmdebstrap` installs
 //!   ([`support::oracle::mmdebstrap`]).
+//! - [`ext_props`], [`ext_oracle`], [`swap_oracle`], [`disk_oracle`]:
+//!   the file system and disk writers, checked by e2fsprogs (`e2fsck`,
+//!   `debugfs`, `dumpe2fs`), the kernel (a read-only loop mount, as
+//!   root), `blkid`, `swaplabel`, `mkswap`, `sfdisk` and `sgdisk`
+//!   ([`support::ext`]).
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -28,6 +33,9 @@
 mod support;
 
 mod cli_recipe;
+mod disk_oracle;
+mod ext_oracle;
+mod ext_props;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;
@@ -36,3 +44,4 @@ mod lockfile;
 mod repo_client;
 mod resolve_local;
 mod rootfs;
+mod swap_oracle;

@@ -5,196 +5,21 @@
 //! of one tree are byte-identical; and bad input is refused with typed
 //! errors that name the evidence.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use lunforge::disk;
 use lunforge::filesystems::ext;
 use lunforge::filesystems::swap::write_swap;
-use lunforge::tree::{path, GuestPath, InodeId, Kind, Meta, Tree};
+use lunforge::tree::{path, GuestPath, Kind, Meta, Tree};
 
 use crate::support::ext::{
-    assert_fsck_clean, assert_sparse, clamped, debugfs_walk, disk_recipe,
-    dumpe2fs_h, plan_fitting, random_tree, size_for, test_params, tool,
-    write_image, At, Rng, TreeShape, KINDS, TEST_UUID_STR, TIME,
+    assert_fsck_clean, assert_fsck_clean_at, assert_sparse, debugfs_walk,
+    disk_recipe, dumpe2fs_h, ext_params, kernel_walk, need_root, plan_fitting,
+    random_tree, size_for, test_params, tool, write_image, At, Mounted, Rng,
+    TreeShape, KINDS, TEST_UUID_STR, TIME,
 };
-use crate::support::oracle::is_root;
-use crate::support::run;
-
-/// A loop device attached to an image (or a slice of one) and mounted
-/// read-only; unmounted and detached when dropped, even when the test
-/// fails.
-struct Mounted {
-    dev: String,
-    dir: tempfile::TempDir,
-    mounted: bool,
-}
-
-impl Mounted {
-    /// `losetup -r --find --show [-o OFFSET --sizelimit SIZE] IMG`, then
-    /// `mount -t KIND -o ro`.
-    fn new(img: &Path, slice: Option<(u64, u64)>, kind: &str) -> Mounted {
-        let mut cmd = Command::new("losetup");
-        cmd.args(["-r", "--find", "--show"]);
-        if let Some((offset, size)) = slice {
-            cmd.args(["-o", &offset.to_string()]);
-            cmd.args(["--sizelimit", &size.to_string()]);
-        }
-        let out = run(cmd.arg(img), "mount");
-        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let dir = tempfile::Builder::new()
-            .prefix("lf-mnt-")
-            .tempdir()
-            .expect("mount point");
-        let mut m = Mounted {
-            dev,
-            dir,
-            mounted: false,
-        };
-        run(
-            Command::new("mount")
-                .args(["-t", kind, "-o", "ro", &m.dev])
-                .arg(m.dir.path()),
-            "mount",
-        );
-        m.mounted = true;
-        m
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.mounted {
-            let ok = Command::new("umount")
-                .arg(self.dir.path())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(self.dir.path())
-                    .status();
-            }
-        }
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
-    }
-}
-
-/// `None` as root; else the reason the kernel tests are skipped.
-fn need_root() -> Option<&'static str> {
-    (!is_root()).then_some("not root: loop devices and mount need root")
-}
-
-/// The kernel's view of the mounted tree at `root` equals `tree`:
-/// names of every directory, type, permissions, owner, time (clamped),
-/// link count, hard-link identity, bytes, link targets, device numbers
-/// and attributes.
-fn kernel_walk(tree: &Tree, root: &Path, ctx: &str) {
-    let counts = tree.link_counts();
-    let lf = GuestPath::new("/lost+found").expect("path");
-    let has_lf = tree.get(&lf).is_some();
-    let mut children: BTreeMap<GuestPath, BTreeSet<String>> = BTreeMap::new();
-    let mut ino_of: BTreeMap<InodeId, u64> = BTreeMap::new();
-    let mut id_of: BTreeMap<u64, InodeId> = BTreeMap::new();
-    for (path, id, node) in tree.iter() {
-        let ctx = format!("{ctx}: {path:?}");
-        if let Some(parent) = path.parent() {
-            let name = path.file_name().expect("name").to_string();
-            children.entry(parent).or_default().insert(name);
-        }
-        let host = root.join(path.relative());
-        let m = std::fs::symlink_metadata(&host)
-            .unwrap_or_else(|e| panic!("{ctx}: lstat: {e}"));
-        let ft = m.file_type();
-        let type_ok = match &node.kind {
-            Kind::File(_) => ft.is_file(),
-            Kind::Dir => ft.is_dir(),
-            Kind::Symlink(_) => ft.is_symlink(),
-            Kind::CharDev { .. } => ft.is_char_device(),
-            Kind::BlockDev { .. } => ft.is_block_device(),
-            Kind::Fifo => ft.is_fifo(),
-            Kind::Socket => ft.is_socket(),
-        };
-        assert!(type_ok, "{ctx}: {ft:?} for {:?}", node.kind.letter());
-        let meta = &node.meta;
-        assert_eq!(m.mode() & 0o7777, meta.mode, "{ctx}: mode");
-        assert_eq!((m.uid(), m.gid()), (meta.uid, meta.gid), "{ctx}: owner");
-        assert_eq!(m.mtime(), clamped(meta.mtime, TIME), "{ctx}: mtime");
-        let mut links = u64::from(counts[&id]);
-        if path.is_root() && !has_lf {
-            links += 1;
-        }
-        assert_eq!(m.nlink(), links, "{ctx}: links");
-        assert_eq!(*ino_of.entry(id).or_insert(m.ino()), m.ino(), "{ctx}");
-        assert_eq!(*id_of.entry(m.ino()).or_insert(id), id, "{ctx}");
-        match &node.kind {
-            Kind::File(c) => {
-                assert_eq!(m.len(), c.len(), "{ctx}: size");
-                let got = std::fs::read(&host).expect("read");
-                assert!(got == tree.spool().read(c).expect("spool"), "{ctx}");
-            }
-            Kind::Symlink(t) => {
-                let got = std::fs::read_link(&host).expect("readlink");
-                assert_eq!(got.to_str(), Some(t.as_str()), "{ctx}");
-            }
-            Kind::CharDev { major, minor }
-            | Kind::BlockDev { major, minor } => {
-                let rdev = m.rdev();
-                assert_eq!(
-                    (rustix::fs::major(rdev), rustix::fs::minor(rdev)),
-                    (*major, *minor),
-                    "{ctx}: device numbers"
-                );
-            }
-            _ => {}
-        }
-        assert_eq!(xattrs(&host), meta.xattrs, "{ctx}: attributes");
-    }
-    children.entry(GuestPath::root()).or_default();
-    if !has_lf {
-        children
-            .entry(GuestPath::root())
-            .or_default()
-            .insert("lost+found".into());
-        children.insert(lf, BTreeSet::new());
-    }
-    for (dir, want) in children {
-        let host = root.join(dir.relative());
-        let got: BTreeSet<String> = std::fs::read_dir(&host)
-            .unwrap_or_else(|e| panic!("{ctx}: {dir:?}: {e}"))
-            .map(|e| {
-                let name = e.expect("entry").file_name();
-                name.to_str().expect("UTF-8 name").to_string()
-            })
-            .collect();
-        assert_eq!(got, want, "{ctx}: names in {dir:?}");
-    }
-}
-
-/// Every extended attribute of `path` (not following a symlink), as
-/// the kernel returns them.
-fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut list = vec![0u8; 65536];
-    let n = rustix::fs::llistxattr(path, &mut list[..])
-        .unwrap_or_else(|e| panic!("{path:?}: listxattr: {e}"));
-    let mut out = BTreeMap::new();
-    for name in list[..n].split(|&b| b == 0).filter(|s| !s.is_empty()) {
-        let name = std::str::from_utf8(name).expect("UTF-8 name");
-        let mut v = vec![0u8; 65536];
-        let len = rustix::fs::lgetxattr(path, name, &mut v[..])
-            .unwrap_or_else(|e| panic!("{path:?}: getxattr {name}: {e}"));
-        v.truncate(len);
-        out.insert(name.to_string(), v);
-    }
-    out
-}
 
 /// The trees of the kernel test: random ones of fixed seeds (one with
 /// a directory of thousands of entries, one with files of MiBs).
@@ -235,7 +60,7 @@ fn ext_kernel_mounts_and_agrees_with_the_tree() {
             write_image(&tree, &params, &layout, &img);
             assert_fsck_clean(&img, "lunroot", &ctx);
             let m = Mounted::new(&img, None, kind);
-            kernel_walk(&tree, m.root(), &ctx);
+            m.walk(&tree, &ctx);
         }
     }
 }
@@ -349,7 +174,7 @@ fn ext_in_a_partition_of_a_disk_image() {
             }
             let m =
                 Mounted::new(&img, Some((root.offset(), root.size())), kind);
-            kernel_walk(&tree, m.root(), &ctx);
+            m.walk(&tree, &ctx);
         }
     }
 }
@@ -657,7 +482,7 @@ fn ext_walks_catch_every_mutation() {
         .is_none()
         .then(|| Mounted::new(&img, None, KINDS[0]));
     if let Some(m) = &mounted {
-        kernel_walk(&tree, m.root(), "unchanged");
+        m.walk(&tree, "unchanged");
     }
     for (what, t) in mutations() {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -670,6 +495,89 @@ fn ext_walks_catch_every_mutation() {
                     kernel_walk(&t, m.root(), what)
                 }));
             assert!(r.is_err(), "kernel walk missed a changed {what}");
+        }
+    }
+}
+
+/// Times on both sides of 1970 and 2038, under a build time past 2038:
+/// the kernel reads each back whole (the low 32 bits and the epoch
+/// bits of the large inode), later ones clamped to the build's.
+#[test]
+fn ext_times_before_1970_and_after_2038() {
+    let build = 4_000_000_000i64;
+    let times = [
+        -(1 << 31),
+        -1,
+        0,
+        (1 << 31) - 1,
+        1 << 31,
+        3_000_000_000,
+        build,
+        build + 1,
+    ];
+    let mut tree = Tree::new(build).expect("tree");
+    for (i, t) in times.iter().enumerate() {
+        let mut m = meta();
+        m.mtime = *t;
+        let p = GuestPath::new(&format!("/t{i}")).expect("path");
+        tree.write_file(&p, m, b"t").expect("file");
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    for kind in KINDS {
+        let params =
+            ext_params(kind, 8 << 20, [7; 16], "times", [9; 16], build);
+        let layout = ext::plan(&tree, &params).expect("plan");
+        let img = work.path().join(format!("{kind}.img"));
+        write_image(&tree, &params, &layout, &img);
+        assert_fsck_clean_at(&img, "times", kind, Some(build));
+        debugfs_walk(&tree, &img, build, kind);
+        if let Some(why) = need_root() {
+            eprintln!("{kind}: kernel mount skipped, {why}");
+            continue;
+        }
+        let m = Mounted::new(&img, None, kind);
+        for (i, t) in times.iter().enumerate() {
+            let md = std::fs::metadata(m.root().join(format!("t{i}")))
+                .expect("stat");
+            assert_eq!(
+                std::os::unix::fs::MetadataExt::mtime(&md),
+                (*t).min(build),
+                "{kind}: /t{i}"
+            );
+        }
+    }
+}
+
+/// Labels of every length `s_volume_name` holds, as blkid and dumpe2fs
+/// read them.
+#[test]
+fn ext_labels_as_blkid_reads_them() {
+    let tree = sample_tree();
+    let work = tempfile::tempdir().expect("tempdir");
+    for kind in KINDS {
+        for label in ["", "r", "0123456789abcdef", "étiquette"] {
+            let params =
+                ext_params(kind, 16 << 20, [0x42; 16], label, [1; 16], TIME);
+            let layout = ext::plan(&tree, &params).expect("plan");
+            let img = work.path().join(format!("{kind}-{}.img", label.len()));
+            write_image(&tree, &params, &layout, &img);
+            let h = dumpe2fs_h(&img);
+            let shown = if label.is_empty() { "<none>" } else { label };
+            assert_eq!(h["Filesystem volume name"], shown, "{kind} {label:?}");
+            let (code, t) = tool(
+                "blkid",
+                "util-linux",
+                &[
+                    "-p",
+                    "-o",
+                    "value",
+                    "-s",
+                    "LABEL",
+                    img.to_str().expect("utf-8"),
+                ],
+            );
+            assert_eq!(code, 0, "{t}");
+            assert_eq!(t.trim_end_matches('\n'), label, "{kind}: blkid {t:?}");
         }
     }
 }

@@ -17,9 +17,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::support::ext::{
-    assert_fsck_clean, assert_sparse, coverage, debugfs_walk, plan_fitting,
-    prop_seed, random_tree, size_for, tight_size, write_image, Rng, TreeShape,
-    COVERAGE, KINDS, TIME,
+    assert_fsck_clean, assert_sparse, coverage, debugfs_walk, need_root,
+    plan_fitting, prop_seed, random_tree, size_for, tight_size, write_image,
+    Mounted, Rng, TreeShape, COVERAGE, KINDS, TIME,
 };
 
 /// Trees per kind and run.
@@ -48,6 +48,10 @@ fn check_tree(
     let shape = TreeShape::nth(&mut rng, n);
     let t = random_tree(&mut rng, shape);
     let mut size = size_for(&t.tree, t.data_bytes);
+    // Sizes off the MiB grid (a partial last block, odd last groups).
+    if rng.chance(30) {
+        size += rng.below(8 << 20);
+    }
     // Every 8th tree in 4 KiB blocks (mke2fs's choice from 512 MiB).
     if n % 8 == 5 {
         size = size.max(600 << 20);
@@ -64,6 +68,11 @@ fn check_tree(
     assert_fsck_clean(&img, "lunroot", &ctx);
     assert_sparse(&img, &ctx);
     debugfs_walk(&t.tree, &img, TIME, &ctx);
+    // Every 20th through the kernel too (as root).
+    if n % 20 == 1 && need_root().is_none() {
+        let m = Mounted::new(&img, None, kind);
+        m.walk(&t.tree, &ctx);
+    }
     std::fs::remove_file(&img).expect("remove image");
     coverage(&t.tree)
 }

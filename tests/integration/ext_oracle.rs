@@ -7,12 +7,14 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use lunforge::disk;
 use lunforge::filesystems::ext;
 use lunforge::filesystems::swap::write_swap;
-use lunforge::tree::{path, GuestPath, Kind, Meta, Tree};
+use lunforge::tree::{path, Content, GuestPath, Kind, Meta, Tree};
 
 use crate::support::ext::{
     assert_fsck_clean, assert_fsck_clean_at, assert_sparse, debugfs_walk,
@@ -579,5 +581,102 @@ fn ext_labels_as_blkid_reads_them() {
             assert_eq!(code, 0, "{t}");
             assert_eq!(t.trim_end_matches('\n'), label, "{kind}: blkid {t:?}");
         }
+    }
+}
+
+/// The first difference of two byte streams, or `None` when they are
+/// equal (length included). Reads 1 MiB at a time.
+fn stream_diff(mut a: impl Read, mut b: impl Read) -> Option<String> {
+    let fill = |r: &mut dyn Read, buf: &mut [u8]| -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            match r.read(&mut buf[n..]).expect("read") {
+                0 => break,
+                k => n += k,
+            }
+        }
+        n
+    };
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut at = 0u64;
+    loop {
+        let (n, m) = (fill(&mut a, &mut x), fill(&mut b, &mut y));
+        if x[..n] != y[..m] {
+            let i = x[..n].iter().zip(&y[..m]).position(|(p, q)| p != q);
+            return Some(format!(
+                "differ at byte {} (chunk lengths {n} and {m})",
+                at + i.unwrap_or(n.min(m)) as u64
+            ));
+        }
+        if n == 0 {
+            return None;
+        }
+        at += n as u64;
+    }
+}
+
+/// A file over 4 GiB (`i_size_high`, `large_file`), mostly zeros, from
+/// a sparse host file: e2fsck, debugfs and the kernel agree on its
+/// size and bytes. Both readers stream it.
+#[test]
+fn ext_file_over_4gib() {
+    let len = (4u64 << 30) + 4097;
+    let work = tempfile::tempdir().expect("tempdir");
+    let host = work.path().join("big.src");
+    let mut f = File::create(&host).expect("create");
+    f.set_len(len).expect("size");
+    f.write_all(b"head").expect("write");
+    f.seek(SeekFrom::Start(len - 4)).expect("seek");
+    f.write_all(b"tail").expect("write");
+    drop(f);
+    let mut tree = Tree::new(TIME).expect("tree");
+    let content = Content::Host {
+        path: host.clone(),
+        len,
+    };
+    let big = GuestPath::new("/big").expect("path");
+    tree.insert(&big, meta(), Kind::File(content))
+        .expect("file");
+    for kind in KINDS {
+        let params = test_params(kind, 5 << 30);
+        let layout = ext::plan(&tree, &params).expect("plan");
+        let img = work.path().join(format!("{kind}.img"));
+        write_image(&tree, &params, &layout, &img);
+        assert_fsck_clean(&img, "lunroot", kind);
+        let h = dumpe2fs_h(&img);
+        assert!(h["Filesystem features"].contains("large_file"), "{h:?}");
+        let mut child = Command::new("debugfs")
+            .args(["-R", "cat /big"])
+            .arg(&img)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("debugfs");
+        let out = child.stdout.take().expect("stdout");
+        let host_file = File::open(&host).expect("open");
+        let diff = stream_diff(out, host_file);
+        assert!(child.wait().expect("wait").success());
+        assert_eq!(diff, None, "{kind}: debugfs cat /big");
+        let (code, s) = tool(
+            "debugfs",
+            "e2fsprogs",
+            &["-R", "stat /big", img.to_str().expect("utf-8")],
+        );
+        assert_eq!(code, 0, "{s}");
+        assert!(s.contains(&format!("Size: {len}\n")), "{kind}: {s}");
+        if let Some(why) = need_root() {
+            eprintln!("{kind}: kernel mount skipped, {why}");
+            continue;
+        }
+        let m = Mounted::new(&img, None, kind);
+        let path = m.root().join("big");
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), len);
+        let diff = stream_diff(
+            File::open(&path).expect("open"),
+            File::open(&host).expect("open"),
+        );
+        assert_eq!(diff, None, "{kind}: kernel read of /big");
+        drop(m);
+        std::fs::remove_file(&img).expect("remove image");
     }
 }

@@ -13,8 +13,10 @@ CARGO ?= cargo
 #   attr         getfattr: xattrs of extracted tarballs
 #   fdisk gdisk  sfdisk and sgdisk: partition tables
 #   e2fsprogs    e2fsck, debugfs, dumpe2fs: file system images
+#   util-linux   blkid, swaplabel, mkswap, dmesg: swap and ext identity
+#   mount        losetup and mount: the kernel reads our images (as root)
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
-             debian-archive-keyring ca-certificates
+             util-linux mount debian-archive-keyring ca-certificates
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean

@@ -1023,7 +1023,18 @@ enum Dumped {
     Symlink(String),
 }
 
+/// The names, kinds and sizes `rdump` left under `dir`. Without root,
+/// rdump's copies keep the image's permission bits, which may deny
+/// their owner: they are opened up first (the bits themselves are
+/// compared through `stat`).
 fn walk_dump(base: &Path, dir: &Path, out: &mut BTreeMap<String, Dumped>) {
+    let open_up = |p: &Path, mode: u32| {
+        if !is_root() {
+            let perm = std::os::unix::fs::PermissionsExt::from_mode(mode);
+            std::fs::set_permissions(p, perm).expect("chmod");
+        }
+    };
+    open_up(dir, 0o700);
     for e in std::fs::read_dir(dir).expect("read dump dir") {
         let e = e.expect("dir entry");
         let p = e.path();
@@ -1037,6 +1048,7 @@ fn walk_dump(base: &Path, dir: &Path, out: &mut BTreeMap<String, Dumped>) {
             let t = std::fs::read_link(&p).expect("readlink");
             Dumped::Symlink(t.to_str().expect("utf-8 target").to_string())
         } else {
+            open_up(&p, 0o600);
             Dumped::File(m.len())
         };
         out.insert(key, d);

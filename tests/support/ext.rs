@@ -723,10 +723,21 @@ pub(crate) fn assert_fsck_clean_at(
     };
     let (code, text) = e2fsck(&[Path::new("-fn"), img]);
     assert_eq!(code, 0, "{ctx}: e2fsck -fn exit {code}:\n{text}");
-    let quiet = ["Pass ", "e2fsck ", &format!("{label}: ")];
+    // Its version, the five passes and the summary
+    // `LABEL: USED/ALL files (…)`: nothing else.
+    let summary = |l: &str| {
+        l.strip_prefix(&format!("{label}: "))
+            .and_then(|r| r.split_once(" files "))
+            .and_then(|(n, _)| n.split_once('/'))
+            .is_some_and(|(a, b)| {
+                a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok()
+            })
+    };
     for line in text.lines() {
         assert!(
-            quiet.iter().any(|q| line.starts_with(q)),
+            line.starts_with("Pass ")
+                || line.starts_with("e2fsck ")
+                || summary(line),
             "{ctx}: e2fsck -fn said {line:?}:\n{text}"
         );
     }
@@ -737,7 +748,56 @@ pub(crate) fn assert_fsck_clean_at(
     assert_eq!(code, 0, "{text}");
     let (code, text) = e2fsck(&[Path::new("-fy"), &copy]);
     assert_eq!(code, 0, "{ctx}: e2fsck -fy exit {code}:\n{text}");
+    // e2fsck -fy changed nothing but the primary superblock's record
+    // of the check itself.
+    let changed = changed_ranges(img, &copy);
+    let check_record = |&(at, len): &(u64, u64)| {
+        E2FSCK_RECORDS
+            .iter()
+            .any(|&(o, l)| 1024 + o <= at && at + len <= 1024 + o + l)
+    };
+    let other: Vec<_> = changed.iter().filter(|r| !check_record(r)).collect();
+    assert!(
+        other.is_empty(),
+        "{ctx}: e2fsck -fy changed (offset, length) {other:?}:\n{text}"
+    );
     std::fs::remove_file(&copy).expect("remove copy");
+}
+
+/// Superblock fields (offset, length) in which `e2fsck -fy` records
+/// its run: `s_wtime`, `s_mnt_count`, `s_lastcheck`,
+/// `s_kbytes_written` and `s_checksum`.
+const E2FSCK_RECORDS: &[(u64, u64)] =
+    &[(0x30, 4), (0x34, 2), (0x40, 4), (0x178, 8), (0x3FC, 4)];
+
+/// The byte ranges (offset, length) in which two files differ.
+fn changed_ranges(a: &Path, b: &Path) -> Vec<(u64, u64)> {
+    let mut fa = File::open(a).expect("open");
+    let mut fb = File::open(b).expect("open");
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    let mut at = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut fa, &mut x).expect("read");
+        let m = std::io::Read::read_exact(&mut fb, &mut y[..n]);
+        m.expect("same length");
+        if n == 0 {
+            break;
+        }
+        if x[..n] != y[..n] {
+            for i in 0..n {
+                if x[i] != y[i] {
+                    let o = at + i as u64;
+                    match out.last_mut() {
+                        Some((s, l)) if *s + *l == o => *l += 1,
+                        _ => out.push((o, 1)),
+                    }
+                }
+            }
+        }
+        at += n as u64;
+    }
+    out
 }
 
 /// Apparent size and allocated bytes (`st_blocks` × 512) of a file.

@@ -67,18 +67,59 @@ fn ext_kernel_mounts_and_agrees_with_the_tree() {
     }
 }
 
-/// A small tree of every kind of node.
+/// A small tree of every kind of node: a random one of a fixed seed,
+/// plus `/fixed` with one node of each kind and attributes in the
+/// inode and in a block.
 fn sample_tree() -> Tree {
     let mut rng = Rng::new(99);
-    random_tree(
-        &mut rng,
-        TreeShape {
-            entries: 40,
-            big_dir: 0,
-            max_file: 20_000,
-        },
-    )
-    .tree
+    let shape = TreeShape {
+        entries: 40,
+        big_dir: 0,
+        max_file: 20_000,
+    };
+    let mut t = random_tree(&mut rng, shape).tree;
+    let p = |s: &str| GuestPath::new(s).expect("path");
+    let node = |mode, uid| Meta {
+        uid,
+        gid: uid + 1,
+        ..Meta::root(mode, TIME - 60)
+    };
+    t.insert(&p("/fixed"), node(0o755, 0), Kind::Dir)
+        .expect("dir");
+    let mut m = node(0o4755, 70_000);
+    // `setcap cap_net_raw+ep`: VFS_CAP_REVISION_2.
+    let cap = [
+        0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    m.xattrs.insert("security.capability".into(), cap.to_vec());
+    m.xattrs.insert("user.big".into(), vec![b'v'; 400]);
+    t.write_file(&p("/fixed/file"), m, &[0x5a; 5000])
+        .expect("file");
+    t.link(&p("/fixed/hard"), &p("/fixed/file")).expect("link");
+    let nodes = [
+        ("fast", Kind::Symlink("file".into())),
+        ("slow", Kind::Symlink("x/".repeat(100))),
+        (
+            "cdev",
+            Kind::CharDev {
+                major: 300,
+                minor: 70_000,
+            },
+        ),
+        ("bdev", Kind::BlockDev { major: 8, minor: 1 }),
+        ("fifo", Kind::Fifo),
+        ("sock", Kind::Socket),
+    ];
+    for (name, kind) in nodes {
+        let mode = if matches!(kind, Kind::Symlink(_)) {
+            0o777
+        } else {
+            0o640
+        };
+        t.insert(&p(&format!("/fixed/{name}")), node(mode, 6), kind)
+            .expect("node");
+    }
+    t
 }
 
 /// The seed's disk, partitioned: swap in p1, an ext file system in p2

@@ -21,12 +21,14 @@ CARGO ?= cargo
 #   xen-utils-4.x  pygrub's parser: the guest's grub.cfg and menu.lst (the
 #                name carries the Xen version, so it is looked up locally)
 #   cpio kmod zstd gzip  initrd: cpio -t/-i, depmod -b, zstd -t, gzip -t
+#   util-linux   blkid, swaplabel, mkswap, dmesg: swap and ext identity
+#   mount        losetup and mount: the kernel reads our images (as root)
 # and qemu-system-x86_64 for the boot tests (tests/support/install-qemu.sh:
 # from backports when the host's qemu-utils comes from there).
 XEN_UTILS := $(shell apt-cache pkgnames xen-utils-4. 2>/dev/null \
                | grep -E '^xen-utils-4\.[0-9]+$$' | sort -V | tail -n1)
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
-             cpio kmod zstd gzip \
+             cpio kmod zstd gzip util-linux mount \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
              python3 $(XEN_UTILS)
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3

@@ -465,7 +465,6 @@ mod tests {
     use super::*;
     use crate::disk::layout::plan;
     use crate::disk::layout::tests::{recipe, Parts};
-    use crate::disk::{image_with_table, oracle};
     use crate::recipe::{PartitionUse::*, TableKind};
 
     const MIB: u64 = 1 << 20;
@@ -597,59 +596,5 @@ mod tests {
             read(&mixed),
             Err(Error::GptBackupMismatch { lba }) if lba == last
         ));
-    }
-
-    /// `sfdisk --json` sees the planned table with its GUIDs, and
-    /// `sgdisk -v` finds no problem in it.
-    #[test]
-    fn sfdisk_and_sgdisk_accept_it() {
-        let cases: &[(u64, &Parts)] = &[
-            (8 << 30, &[(Swap, Some(512 * MIB)), (Root, None)]),
-            (
-                64 * MIB,
-                &[
-                    (Esp, Some(8 * MIB)),
-                    (Root, None),
-                    (Swap, Some(MIB)),
-                    (Data, Some(2 * MIB)),
-                    (Data, Some(MIB)),
-                ],
-            ),
-        ];
-        for (size, parts) in cases {
-            let mut r = recipe(*size, TableKind::Gpt, parts);
-            r.partitions[0].label = Some("first one".into());
-            let layout = plan(&r).unwrap();
-            let img = image_with_table(&layout);
-            let path = img.path().to_str().unwrap();
-            let json = oracle("sfdisk", "fdisk", &["--json", path]);
-            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-            let t = &v["partitiontable"];
-            assert_eq!(t["label"], "gpt", "{json}");
-            assert_eq!(
-                t["id"],
-                layout.disk_guid.to_string().to_uppercase(),
-                "{json}"
-            );
-            assert_eq!(t["firstlba"], 34, "{json}");
-            assert_eq!(t["lastlba"], size / 512 - 34, "{json}");
-            let got = t["partitions"].as_array().unwrap();
-            assert_eq!(got.len(), layout.partitions.len(), "{json}");
-            for (g, p) in got.iter().zip(&layout.partitions) {
-                assert_eq!(g["start"], p.first.0, "{json}");
-                assert_eq!(g["size"], p.sectors.0, "{json}");
-                let ty = type_guid(p.usage, "amd64").to_string().to_uppercase();
-                assert_eq!(g["type"], ty, "{json}");
-                assert_eq!(
-                    g["uuid"],
-                    p.unique_guid.to_string().to_uppercase(),
-                    "{json}"
-                );
-                let name = p.label.as_deref().unwrap_or(use_name(p.usage));
-                assert_eq!(g["name"], name, "{json}");
-            }
-            let report = oracle("sgdisk", "gdisk", &["-v", path]);
-            assert!(report.contains("No problems found"), "{report}");
-        }
     }
 }

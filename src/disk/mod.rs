@@ -8,7 +8,7 @@
 //! GUID partition tables). [`write_table`] picks one.
 //!
 //! `sfdisk --json`/`--dump`, `sgdisk -v` and `blkid` are the oracles
-//! (see the tests in each module).
+//! (`tests/integration/disk_oracle.rs`).
 
 use std::io::{Seek, Write};
 
@@ -225,85 +225,14 @@ pub fn write_table(
     }
 }
 
-/// Run an oracle tool; a missing tool fails the test naming its Debian
-/// package.
-#[cfg(test)]
-fn oracle(tool: &str, deb: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(tool)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {tool} ({e}): install the Debian package {deb}")
-        });
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // OK to unwrap: the tools print UTF-8 (JSON, dumps, reports).
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A sparse image file of `layout`'s size with its table written.
-#[cfg(test)]
-fn image_with_table(layout: &DiskLayout) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.as_file()
-        .set_len(layout.disk_sectors.bytes().unwrap())
-        .unwrap();
-    write_table(f.as_file_mut(), layout).unwrap();
-    f
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::disk::layout::tests::recipe;
-    use crate::filesystems::swap::write_swap;
-    use crate::ids::partition_fs_uuid;
     use crate::recipe::PartitionUse::{Root, Swap};
-    use std::io::{Cursor, Seek, SeekFrom};
+    use std::io::Cursor;
 
     const MIB: u64 = 1 << 20;
-
-    /// The seed's disk: the table, and the swap area in partition 1,
-    /// as `blkid` sees them.
-    #[test]
-    fn seed_disk_with_swap_is_read_by_blkid() {
-        for table in [TableKind::Msdos, TableKind::Gpt] {
-            let parts = [(Swap, Some(512 * MIB)), (Root, None)];
-            let layout = plan(&recipe(8 << 30, table, &parts)).unwrap();
-            let mut img = image_with_table(&layout);
-            let swap = &layout.partitions[0];
-            let f = img.as_file_mut();
-            f.seek(SeekFrom::Start(swap.offset())).unwrap();
-            write_swap(f, swap.size(), swap.fs_uuid, Some("swap")).unwrap();
-            let path = img.path().to_str().unwrap();
-            let out =
-                oracle("blkid", "util-linux", &["-p", "-o", "export", path]);
-            let (pttype, ptuuid) = match table {
-                TableKind::Msdos => {
-                    ("dos", format!("{:08x}", layout.mbr_signature))
-                }
-                TableKind::Gpt => ("gpt", layout.disk_guid.to_string()),
-            };
-            assert!(out.contains(&format!("PTTYPE={pttype}\n")), "{out}");
-            assert!(out.contains(&format!("PTUUID={ptuuid}\n")), "{out}");
-            let offset = swap.offset().to_string();
-            let size = swap.size().to_string();
-            let out = oracle(
-                "blkid",
-                "util-linux",
-                &["-p", "-o", "export", "-O", &offset, "-S", &size, path],
-            );
-            let uuid = partition_fs_uuid("virtual01", 0);
-            assert_eq!(swap.fs_uuid, uuid);
-            assert!(out.contains("TYPE=swap\n"), "{out}");
-            assert!(out.contains(&format!("UUID={uuid}\n")), "{out}");
-            assert!(out.contains("LABEL=swap\n"), "{out}");
-        }
-    }
 
     /// The same layout gives the same bytes, and a GPT ends exactly at
     /// the end of the disk.

@@ -10,8 +10,8 @@
 //!
 //! Hand-written rather than taken from a crate because it is one page of
 //! five fields, and no crate writes it without running `mkswap`.
-//! `blkid`, `swaplabel` and `mkswap` itself are the oracles (see the
-//! tests).
+//! `blkid`, `swaplabel` and `mkswap` itself are the oracles (see
+//! `tests/integration/swap_oracle.rs`).
 
 #![deny(clippy::arithmetic_side_effects, clippy::as_conversions)]
 
@@ -183,33 +183,7 @@ pub fn write_swap(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::partition_fs_uuid;
     use std::io::Cursor;
-    use std::process::Command;
-
-    /// Run an oracle tool, failing with its Debian package when missing.
-    fn oracle(tool: &str, deb: &str, args: &[&str]) -> String {
-        let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
-            panic!("cannot run {tool} ({e}): install the Debian package {deb}")
-        });
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn swap_file(
-        size: u64,
-        uuid: Uuid,
-        label: Option<&str>,
-    ) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.as_file().set_len(size).unwrap();
-        write_swap(f.as_file_mut(), size, uuid, label).unwrap();
-        f
-    }
 
     #[test]
     fn encodes_the_fields_at_their_offsets() {
@@ -285,57 +259,6 @@ mod tests {
         ];
         for (e, want) in cases {
             assert_eq!(e.to_string(), want);
-        }
-    }
-
-    #[test]
-    fn blkid_and_swaplabel_read_it() {
-        let uuid = partition_fs_uuid("virtual01", 0);
-        for label in [Some("swap"), Some("0123456789abcde"), None] {
-            let f = swap_file(64 << 20, uuid, label);
-            let p = f.path().to_str().unwrap();
-            let out = oracle("blkid", "util-linux", &["-p", "-o", "export", p]);
-            assert!(out.contains("\nTYPE=swap\n"), "{out}");
-            assert!(out.contains(&format!("\nUUID={uuid}\n")), "{out}");
-            assert!(out.contains("\nVERSION=1\n"), "{out}");
-            match label {
-                Some(l) => {
-                    assert!(out.contains(&format!("\nLABEL={l}\n")), "{out}")
-                }
-                None => assert!(!out.contains("LABEL="), "{out}"),
-            }
-            let out = oracle("swaplabel", "util-linux", &[p]);
-            assert!(out.contains(&format!("UUID:  {uuid}")), "{out}");
-            if let Some(l) = label {
-                assert!(out.contains(&format!("LABEL: {l}")), "{out}");
-            }
-        }
-    }
-
-    #[test]
-    fn first_page_equals_mkswaps() {
-        let uuid = partition_fs_uuid("virtual01", 0);
-        for (size, label) in [
-            (40960u64, None),
-            (512 << 20, Some("swap")),
-            (45056, Some("0123456789abcde")),
-        ] {
-            let ours = swap_file(size, uuid, label);
-            let theirs = tempfile::NamedTempFile::new().unwrap();
-            theirs.as_file().set_len(size).unwrap();
-            let uuid_s = uuid.to_string();
-            let mut args: Vec<&str> = vec!["-U", &uuid_s, "-p", "4096"];
-            if let Some(l) = label {
-                args.extend(["-L", l]);
-            }
-            args.push(theirs.path().to_str().unwrap());
-            oracle("mkswap", "util-linux", &args);
-            let a = std::fs::read(ours.path()).unwrap();
-            let b = std::fs::read(theirs.path()).unwrap();
-            assert_eq!(a.len(), b.len());
-            assert_eq!(a[..PAGE_SIZE], b[..PAGE_SIZE], "size {size}");
-            assert_eq!(&b[PAGE_SIZE - 10..PAGE_SIZE], SWAPSPACE2);
-            assert!(a[PAGE_SIZE..].iter().all(|&x| x == 0));
         }
     }
 }

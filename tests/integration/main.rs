@@ -35,6 +35,12 @@
 //!   checked against `depmod`; [`initrd_init`]: its `/init` run as PID 1
 //!   in new namespaces, mounting a loop-device root by UUID.
 //!
+//! - [`ext_props`], [`ext_oracle`], [`swap_oracle`], [`disk_oracle`]:
+//!   the file system and disk writers, checked by e2fsprogs (`e2fsck`,
+//!   `debugfs`, `dumpe2fs`), the kernel (a read-only loop mount, as
+//!   root), `blkid`, `swaplabel`, `mkswap`, `sfdisk` and `sgdisk`
+//!   ([`support::ext`]).
+//!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
 //! directories, repository and server, so tests run in parallel and in
@@ -46,8 +52,11 @@ mod support;
 mod boot;
 mod boot_config;
 mod cli_recipe;
+mod disk_oracle;
 mod ext4_parts;
 mod ext_features;
+mod ext_oracle;
+mod ext_props;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;
@@ -59,3 +68,4 @@ mod qemu_smoke;
 mod repo_client;
 mod resolve_local;
 mod rootfs;
+mod swap_oracle;

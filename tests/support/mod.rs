@@ -6,6 +6,7 @@
 //! A tool that is missing makes the test fail with the Debian package to
 //! install; nothing is ever skipped silently.
 
+pub(crate) mod ext;
 pub(crate) mod gpg;
 pub(crate) mod http;
 pub(crate) mod oracle;

@@ -23,10 +23,8 @@ use lunforge::tree::{GuestPath, InodeId, Kind, Meta, Tree};
 use super::oracle::is_root;
 use super::{require, run};
 
-/// The ext kinds the writer makes, each tested the same way. ext3 and
-/// ext4 join this list (and [`ext_params`] maps them to the writer's
-/// `ExtKind`) when the writer makes them.
-pub(crate) const KINDS: &[&str] = &["ext2"];
+/// The ext kinds the writer makes, each tested the same way.
+pub(crate) const KINDS: &[&str] = &["ext2", "ext3", "ext4"];
 
 /// The build time (`SOURCE_DATE_EPOCH`) of every test image.
 pub(crate) const TIME: i64 = 1_700_000_000;
@@ -42,18 +40,10 @@ pub(crate) fn ext_params(
     hash_seed: [u8; 16],
     time: i64,
 ) -> ExtParams {
-    assert!(
-        KINDS.contains(&kind),
-        "{kind}: the writer makes only {KINDS:?} so far"
-    );
-    ExtParams {
-        size,
-        block_size: if size < 512 << 20 { 1024 } else { 4096 },
-        uuid,
-        label: label.into(),
-        hash_seed,
-        time,
-    }
+    let kind = kind
+        .parse()
+        .unwrap_or_else(|e| panic!("{kind}: not a kind of ext: {e}"));
+    ExtParams::new(kind, size, uuid, label, hash_seed, time)
 }
 
 /// `ext_params` with the tests' fixed UUID, label `lunroot`, hash seed

@@ -83,6 +83,9 @@ pub enum Command {
     /// Make an ext2/3/4 file system image from a directory, rootless
     /// and deterministic.
     Mkfs(MkfsArgs),
+    /// Make an initrd for a kernel's modules (a guest's, or a host's own
+    /// `/lib/modules`), with busybox-static from the recipe's suite.
+    Initrd(InitrdArgs),
     /// Write a built image to a file, block device or iSCSI target.
     Write,
     /// Show the partitions and file systems of an image.
@@ -131,6 +134,32 @@ pub struct MkfsArgs {
     /// Percent of blocks reserved for root (default 5).
     #[arg(short = 'm', long, value_name = "PERCENT")]
     pub reserved_percent: Option<u8>,
+}
+
+/// `lunforge initrd`.
+#[derive(Debug, Args)]
+pub struct InitrdArgs {
+    /// The modules directory: `/lib/modules` (one kernel, or name it with
+    /// --kernel-version) or one kernel's `/lib/modules/VERSION`.
+    #[arg(long, value_name = "DIR")]
+    pub kernel_modules: PathBuf,
+    /// The kernel version, when DIR holds several.
+    #[arg(long, value_name = "VERSION")]
+    pub kernel_version: Option<String>,
+    /// The initrd to write (replaced atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Compress with zstd instead of gzip (the kernel needs
+    /// CONFIG_RD_ZSTD).
+    #[arg(long)]
+    pub zstd: bool,
+    /// Extra modules to load, besides those that reach a root on Xen or
+    /// QEMU (repeatable).
+    #[arg(long = "module", value_name = "NAME")]
+    pub modules: Vec<String>,
+    /// Where busybox-static comes from: the recipe's suite and mirror.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
 }
 
 /// `lunforge recipe …`.

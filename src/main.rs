@@ -8,12 +8,13 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 
 use lunforge::cli::{
-    Cli, Command, Format, FsType, MkfsArgs, RecipeArgs, RecipeCommand,
-    RecipeOnly,
+    Cli, Command, Format, FsType, InitrdArgs, MkfsArgs, RecipeArgs,
+    RecipeCommand, RecipeOnly,
 };
 use lunforge::filesystems::ext::ExtKind;
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
+use lunforge::sink::{FileSink, Sink};
 use lunforge::{pipeline, progress, units, Context};
 
 fn main() -> ExitCode {
@@ -60,6 +61,7 @@ fn run(cli: Cli) -> Result<()> {
             build(&recipe, format, &output, quiet)
         }
         Command::Mkfs(args) => mkfs(&args),
+        Command::Initrd(args) => initrd(&args, quiet),
         Command::Write => Err(lunforge::Error::NotImplemented("write").into()),
         Command::Inspect { image } => {
             print!("{}", lunforge::inspect::inspect(&image, color())?);
@@ -161,6 +163,34 @@ fn build(
             r.system.architecture
         ),
     }
+    Ok(())
+}
+
+/// `lunforge initrd`.
+fn initrd(a: &InitrdArgs, quiet: bool) -> Result<()> {
+    let (r, ctx) = setup(&a.recipe, quiet)?;
+    let compression = if a.zstd {
+        lunforge::boot::initrd::Compression::Zstd
+    } else {
+        lunforge::boot::initrd::Compression::Gzip
+    };
+    let (version, image) = pipeline::host_initrd(
+        &r,
+        &ctx,
+        &a.kernel_modules,
+        a.kernel_version.as_deref(),
+        &a.modules,
+        compression,
+    )?;
+    let mut sink: Box<dyn Sink> =
+        Box::new(FileSink::create(&a.output, image.len() as u64)?);
+    sink.write_at(0, &image)?;
+    sink.finish()?;
+    println!(
+        "wrote {}: initrd of kernel {version}, {}",
+        a.output.display(),
+        units::human(image.len() as u64)
+    );
     Ok(())
 }
 

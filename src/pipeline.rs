@@ -233,7 +233,8 @@ pub fn boot(
     lock: &Lock,
     fetched: &fetch::Report,
 ) -> Result<Option<Vec<boot::Artifact>>> {
-    let modules = GuestPath::new(MODULES_DIR).map_err(|e| boot::Error::from(tree::Error::from(e)))?;
+    let modules = GuestPath::new(MODULES_DIR)
+        .map_err(|e| boot::Error::from(tree::Error::from(e)))?;
     let version = match initrd::pick_version(tree, &modules, None) {
         Err(initrd::Error::NoKernel { .. }) => return Ok(None),
         v => v.map_err(boot::Error::from)?,
@@ -265,6 +266,91 @@ pub fn boot(
     }
     artifacts.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(artifacts))
+}
+
+/// `lunforge initrd`: an initrd for the kernel whose modules are in the
+/// host directory `modules` (a `/lib/modules`, or one version's
+/// directory in it), with busybox-static resolved and fetched from the
+/// recipe's suite (verified like any package) and `extra` modules.
+pub fn host_initrd(
+    recipe: &Recipe,
+    ctx: &Context,
+    modules: &Path,
+    version: Option<&str>,
+    extra: &[String],
+    compression: initrd::Compression,
+) -> Result<(String, Vec<u8>)> {
+    let boot_err = |e: initrd::Error| crate::Error::from(boot::Error::from(e));
+    // One kernel's directory names its version; read its parent then.
+    let own = ["modules.dep", "modules.order", "modules.builtin"]
+        .iter()
+        .any(|f| modules.join(f).exists());
+    let (dir, version) = match (own, modules.file_name()) {
+        (true, Some(name)) => (
+            modules.parent().unwrap_or(Path::new("/")),
+            Some(version.unwrap_or(&name.to_string_lossy()).to_string()),
+        ),
+        _ => (modules, version.map(str::to_string)),
+    };
+    let tree =
+        tree::host::read_dir_referenced(dir, &[]).map_err(boot::Error::from)?;
+    let root = GuestPath::root();
+    let version = initrd::pick_version(&tree, &root, version.as_deref())
+        .map_err(boot_err)?;
+    let deb = fetch_tool(recipe, ctx, BUSYBOX)?;
+    let busybox = initrd::busybox_from_deb(&deb).map_err(boot_err)?;
+    let mut params = initrd::InitrdParams::new(&version, initrd_time(&tree));
+    params.modules.extend(extra.iter().cloned());
+    params.compression = compression;
+    let image =
+        initrd::build(&tree, &root, &busybox, &params).map_err(boot_err)?;
+    Ok((version, image))
+}
+
+/// `SOURCE_DATE_EPOCH`, else the newest mtime of the modules read.
+fn initrd_time(tree: &Tree) -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            tree.iter().map(|(_, _, n)| n.meta.mtime).max().unwrap_or(0)
+        })
+}
+
+/// Resolve the tool `name` in the recipe's suite and fetch it into the
+/// cache; the path of its verified `.deb`.
+fn fetch_tool(recipe: &Recipe, ctx: &Context, name: &str) -> Result<PathBuf> {
+    let sys = &recipe.system;
+    let t = transport::for_mirror(&sys.mirror).map_err(repo::Error::from)?;
+    let cache = Cache::open(&ctx.cache_dir)?;
+    let opts = repo::Options {
+        suite: sys.suite.clone(),
+        architecture: sys.architecture.clone(),
+        components: sys.components.clone(),
+        trust: trust(recipe, ctx)?,
+        ignore_valid_until: ctx.ignore_valid_until,
+        now: ctx.now,
+    };
+    let suite = repo::open(&*t, &opts, Some(&cache), &*ctx.progress)?;
+    let found = resolve::tools(
+        &suite.packages,
+        &[name.to_string()],
+        &sys.architecture,
+    )?;
+    let items: Vec<fetch::Item> = found
+        .iter()
+        .map(|p| {
+            let lp = locked_package(p);
+            fetch::Item {
+                package: format!("{} {}", lp.name, lp.version),
+                path: lp.path.clone(),
+                expected: lp.expected(),
+            }
+        })
+        .collect();
+    let report =
+        fetch::fetch_all(&*t, &cache, &items, ctx.jobs, &*ctx.progress)?;
+    Ok(report.paths.into_iter().next().unwrap_or_default())
 }
 
 /// The bytes of `/boot/vmlinuz-VERSION` in the guest tree.

@@ -60,6 +60,9 @@ pub enum Error {
     /// Writing into the guest tree failed.
     #[error("guest boot files: {0}")]
     Tree(#[from] crate::tree::Error),
+    /// A host's modules directory cannot be read.
+    #[error("--kernel-modules: {0}")]
+    ModulesDir(#[from] crate::tree::host::Error),
     /// The initrd cannot be made.
     #[error("initrd: {0}")]
     Initrd(#[from] initrd::Error),

@@ -136,7 +136,9 @@ impl Built {
             .nic(Nic::Restricted {
                 mac: Some(self.mac.clone()),
             })
-            .timeout(Duration::from_secs(600))
+            // A first boot that configures every package under TCG
+            // takes minutes (about 6 on a busy 2-core machine).
+            .timeout(Duration::from_secs(1500))
     }
 
     /// Boot to the login prompt.
@@ -215,8 +217,10 @@ exec >/dev/console 2>&1
 m=LFCHK
 echo "$m-BEGIN"
 # systemd.run= makes this unit the boot's goal; bring up what a normal
-# boot reaches (networking.service, the swap) and wait for it.
-systemctl start multi-user.target
+# boot reaches (networking.service, the swap) and wait for it. Not
+# blocking: the getty on Xen's console (hvc0) waits for a device that
+# QEMU has not got.
+systemctl start --no-block multi-user.target
 i=0
 while [ $i -lt 90 ]; do
 	ip -br -4 addr show eth0 2>/dev/null | grep -q 'UP.*192\.0\.2\.50/' \

@@ -64,6 +64,7 @@ mod hostile_input;
 mod initrd;
 mod initrd_init;
 mod lockfile;
+mod mkfs_cli;
 mod qemu_smoke;
 mod repo_client;
 mod resolve_local;

@@ -256,7 +256,8 @@ pub struct Plan {
 }
 
 /// The kernel versions under `modules_dir` (directories holding
-/// `modules.order`, `modules.dep` or `kernel/`), sorted.
+/// `modules.order`, `modules.dep` or `modules.builtin`, which every
+/// Debian kernel package ships), sorted.
 pub fn kernel_versions(
     tree: &Tree,
     modules_dir: &GuestPath,
@@ -269,7 +270,8 @@ pub fn kernel_versions(
         }
         let has =
             |name: &str| path.join(name).is_ok_and(|p| tree.get(&p).is_some());
-        if has("modules.order") || has("modules.dep") || has("kernel") {
+        if has("modules.order") || has("modules.dep") || has("modules.builtin")
+        {
             if let Some(v) = path.file_name() {
                 out.push(v.to_string());
             }

@@ -215,8 +215,16 @@ fn versions_are_found_and_chosen() {
     let dir = usr_lib_modules();
     assert_eq!(kernel_versions(&t, &dir).unwrap(), [VER]);
     assert_eq!(pick_version(&t, &dir, None).unwrap(), VER);
-    let other = GuestPath::new("/usr/lib/modules/5.0-old/kernel").unwrap();
+    let other = GuestPath::new("/usr/lib/modules/5.0-old").unwrap();
     t.create_dirs(&other, &Meta::root(0o755, 0)).unwrap();
+    let order = other.join("modules.order").unwrap();
+    t.write_file(&order, Meta::root(0o644, 0), b"").unwrap();
+    // A directory with only a kernel/ subdirectory is no kernel either.
+    t.create_dirs(
+        &GuestPath::new("/usr/lib/modules/stray/kernel").unwrap(),
+        &Meta::root(0o755, 0),
+    )
+    .unwrap();
     // A directory without modules is no kernel.
     t.create_dirs(
         &GuestPath::new("/usr/lib/modules/empty").unwrap(),

@@ -101,6 +101,8 @@ pub struct PlannedPartition {
     pub label: Option<String>,
     /// Where a data partition is mounted in the guest.
     pub mount: Option<String>,
+    /// The recipe's ext settings.
+    pub ext: crate::recipe::ExtOptions,
     /// First sector.
     pub first: Lba,
     /// Length.
@@ -277,6 +279,7 @@ pub fn plan(recipe: &Recipe) -> Result<DiskLayout> {
             fs: p.fs,
             label: p.label.clone(),
             mount: p.mount.clone(),
+            ext: p.ext.clone(),
             first,
             sectors,
             fs_uuid: partition_fs_uuid(image, index),
@@ -344,6 +347,7 @@ pub(crate) mod tests {
                     },
                     label: None,
                     mount: None,
+                    ext: Default::default(),
                 })
                 .collect(),
             system,

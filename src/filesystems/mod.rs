@@ -123,14 +123,21 @@ pub fn ext_params(
     };
     let seed =
         Uuid::derive(&[image, "partition", &p.index.to_string(), "hash-seed"]);
-    Ok(ext::ExtParams::new(
+    let mut params = ext::ExtParams::new(
         kind,
         p.size(),
         p.fs_uuid.0,
         p.label.as_deref().unwrap_or(""),
         seed.0,
         time,
-    ))
+    );
+    let o = &p.ext;
+    params.block_size = o.block_size.unwrap_or(params.block_size);
+    params.inode_ratio = o.inode_ratio.unwrap_or(params.inode_ratio);
+    params.inodes = o.inodes.or(params.inodes);
+    params.reserved_percent =
+        o.reserved_percent.unwrap_or(params.reserved_percent);
+    Ok(params)
 }
 
 /// Plan the contents of every partition of `layout` from the guest's

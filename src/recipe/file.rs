@@ -90,6 +90,18 @@ pub struct PartitionFile {
     /// Mount point for `data` partitions.
     #[serde(default)]
     pub mount: Option<String>,
+    /// ext block size in bytes (`mke2fs -b`): 1024, 2048 or 4096.
+    #[serde(default)]
+    pub block_size: Option<u32>,
+    /// ext bytes per inode (`mke2fs -i`).
+    #[serde(default)]
+    pub inode_ratio: Option<u64>,
+    /// ext inode count (`mke2fs -N`), instead of the ratio.
+    #[serde(default)]
+    pub inodes: Option<u32>,
+    /// ext percent of blocks reserved for root (`mke2fs -m`).
+    #[serde(default)]
+    pub reserved_percent: Option<u8>,
 }
 
 /// The role of a partition.

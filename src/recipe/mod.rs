@@ -308,6 +308,27 @@ pub struct Partition {
     /// Mount point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mount: Option<String>,
+    /// ext settings that replace mke2fs.conf's defaults.
+    #[serde(flatten)]
+    pub ext: ExtOptions,
+}
+
+/// ext settings of a partition that replace mke2fs.conf's defaults for
+/// its size (each `None` keeps the default).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ExtOptions {
+    /// Block size (`mke2fs -b`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<u32>,
+    /// Bytes per inode (`mke2fs -i`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inode_ratio: Option<u64>,
+    /// Inode count (`mke2fs -N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes: Option<u32>,
+    /// Reserved percentage (`mke2fs -m`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_percent: Option<u8>,
 }
 
 /// What Debian to install, resolved.
@@ -535,6 +556,32 @@ mod tests {
             e.to_string().rsplit_once("r.toml: ").unwrap().1,
             "partitions[1].size: only one partition may be \"rest\" \
              (partitions[0] is too)"
+        );
+        let ext_opts = format!(
+            "{head}{}reserved_percent = 1\n{}block_size = 2048\n\
+             inode_ratio = 8192\nreserved_percent = 0\n",
+            part("swap", "1G"),
+            part("root", "rest")
+        );
+        let e = load_text(&ext_opts, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string().rsplit_once("r.toml: ").unwrap().1,
+            "partitions[0].reserved_percent: only an ext2, ext3 or ext4 \
+             partition takes it"
+        );
+        let ok = ext_opts.replacen("reserved_percent = 1\n", "", 1);
+        let r = load_text(&ok, &[]).unwrap();
+        let want = ExtOptions {
+            block_size: Some(2048),
+            inode_ratio: Some(8192),
+            inodes: None,
+            reserved_percent: Some(0),
+        };
+        assert_eq!(r.partitions[1].ext, want);
+        let e = load_text(&ok, &["partitions.1.block_size=3000"]).unwrap_err();
+        assert!(
+            e.to_string().contains("3000 is not 1024, 2048 or 4096"),
+            "{e}"
         );
         let no_root = format!("{head}{}", part("swap", "1G"));
         assert!(load_text(&no_root, &[])

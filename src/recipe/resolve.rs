@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 
 use super::file::{IscsiFile, PartitionFile, RecipeFile, XenFile};
 use super::{
-    ConfigureStrategy, DiskPaths, Error, FsKind, Image, Iscsi, PartSize,
-    Partition, PartitionUse, Recipe, Result, SecretSource, System, TableKind,
-    Variant, Xen, XlAction,
+    ConfigureStrategy, DiskPaths, Error, ExtOptions, FsKind, Image, Iscsi,
+    PartSize, Partition, PartitionUse, Recipe, Result, SecretSource, System,
+    TableKind, Variant, Xen, XlAction,
 };
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
@@ -206,12 +206,20 @@ fn partitions(
                 ));
             }
         }
+        let ext = ExtOptions {
+            block_size: p.block_size,
+            inode_ratio: p.inode_ratio,
+            inodes: p.inodes,
+            reserved_percent: p.reserved_percent,
+        };
+        check_ext_options(&ext, fs).map_err(|(k, m)| (key(k), m))?;
         out.push(Partition {
             usage: p.usage,
             size: p.size,
             fs,
             label: p.label.clone(),
             mount: p.mount.clone(),
+            ext,
         });
     }
     if !list.is_empty() && root.is_none() {
@@ -530,6 +538,41 @@ fn secret_source(
              the secret is; the secret itself never goes in the recipe"
         ))
     }
+}
+
+/// ext settings make sense only on an ext file system, within what
+/// mke2fs accepts.
+fn check_ext_options(
+    o: &ExtOptions,
+    fs: Option<FsKind>,
+) -> std::result::Result<(), (&'static str, String)> {
+    let is_ext = matches!(fs, Some(FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4));
+    let set = [
+        ("block_size", o.block_size.is_some()),
+        ("inode_ratio", o.inode_ratio.is_some()),
+        ("inodes", o.inodes.is_some()),
+        ("reserved_percent", o.reserved_percent.is_some()),
+    ];
+    if let Some((k, _)) = set.iter().find(|(_, on)| *on).filter(|_| !is_ext) {
+        return Err((
+            k,
+            "only an ext2, ext3 or ext4 partition takes it".into(),
+        ));
+    }
+    if let Some(b) = o.block_size.filter(|b| ![1024, 2048, 4096].contains(b)) {
+        return Err(("block_size", format!("{b} is not 1024, 2048 or 4096")));
+    }
+    if let Some(r) = o.inode_ratio.filter(|r| !(1024..=67_108_864).contains(r))
+    {
+        return Err((
+            "inode_ratio",
+            format!("{r} is outside 1024..=67108864 (mke2fs -i)"),
+        ));
+    }
+    if let Some(m) = o.reserved_percent.filter(|m| *m > 50) {
+        return Err(("reserved_percent", format!("{m} is more than 50")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -299,6 +299,7 @@ fn print_resolution(lock: &Lock, json: bool) {
         let v = serde_json::json!({
             "release": lock.release,
             "packages": lock.packages,
+            "tools": lock.tools,
             "total": {
                 "packages": lock.packages.len(),
                 "download_size": total,
@@ -309,6 +310,9 @@ fn print_resolution(lock: &Lock, json: bool) {
     }
     for p in &lock.packages {
         println!("{} {} {}", p.name, p.version, p.architecture);
+    }
+    for p in &lock.tools {
+        println!("{} {} {} (build tool)", p.name, p.version, p.architecture);
     }
     println!(
         "{} packages, {} to download ({} bytes)",

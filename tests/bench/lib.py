@@ -53,12 +53,15 @@ def release_fields(path):
     return fields, files
 
 
-def load_packages(path):
+def load_packages(path, tools=False):
+    """The packages of a resolution, and with `tools` its build tools
+    (busybox-static) too: every pool file a build reads."""
     with open(path, encoding="utf-8") as f:
-        pkgs = json.load(f)["packages"]
+        data = json.load(f)
+    pkgs = data["packages"]
     if not pkgs:
         die(f"{path}: empty package list")
-    return pkgs
+    return pkgs + (data.get("tools", []) if tools else [])
 
 
 def sha256_file(path):
@@ -92,7 +95,7 @@ def cmd_fields(inrelease):
 
 
 def cmd_missing(resolved, mirror):
-    for p in load_packages(resolved):
+    for p in load_packages(resolved, tools=True):
         if not file_ok(os.path.join(mirror, p["path"]), p):
             print(p["path"])
 
@@ -100,7 +103,7 @@ def cmd_missing(resolved, mirror):
 def cmd_check_pool(resolved, mirror):
     bad = [
         p["path"]
-        for p in load_packages(resolved)
+        for p in load_packages(resolved, tools=True)
         if not file_ok(os.path.join(mirror, p["path"]), p)
     ]
     if bad:
@@ -170,6 +173,7 @@ def cmd_report(out, *pairs):
         "fetch_cold", "apt_download", "apt_update_download",
         "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
         "tar_lunforge", "tar_mmdebstrap", "mkfs_lunforge", "mkfs_mke2fs",
+        "initrd_lunforge", "initrd_mkinitramfs",
     )}
     med = {k: v["median_s"] for k, v in t.items()}
     n, size = int(a["packages"]), int(a["bytes"])
@@ -200,6 +204,17 @@ def cmd_report(out, *pairs):
             "tar_warm_vs_mmdebstrap_tar":
                 ratio("tar_lunforge", "tar_mmdebstrap"),
             "mkfs_ext3_vs_mke2fs_d": ratio("mkfs_lunforge", "mkfs_mke2fs"),
+            "initrd_vs_mkinitramfs":
+                ratio("initrd_lunforge", "initrd_mkinitramfs"),
+            "boot_to_login_lunforge_vs_initramfs_tools":
+                float(a["boot_lunforge"]) / float(a["boot_mkinitramfs"]),
+        },
+        "initrd": {
+            "kernel": a["kernel"],
+            "bytes_lunforge": int(a["initrd_size_lunforge"]),
+            "bytes_mkinitramfs": int(a["initrd_size_mkinitramfs"]),
+            "boot_to_login_s_lunforge": float(a["boot_lunforge"]),
+            "boot_to_login_s_mkinitramfs": float(a["boot_mkinitramfs"]),
         },
         "mkfs": {
             "files": int(a["mkfs_files"]), "bytes": int(a["mkfs_bytes"]),
@@ -275,6 +290,16 @@ def cmd_report(out, *pairs):
           f"{kib('rss_mkfs_mke2fs'):.0f} MiB; allocated lunforge "
           f"{m['allocated_lunforge'] / (1 << 20):.0f} MiB, mke2fs "
           f"{m['allocated_mke2fs'] / (1 << 20):.0f} MiB")
+    i = results["initrd"]
+    print(f"initrd ({i['kernel']}): lunforge {med['initrd_lunforge']:.2f} s, "
+          f"mkinitramfs (chroot) {med['initrd_mkinitramfs']:.2f} s, ratio "
+          f"{r['initrd_vs_mkinitramfs']:.2f}; sizes lunforge "
+          f"{i['bytes_lunforge'] / (1 << 20):.1f} MiB, mkinitramfs "
+          f"{i['bytes_mkinitramfs'] / (1 << 20):.1f} MiB")
+    print(f"  boot to login: (QEMU TCG): lunforge's initrd "
+          f"{i['boot_to_login_s_lunforge']:.1f} s, initramfs-tools' "
+          f"{i['boot_to_login_s_mkinitramfs']:.1f} s, ratio "
+          f"{r['boot_to_login_lunforge_vs_initramfs_tools']:.2f}")
     print(f"peak RSS: lunforge fetch (cold) "
           f"{int(a['rss_fetch']) / 1024:.1f} MiB, lunforge resolve "
           f"{int(a['rss_resolve']) / 1024:.1f} MiB")

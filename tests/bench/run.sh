@@ -16,6 +16,9 @@
 #           tarball, same variant, each run into a fresh output path
 #           (median of BENCH_TAR_RUNS >= 3 runs: 15-40 s each);
 #        e. `lunforge mkfs ext3` vs `mke2fs -t ext3 -d` of that tree;
+#        f. `lunforge initrd` vs `mkinitramfs` (chroot of the same tree
+#           with a kernel), the initrd sizes, and the time to `login:`
+#           under QEMU with each (one boot each);
 #      plus the peak RSS of one cold fetch, one resolve and one tarball
 #      build of each tool;
 #   4. the table goes to stdout and to $BENCH_DIR/results.json.
@@ -100,8 +103,11 @@ mkdir -p "$bench_dir"
 rm -f "$bench_dir/results.json"   # a failed run must not leave old numbers
 work=$(mktemp -d "$bench_dir/run.XXXXXX")
 server_pid=""
+mounted=()
 cleanup() {
     local rc=$?
+    local m
+    for m in "${mounted[@]}"; do umount "$m" 2>/dev/null || true; done
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -165,11 +171,20 @@ common=(--set "system.suite=$suite" --set "system.architecture=$arch"
 "$lunforge" -q resolve --json --mirror "file://$mirror" "${common[@]}" \
     --cache "$work/list-cache" >"$work/packages.json" \
     || die "lunforge resolve against the local mirror failed"
+# The same variant with the guest kernel, for the boot measurements
+# (its initrd takes busybox-static, a build tool of that set).
+kcommon=(--set "system.suite=$suite" --set "system.architecture=$arch"
+         --set "system.variant=$variant" --set 'system.include=["linux-image-amd64"]'
+         --keyring "$keyring")
+"$lunforge" -q resolve --json --mirror "file://$mirror" "${kcommon[@]}" \
+    --cache "$work/list-cache" >"$work/packages-kernel.json" \
+    || die "lunforge resolve (with a kernel) against the local mirror failed"
 rm -rf "$work/list-cache"
 
 # Pool files: download only those absent or corrupt (normally none after
 # the first run), in parallel, then check every one.
-"${lib[@]}" missing "$work/packages.json" "$mirror" >"$work/missing"
+{ "${lib[@]}" missing "$work/packages.json" "$mirror"
+  "${lib[@]}" missing "$work/packages-kernel.json" "$mirror"; } | sort -u >"$work/missing"
 if [ -s "$work/missing" ]; then
     say "downloading $(wc -l <"$work/missing") pool files from the host mirror"
     while read -r path; do
@@ -178,6 +193,7 @@ if [ -s "$work/missing" ]; then
     curl -fsS --no-progress-meter --retry 3 --create-dirs --parallel --parallel-max 4 -K "$work/curl.cfg"
 fi
 "${lib[@]}" check-pool "$work/packages.json" "$mirror"
+"${lib[@]}" check-pool "$work/packages-kernel.json" "$mirror"
 read -r npkgs nbytes < <(python3 -c 'import json,sys
 t = json.load(open(sys.argv[1]))["total"]
 print(t["packages"], t["download_size"])' "$work/packages.json")
@@ -403,6 +419,63 @@ done
 mkfs_files=$(find "$mkfs_src" | wc -l)
 mkfs_bytes=$(du -sb "$mkfs_src" | cut -f1)
 
+# 3f. The initrd: `lunforge initrd` vs initramfs-tools' `mkinitramfs` in a
+# chroot of the same tree (the variant plus linux-image-amd64, maintainer
+# scripts run at build time), their sizes, and the time to `login:` of
+# the same image under QEMU (TCG) with each initrd.
+kroot=$work/kroot
+"$lunforge" -q build --format tar -o "$work/ktar" --configure chroot \
+    --mirror "$url" "${kcommon[@]}" --cache "$cold" >/dev/null
+mkdir "$kroot"
+tar -C "$kroot" -xf "$work/ktar/"*.tar
+kver=$(ls "$kroot/usr/lib/modules")
+[ "$(echo "$kver" | wc -w)" = 1 ] || die "expected one kernel in the tree: $kver"
+mount -t proc proc "$kroot/proc"
+mounted+=("$kroot/proc")
+lf_initrd=$work/lunforge-initrd.img
+initrd_lunforge=("$lunforge" -q initrd --kernel-modules "$kroot/usr/lib/modules"
+                 -o "$lf_initrd" --mirror "$url" "${kcommon[@]}" --cache "$cold")
+mkinitramfs_cmd="chroot $(q "$kroot") mkinitramfs -o /tmp/mkinitramfs.img $(q "$kver")"
+"${initrd_lunforge[@]}" >/dev/null
+bench initrd_lunforge "" "$(q "${initrd_lunforge[@]}")"
+bench initrd_mkinitramfs "" "$mkinitramfs_cmd" "$tar_runs"
+initrd_size_lunforge=$(stat -c %s "$lf_initrd")
+initrd_size_mkinitramfs=$(stat -c %s "$kroot/tmp/mkinitramfs.img")
+# The image, with lunforge's boot files, from the same lock and cache.
+"$lunforge" -q build -o "$work/kimg" --configure chroot \
+    --mirror "$url" "${kcommon[@]}" --cache "$cold" >/dev/null
+extra=$(sed -n 's/^extra = "\(.*\)"$/\1/p' "$work/kimg/virtual01/xen/virtual01.cfg")
+[ -n "$extra" ] || die "no extra= in the xl config"
+# boot_to_login INITRD: seconds from starting QEMU to `login:` on the
+# serial console (the NIC reaches nothing beyond QEMU).
+boot_to_login() {
+    local log=$work/boot.log start now
+    rm -f "$log"
+    start=$(date +%s.%N)
+    qemu-system-x86_64 -accel tcg -m 1024 -display none -monitor none \
+        -parallel none -serial "file:$log" -no-reboot \
+        -nic user,model=virtio-net-pci,restrict=on \
+        -kernel "$work/kimg/virtual01/vmlinuz-$kver" -initrd "$1" \
+        -append "$extra console=ttyS0" \
+        -drive "file=$work/kimg/virtual01.img,if=virtio,format=raw" -snapshot &
+    local pid=$!
+    for _ in $(seq 1200); do
+        if grep -q 'login:' "$log" 2>/dev/null; then
+            now=$(date +%s.%N)
+            kill "$pid"; wait "$pid" 2>/dev/null || true
+            python3 -c "print(round($now - $start, 1))"
+            return
+        fi
+        kill -0 "$pid" 2>/dev/null || die "QEMU ended before login: $(tail -5 "$log")"
+        sleep 0.5
+    done
+    kill "$pid"; die "no login: within 600 s ($1)"
+}
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make bench-deps)"
+say "booting to login: with each initrd"
+boot_lunforge=$(boot_to_login "$lf_initrd")
+boot_mkinitramfs=$(boot_to_login "$kroot/tmp/mkinitramfs.img")
+
 # ---------------------------------------------------------------------------
 # 4. The report.
 "${lib[@]}" report "$bench_dir/results.json" \
@@ -416,6 +489,12 @@ mkfs_bytes=$(du -sb "$mkfs_src" | cut -f1)
     rss_mkfs_lunforge="$(tail -n 1 "$work/rss_mkfs_lunforge")" \
     rss_mkfs_mke2fs="$(tail -n 1 "$work/rss_mkfs_mke2fs")" \
     mkfs_files="$mkfs_files" mkfs_bytes="$mkfs_bytes" \
+    initrd_lunforge="$work/initrd_lunforge.json" \
+    initrd_mkinitramfs="$work/initrd_mkinitramfs.json" \
+    initrd_size_lunforge="$initrd_size_lunforge" \
+    initrd_size_mkinitramfs="$initrd_size_mkinitramfs" \
+    boot_lunforge="$boot_lunforge" boot_mkinitramfs="$boot_mkinitramfs" \
+    kernel="$kver" \
     mkfs_alloc_lunforge="$(du -B1 "$lf_img" | cut -f1)" \
     mkfs_alloc_mke2fs="$(du -B1 "$mk_img" | cut -f1)" \
     rss_tar_lunforge="$rss_tar_lunforge" rss_tar_mmdebstrap="$rss_tar_mmdebstrap" \

@@ -180,8 +180,18 @@ impl Built {
         (Report::parse(test, &log.log), log.log)
     }
 
-    /// The checks every configured guest passes.
-    fn assert_configured(&self, test: &str, r: &Report) {
+    /// The checks every configured guest passes. The serial log is kept
+    /// as `target/test-artifacts/<test>.log` while they run, and removed
+    /// when they pass.
+    fn assert_configured(&self, test: &str, r: &Report, log: &str) {
+        let kept = artifacts_dir().join(format!("{test}.log"));
+        std::fs::create_dir_all(artifacts_dir()).expect("artifacts dir");
+        std::fs::write(&kept, log).expect("keep the serial log");
+        self.assert_report(test, r);
+        std::fs::remove_file(&kept).expect("remove the kept log");
+    }
+
+    fn assert_report(&self, test: &str, r: &Report) {
         let root = r.get("root");
         assert!(
             root.contains(&format!("UUID={}", self.root_uuid))
@@ -288,8 +298,8 @@ fn copy(image: &Path, dir: &Path) -> PathBuf {
 fn default_recipe_boots_configured() {
     let b = build(&["--configure", "chroot"]);
     b.login("boot-trixie-login", &b.image, true);
-    let (r, _) = b.check("boot-trixie-check", &b.image, true);
-    b.assert_configured("boot-trixie-check", &r);
+    let (r, log) = b.check("boot-trixie-check", &b.image, true);
+    b.assert_configured("boot-trixie-check", &r, &log);
 }
 
 /// The same guest on bookworm, the previous stable.
@@ -297,8 +307,8 @@ fn default_recipe_boots_configured() {
 fn bookworm_boots_configured() {
     let b = build(&["--configure", "chroot", "--set", "system.suite=bookworm"]);
     b.login("boot-bookworm-login", &b.image, true);
-    let (r, _) = b.check("boot-bookworm-check", &b.image, true);
-    b.assert_configured("boot-bookworm-check", &r);
+    let (r, log) = b.check("boot-bookworm-check", &b.image, true);
+    b.assert_configured("boot-bookworm-check", &r, &log);
 }
 
 /// Rootless-style image: packages only unpacked; the initrd configures
@@ -314,7 +324,7 @@ fn firstboot_configures_once() {
         log.contains(configuring),
         "the first boot did not configure:\n{log}"
     );
-    b.assert_configured("boot-firstboot-1", &first);
+    b.assert_configured("boot-firstboot-1", &first, &log);
     let second = b.login("boot-firstboot-2", &image, false);
     assert!(
         !second.log.contains(configuring),
@@ -326,5 +336,5 @@ fn firstboot_configures_once() {
         !log.contains(configuring),
         "the third boot configured again"
     );
-    b.assert_configured("boot-firstboot-3", &third);
+    b.assert_configured("boot-firstboot-3", &third, &log);
 }

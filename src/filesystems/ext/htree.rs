@@ -232,9 +232,10 @@ impl DxBlock {
 }
 
 /// Split `entries` (no `.` or `..`) into leaves for blocks of `room`
-/// bytes, in hash order, never parting two names of one hash (so no
-/// leaf needs the collision bit). Returns each leaf's first hash and
-/// its entries.
+/// bytes, in hash order, never parting names of one hash unless they
+/// fill more than a block. Returns each leaf's index hash (its first
+/// name's, with the collision bit when it continues the previous
+/// leaf's hash) and its entries.
 pub fn leaves(
     entries: Vec<DirEntry>,
     room: usize,
@@ -265,15 +266,19 @@ pub fn leaves(
             out.push((hash, Vec::new()));
             used = 0;
         }
-        used = used.saturating_add(need);
-        if let Some((_, leaf)) = out.last_mut() {
-            leaf.extend(
-                hashed
-                    .get(i..run_end)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|(_, e)| e.clone()),
-            );
+        for (_, e) in hashed.get(i..run_end).unwrap_or(&[]) {
+            // A run too long for one block (names of one hash filling
+            // it) goes on in the next leaf, whose index entry then has
+            // the collision bit set, as the kernel splits one.
+            let len = e.min_rec_len();
+            if used.saturating_add(len) > room {
+                out.push((hash | 1, Vec::new()));
+                used = 0;
+            }
+            used = used.saturating_add(len);
+            if let Some((_, leaf)) = out.last_mut() {
+                leaf.push(e.clone());
+            }
         }
         i = run_end;
     }
@@ -305,6 +310,33 @@ mod tests {
             half_md4(&[0xC3, 0xA9], seed, true)
         );
         assert_eq!(half_md4(b"abc", seed, false), half_md4(b"abc", seed, true));
+    }
+
+    #[test]
+    fn leaves_keep_a_hash_together_unless_it_overflows() {
+        use super::super::dir::FileType;
+        let e = |name: &str| DirEntry {
+            inode: 12,
+            name: name.as_bytes().to_vec(),
+            file_type: FileType::Regular,
+        };
+        let seed = DEFAULT_SEED;
+        // Three names of one hash (the same name) in 24-byte leaves:
+        // the run is split and the continuation flagged.
+        let ls = leaves(vec![e("x"), e("x"), e("x")], 24, seed);
+        let h = half_md4(b"x", seed, false).0;
+        let firsts: Vec<u32> = ls.iter().map(|(h, _)| *h).collect();
+        assert_eq!(firsts, vec![h, h | 1]);
+        assert_eq!(ls[0].1.len(), 2);
+        // Distinct names: every leaf starts at its first name's hash.
+        let names: Vec<DirEntry> =
+            (0..50).map(|i| e(&format!("name{i}"))).collect();
+        let ls = leaves(names, 64, seed);
+        assert!(ls.iter().all(|(h, es)| {
+            *h == half_md4(&es[0].name, seed, false).0
+                && es.iter().map(|e| e.min_rec_len()).sum::<usize>() <= 64
+        }));
+        assert_eq!(ls.iter().map(|(_, es)| es.len()).sum::<usize>(), 50);
     }
 
     #[test]

@@ -741,7 +741,10 @@ fn ext_big_directories_are_hashed_as_debugfs_hashes() {
             let mut names = BTreeSet::new();
             for i in 0..files {
                 // Bytes over 0x7F too, where signed and unsigned differ.
-                let name = format!("n{i}-{}", ["a", "é", "zz", "ü-x"][i % 4]);
+                let name = format!(
+                    "name-{i:05}-of-some-length-{}",
+                    ["a", "é", "zz", "ü-x"][i % 4]
+                );
                 let p = GuestPath::new(&format!("/many/{name}")).expect("p");
                 t.insert(&p, meta(), Kind::Fifo).expect("fifo");
                 names.insert(name);

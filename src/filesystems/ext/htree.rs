@@ -146,6 +146,17 @@ pub fn half_md4(name: &[u8], seed: [u32; 4], unsigned: bool) -> (u32, u32) {
     (buf[1] & !1, buf[2])
 }
 
+/// The hash that places a name in the index: [`half_md4`], but for
+/// the one value the kernel reserves as its end-of-directory marker
+/// (`0xfffffffe`), which it looks up as `0xfffffffc` (e2fsck accepts
+/// either in the last leaf).
+fn placement_hash(name: &[u8], seed: [u32; 4]) -> (u32, u32) {
+    match half_md4(name, seed, false) {
+        (0xFFFF_FFFE, minor) => (0xFFFF_FFFC, minor),
+        h => h,
+    }
+}
+
 /// How many `(hash, block)` entries an index block holds: the block
 /// after the count and limit at `count_offset`, less the tail.
 pub fn limit(block_size: usize, count_offset: usize, tail: bool) -> usize {
@@ -243,7 +254,7 @@ pub fn leaves(
 ) -> Vec<(u32, Vec<DirEntry>)> {
     let mut hashed: Vec<((u32, u32), DirEntry)> = entries
         .into_iter()
-        .map(|e| (half_md4(&e.name, seed, false), e))
+        .map(|e| (placement_hash(&e.name, seed), e))
         .collect();
     hashed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
     let mut out: Vec<(u32, Vec<DirEntry>)> = Vec::new();

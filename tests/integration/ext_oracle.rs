@@ -721,3 +721,84 @@ fn ext_file_over_4gib() {
         std::fs::remove_file(&img).expect("remove image");
     }
 }
+
+/// A big directory is written hashed: the root has `EXT2_INDEX_FL`, and
+/// `debugfs -R 'htree'` walks an index whose leaves hold every name
+/// once, each under the hash debugfs computes itself, which is the hash
+/// our writer gives (so the kernel and e2fsck find each name where we
+/// put it). At 1 KiB blocks 4000 names need interior nodes; at 4 KiB
+/// the root points at the leaves.
+#[test]
+fn ext_big_directories_are_hashed_as_debugfs_hashes() {
+    let work = tempfile::tempdir().expect("tempdir");
+    for kind in KINDS {
+        for (bs, files, levels) in [(1024u32, 4000usize, 1), (4096, 1500, 0)] {
+            let ctx = format!("{kind}, {bs}-byte blocks, {files} names");
+            let mut t = Tree::new(TIME).expect("tree");
+            let dir = GuestPath::new("/many").expect("path");
+            t.insert(&dir, Meta::root(0o755, TIME), Kind::Dir)
+                .expect("dir");
+            let mut names = BTreeSet::new();
+            for i in 0..files {
+                // Bytes over 0x7F too, where signed and unsigned differ.
+                let name = format!(
+                    "name-{i:05}-of-some-length-{}",
+                    ["a", "é", "zz", "ü-x"][i % 4]
+                );
+                let p = GuestPath::new(&format!("/many/{name}")).expect("p");
+                t.insert(&p, meta(), Kind::Fifo).expect("fifo");
+                names.insert(name);
+            }
+            let mut params = test_params(kind, 64 << 20);
+            params.block_size = bs;
+            let layout = ext::plan(&t, &params).expect("plan");
+            let img = work.path().join(format!("{kind}-{bs}.img"));
+            write_image(&t, &params, &layout, &img);
+            assert_fsck_clean(&img, "lunroot", &ctx);
+
+            let img_s = img.to_str().expect("utf-8 path");
+            let (_, stat) =
+                tool("debugfs", "e2fsprogs", &["-R", "stat /many", img_s]);
+            let flags = stat
+                .split_whitespace()
+                .skip_while(|w| *w != "Flags:")
+                .nth(1)
+                .and_then(|f| {
+                    u32::from_str_radix(f.trim_start_matches("0x"), 16).ok()
+                })
+                .unwrap_or_else(|| panic!("{ctx}: no flags in {stat}"));
+            assert_ne!(flags & 0x1000, 0, "{ctx}: EXT2_INDEX_FL: {stat}");
+
+            let (code, out) =
+                tool("debugfs", "e2fsprogs", &["-R", "htree /many", img_s]);
+            assert_eq!(code, 0, "{ctx}: {out}");
+            assert!(
+                out.contains(&format!("Indirect levels: {levels}")),
+                "{ctx}: {out}"
+            );
+            let seed = ext::htree::seed_words(&params.hash_seed);
+            let mut seen = BTreeSet::new();
+            // Leaf entries read `INO 0xHASH-MINOR (REC_LEN) NAME`.
+            let words: Vec<&str> = out.split_whitespace().collect();
+            for w in words.windows(4) {
+                let [ino, hash, rec, name] = [w[0], w[1], w[2], w[3]];
+                if ino.parse::<u32>().is_err()
+                    || !hash.starts_with("0x")
+                    || !rec.starts_with('(')
+                {
+                    continue;
+                }
+                let (major, minor) = hash
+                    .trim_start_matches("0x")
+                    .split_once('-')
+                    .unwrap_or_else(|| panic!("{ctx}: hash {hash}"));
+                let major = u32::from_str_radix(major, 16).expect("hash");
+                let minor = u32::from_str_radix(minor, 16).expect("minor");
+                let ours = ext::htree::half_md4(name.as_bytes(), seed, false);
+                assert_eq!(ours, (major, minor), "{ctx}: hash of {name:?}");
+                assert!(seen.insert(name.to_string()), "{ctx}: {name} twice");
+            }
+            assert_eq!(seen, names, "{ctx}: the leaves hold every name");
+        }
+    }
+}

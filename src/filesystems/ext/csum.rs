@@ -249,6 +249,43 @@ pub fn set_dir_tail(
     Ok(())
 }
 
+/// Seal an index block of a hashed directory (its root or a node, from
+/// [`super::htree::DxBlock::encode`] with room for the tail): the
+/// checksum of the block up to the last used entry, the tail's
+/// reserved word and a zero word, chained from the inode's seed, goes
+/// in the `dx_tail` that follows `limit` entries after `count_offset`.
+pub fn set_dx_tail(
+    seed: Seed,
+    ino: u32,
+    generation: u32,
+    count_offset: usize,
+    block: &mut [u8],
+) -> Result<()> {
+    let short = |need| Error::Short {
+        what: "directory index block",
+        len: block.len(),
+        need,
+    };
+    let at4 = count_offset.saturating_add(4);
+    let limit = read_u16le(block, count_offset).ok_or(short(at4))?;
+    let count =
+        read_u16le(block, count_offset.saturating_add(2)).ok_or(short(at4))?;
+    let entries_end = |n: u16| {
+        usize::from(n)
+            .checked_mul(8)
+            .and_then(|b| b.checked_add(count_offset))
+    };
+    let tail = entries_end(limit).ok_or(short(usize::MAX))?;
+    let tail_end = tail.checked_add(8).ok_or(short(usize::MAX))?;
+    let size = entries_end(count).ok_or(short(usize::MAX))?;
+    need("directory index block", block, tail_end.max(size))?;
+    let mut c = crc32c(seed.inode(ino, generation), &block[..size]);
+    c = crc32c(c, &block[tail..tail.saturating_add(4)]); // dt_reserved
+    c = crc32c(c, &[0; 4]); // dt_checksum, as zero
+    put_u32le(block, tail.saturating_add(4), c); // dt_checksum
+    Ok(())
+}
+
 /// Where an extent block's `ext4_extent_tail` lies: after the header
 /// and `eh_max` entries, `12 + 12 × eh_max` (the block's last 4 bytes
 /// for 1 and 4 KiB blocks, 8 bytes from the end for 2 KiB).

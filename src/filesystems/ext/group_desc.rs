@@ -20,6 +20,10 @@ pub const EXT4_BG_INODE_ZEROED: u16 = 0x0004;
 /// `bg_flags`: no inode of the group is in use; its inode table and
 /// bitmap are not read (with `metadata_csum` or `uninit_bg`).
 pub const EXT4_BG_INODE_UNINIT: u16 = 0x0001;
+/// `bg_flags`: no block of the group is in use; its block bitmap is not
+/// read but computed from the group's metadata (with `metadata_csum`
+/// or `uninit_bg`).
+pub const EXT4_BG_BLOCK_UNINIT: u16 = 0x0002;
 
 /// One group's descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,9 +54,10 @@ use super::dir::{self, DirBlock, DirEntry, FileType, NAME_MAX};
 use super::extent;
 use super::flex::{self, FlexParams, GroupTables};
 use super::group_desc::{
-    GroupDesc, EXT4_BG_INODE_UNINIT, EXT4_BG_INODE_ZEROED,
+    GroupDesc, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, EXT4_BG_INODE_ZEROED,
 };
 use super::holes::{self, DataMap, Span};
+use super::htree::{self, DxBlock, DxRootInfo, EXT2_INDEX_FL};
 use super::inode::{
     IBlock, Inode, Timestamp, DIND_BLOCK, EXT4_EXTENTS_FL, EXTRA_ISIZE,
     FAST_SYMLINK_MAX, IND_BLOCK, INODE_SIZE, NDIR_BLOCKS, N_BLOCKS, TIND_BLOCK,
@@ -604,7 +605,26 @@ pub struct DirData {
     /// Block numbers in order.
     pub blocks: Vec<BlockNo>,
     /// Their contents.
-    pub contents: Vec<DirBlock>,
+    pub contents: Vec<DirContent>,
+}
+
+/// One block of a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirContent {
+    /// Entries: a linear directory's block or an indexed one's leaf.
+    Entries(DirBlock),
+    /// An indexed directory's root (its block 0) or interior node.
+    Index(DxBlock),
+}
+
+impl DirContent {
+    /// Bytes of entries in the block (0 for an index block).
+    pub fn used(&self) -> usize {
+        match self {
+            DirContent::Entries(b) => b.used(),
+            DirContent::Index(_) => 0,
+        }
+    }
 }
 
 /// The journal of ext3 and ext4.
@@ -1125,7 +1145,7 @@ struct Xattrs {
 
 enum Body {
     File { size: u64, spans: Vec<Span> },
-    Dir { contents: Vec<DirBlock> },
+    Dir { contents: Vec<DirContent> },
     FastSymlink(Vec<u8>),
     SlowSymlink(Vec<u8>),
     Device { major: u32, minor: u32 },
@@ -1244,7 +1264,13 @@ fn journal_size(
             None => Ok(None),
         };
     }
-    let max = u64::from(journal::MAX_BLOCKS).min(free / 2);
+    // As mke2fs: a size asked for may take at most half the free
+    // blocks ("total journal size too big for filesystem"); the default
+    // size only has to fit, which the count of all blocks checks.
+    let max = u64::from(journal::MAX_BLOCKS).min(match p.journal_blocks {
+        Some(_) => free / 2,
+        None => free,
+    });
     let blocks = match p.journal_blocks {
         Some(b) => b,
         None => match journal::default_blocks(u64::from(geo.blocks_count)) {
@@ -1361,18 +1387,25 @@ fn group_plans(
             .saturating_add(u64::try_from(free_b).unwrap_or(0));
         free_inodes_total = free_inodes_total
             .saturating_add(u64::try_from(free_i).unwrap_or(0));
-        // With checksums, the inodes past the last used one are
-        // "unused" (never initialised), and a group of none is
-        // INODE_UNINIT, as mke2fs marks them.
+        // With checksums the flags are those e2fsprogs'
+        // `ext2fs_set_gdt_csum` recomputes whenever it flushes the
+        // descriptors (so that `e2fsck -fy` finds nothing to change):
+        // BLOCK_UNINIT on every group but the last with all its blocks
+        // free, INODE_UNINIT (and the whole table unused) on a group of
+        // no inodes, else the inodes past the last used one "unused"
+        // (never initialised).
         let (flags, itable_unused) = if csum {
             let last_used = (0..usize_of(ipg)).rev().find(|&i| ib.is_set(i));
             let unused = usize_of(ipg)
                 .saturating_sub(last_used.map_or(0, |i| i.saturating_add(1)));
-            let flags = if last_used.is_none() {
-                EXT4_BG_INODE_ZEROED | EXT4_BG_INODE_UNINIT
-            } else {
-                EXT4_BG_INODE_ZEROED
-            };
+            let mut flags = EXT4_BG_INODE_ZEROED;
+            if last_used.is_none() {
+                flags |= EXT4_BG_INODE_UNINIT;
+            }
+            let last_group = g.saturating_add(1) == geo.group_count;
+            if free_b == usize_of(geo.blocks_per_group) && !last_group {
+                flags |= EXT4_BG_BLOCK_UNINIT;
+            }
             (
                 flags,
                 u16::try_from(unused).map_err(|_| Error::Overflow {
@@ -1598,6 +1631,11 @@ impl Placed {
                 0,
             ),
             Body::Empty => (IBlock::Map([0; N_BLOCKS]), 0),
+            Body::Dir { contents }
+                if matches!(contents.first(), Some(DirContent::Index(_))) =>
+            {
+                (mapped.block, mapped.flags | EXT2_INDEX_FL)
+            }
             _ => (mapped.block, mapped.flags),
         };
         let first_block = |d: &[FileExtent]| d.first().map(|e| e.start);
@@ -1735,6 +1773,12 @@ pub fn plan_with(
     } else {
         bsz
     };
+    let shape = DirShape {
+        room: dir_room,
+        block_size: bsz,
+        tail: csum,
+        hash_seed: htree::seed_words(&p.hash_seed),
+    };
 
     let Numbering {
         lf_path,
@@ -1789,9 +1833,9 @@ pub fn plan_with(
                     LOST_FOUND_INO,
                     ROOT_INO,
                     Vec::new(),
-                    dir_room,
+                    &shape,
                     lf_blocks,
-                ),
+                )?,
             },
         });
     }
@@ -1842,7 +1886,16 @@ pub fn plan_with(
                 let kids = children.remove(ino).unwrap_or_default();
                 let min = if *ino == LOST_FOUND_INO { lf_blocks } else { 1 };
                 Body::Dir {
-                    contents: dir_blocks(*ino, parent, kids, dir_room, min),
+                    contents: dir_blocks(*ino, parent, kids, &shape, min)
+                        .map_err(|e| match e {
+                            Error::DirTooLarge { entries, .. } => {
+                                Error::DirTooLarge {
+                                    path: path.clone(),
+                                    entries,
+                                }
+                            }
+                            e => e,
+                        })?,
                 }
             }
             Kind::Symlink(target) => {
@@ -2093,16 +2146,30 @@ fn inode_xattrs(
     }
 }
 
+/// How directory blocks are shaped.
+struct DirShape {
+    /// Bytes for entries in a block (less the checksum tail).
+    room: usize,
+    block_size: usize,
+    /// `metadata_csum`: index blocks end in a `dx_tail`.
+    tail: bool,
+    /// `s_hash_seed` as hash words.
+    hash_seed: [u32; 4],
+}
+
 /// A directory's blocks: `.`, `..`, then the children, padded with
-/// empty blocks to `min_blocks`.
+/// empty blocks to `min_blocks`; or, when they take more than one block
+/// (and it is not `lost+found`, which e2fsck keeps linear), an index
+/// ([`htree`]): the root, interior nodes if the root cannot point at
+/// every leaf, then the leaves in hash order.
 fn dir_blocks(
     ino: u32,
     parent: u32,
     kids: Vec<DirEntry>,
-    block_size: usize,
+    shape: &DirShape,
     min_blocks: usize,
-) -> Vec<DirBlock> {
-    let mut entries = vec![
+) -> Result<Vec<DirContent>> {
+    let dots = [
         DirEntry {
             inode: ino,
             name: b".".to_vec(),
@@ -2114,10 +2181,82 @@ fn dir_blocks(
             file_type: FileType::Dir,
         },
     ];
-    entries.extend(kids);
-    let mut blocks = dir::pack(entries, block_size);
-    while blocks.len() < min_blocks {
-        blocks.push(DirBlock::default());
+    let linear_len = dots
+        .iter()
+        .chain(kids.iter())
+        .fold(0usize, |n, e| n.saturating_add(e.min_rec_len()));
+    if ino == LOST_FOUND_INO || linear_len <= shape.room {
+        let mut entries = dots.to_vec();
+        entries.extend(kids);
+        let mut blocks: Vec<DirContent> = dir::pack(entries, shape.room)
+            .into_iter()
+            .map(DirContent::Entries)
+            .collect();
+        while blocks.len() < min_blocks {
+            blocks.push(DirContent::Entries(DirBlock::default()));
+        }
+        return Ok(blocks);
     }
-    blocks
+    let entries = kids.len();
+    let too_large = || Error::DirTooLarge {
+        path: GuestPath::root(),
+        entries,
+    };
+    let leaves = htree::leaves(kids, shape.room, shape.hash_seed);
+    let root_limit =
+        htree::limit(shape.block_size, htree::ROOT_COUNT_OFFSET, shape.tail);
+    let node_limit =
+        htree::limit(shape.block_size, htree::NODE_COUNT_OFFSET, shape.tail);
+    let block_no = |n: usize| u32::try_from(n).map_err(|_| too_large());
+    let root_info = |levels| DxRootInfo {
+        ino,
+        parent,
+        indirect_levels: levels,
+    };
+    let mut out = Vec::new();
+    if leaves.len() <= root_limit {
+        let mut entries = Vec::new();
+        for (k, (hash, _)) in leaves.iter().enumerate() {
+            entries.push((*hash, block_no(k.saturating_add(1))?));
+        }
+        out.push(DirContent::Index(DxBlock {
+            root: Some(root_info(0)),
+            entries,
+        }));
+    } else {
+        // One level of nodes (the most without `largedir`).
+        let nodes: Vec<&[(u32, Vec<DirEntry>)]> =
+            leaves.chunks(node_limit.max(1)).collect();
+        if nodes.len() > root_limit {
+            return Err(too_large());
+        }
+        let first_leaf = nodes.len().saturating_add(1);
+        let mut root = Vec::new();
+        let mut node_blocks = Vec::new();
+        let mut next_leaf = first_leaf;
+        for (j, chunk) in nodes.iter().enumerate() {
+            let first_hash = chunk.first().map_or(0, |(h, _)| *h);
+            root.push((first_hash, block_no(j.saturating_add(1))?));
+            let mut entries = Vec::new();
+            for (hash, _) in chunk.iter() {
+                entries.push((*hash, block_no(next_leaf)?));
+                next_leaf = next_leaf.saturating_add(1);
+            }
+            node_blocks.push(DirContent::Index(DxBlock {
+                root: None,
+                entries,
+            }));
+        }
+        out.push(DirContent::Index(DxBlock {
+            root: Some(root_info(1)),
+            entries: root,
+        }));
+        out.extend(node_blocks);
+    }
+    out.extend(
+        leaves
+            .into_iter()
+            .map(|(_, entries)| DirContent::Entries(DirBlock { entries })),
+    );
+    Ok(out)
 }

@@ -5,8 +5,12 @@
 //! - **ext2**: mke2fs.conf's `base_features` but `resize_inode`:
 //!   `sparse_super`, `large_file`, `filetype`, `ext_attr` (attributes
 //!   in the inode or an attribute block) and `dir_index`; the classic
-//!   block map. Directories stay linear, which `dir_index` allows (the
-//!   kernel indexes one when it grows past a block); the hash flag in
+//!   block map. A directory of one block is linear; a bigger one is
+//!   hashed ([`htree`]: half-MD4 seeded by `s_hash_seed`, a root over
+//!   the leaves, one level of nodes between when needed), as the kernel
+//!   indexes a directory past one block and as `e2fsck -fy` would
+//!   otherwise re-index every linear one of three blocks or more
+//!   (`lost+found` stays linear, as e2fsck keeps it). The hash flag in
 //!   `s_flags` is fixed to signed, mke2fs's choice on x86.
 //! - **ext3**: ext2 with `has_journal`: a JBD2 journal in inode 8
 //!   ([`journal`]), sized as e2fsprogs' default for the file system's
@@ -18,7 +22,11 @@
 //!   [`flex`]), `huge_file`, `dir_nlink`, `extra_isize` (32) and
 //!   `metadata_csum` (crc32c over the superblock, descriptors, bitmaps,
 //!   inodes, directory leaf tails, extent tails and attribute blocks:
-//!   [`csum`]); groups without inodes are `INODE_UNINIT`, and
+//!   [`csum`], with the `dx_tail` of index blocks); the group flags
+//!   are those e2fsprogs' `ext2fs_set_gdt_csum` recomputes on every
+//!   flush: groups without inodes are `INODE_UNINIT`, every group but
+//!   the last with all its blocks free `BLOCK_UNINIT` (their bitmaps,
+//!   like mke2fs's, unwritten and with zero checksums), and
 //!   `bg_itable_unused` counts the never-used inodes of each. The
 //!   journal goes mid-disk, where mke2fs's `get_midpoint_journal_block`
 //!   puts an extent-mapped one; mke2fs sets no journal checksum feature
@@ -27,8 +35,11 @@
 //! Left out: `resize_inode` (no reserved descriptor blocks, so an image
 //! cannot be grown online past its descriptor table's last block;
 //! offline `resize2fs` still works), `64bit` (32-byte descriptors: up to
-//! 2^32 blocks, 16 TiB at 4 KiB), hashed directories, `BLOCK_UNINIT`
-//! (every bitmap is written), `orphan_file` and the lifetime-writes
+//! 2^32 blocks, 16 TiB at 4 KiB), `largedir` (so an index has at most
+//! one level of nodes: about 500 × 500 leaves at 4 KiB, 120 × 120 at
+//! 1 KiB; a bigger directory is refused), `BLOCK_UNINIT` on groups that
+//! hold only a superblock backup (mke2fs sets it there too, e2fsck
+//! does not ask for it), `orphan_file` and the lifetime-writes
 //! counter.
 //!
 //! All-zero blocks of a file are holes, as with `mke2fs -d`: [`holes`]
@@ -38,7 +49,7 @@
 //! (<https://www.kernel.org/doc/html/latest/filesystems/ext4/>,
 //! `Documentation/filesystems/ext4/` in the kernel tree), which also
 //! describes ext2 and ext3. One file per record: [`superblock`],
-//! [`group_desc`], [`inode`], [`dir`], [`bitmap`], [`xattr`],
+//! [`group_desc`], [`inode`], [`dir`], [`htree`], [`bitmap`], [`xattr`],
 //! [`journal`], [`extent`], plus [`csum`] for the checksums and
 //! [`flex`] for table placement; [`layout::plan`] is the plan (no
 //! output I/O) and [`write()`] executes it.
@@ -93,6 +104,7 @@ pub mod extent;
 pub mod flex;
 pub mod group_desc;
 pub mod holes;
+pub mod htree;
 pub mod inode;
 pub mod journal;
 pub mod layout;
@@ -217,6 +229,17 @@ impl ExtParams {
 /// Errors of the ext2 writer; each names its evidence.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A directory with more entries than a two-level index holds.
+    #[error(
+        "{path}: {entries} entries are more than an indexed directory \
+         holds here"
+    )]
+    DirTooLarge {
+        /// The directory.
+        path: GuestPath,
+        /// Its entries.
+        entries: usize,
+    },
     /// A name that is not one of the family.
     #[error("unknown file system type {name:?}: use ext2, ext3 or ext4")]
     Kind {

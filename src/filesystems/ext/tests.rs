@@ -338,6 +338,14 @@ fn error_messages() {
             },
             "/d: 70000 links, more than 65000",
         ),
+        (
+            Error::DirTooLarge {
+                path: p("/d"),
+                entries: 9_000_000,
+            },
+            "/d: 9000000 entries are more than an indexed directory holds \
+             here",
+        ),
     ];
     let more: Vec<(Error, &str)> = vec![
         (
@@ -610,7 +618,9 @@ fn small_file_systems_refuse_a_journal() {
 fn ext4_groups_are_flagged_as_mke2fs_flags_them() {
     // 300 MiB at 1 KiB: 38 groups, inodes in use only in group 0. The
     // flags and unused counts are those `dumpe2fs` shows for mke2fs's
-    // image (bar BLOCK_UNINIT, which the writer does not use).
+    // image, but for BLOCK_UNINIT: the writer sets it where e2fsprogs'
+    // `ext2fs_set_gdt_csum` would (all blocks free, not the last group),
+    // mke2fs also on groups holding only a superblock backup.
     let l = plan(
         &Tree::new(TIME).unwrap(),
         &params_of(ExtKind::Ext4, 300 << 20, 1024),
@@ -620,10 +630,19 @@ fn ext4_groups_are_flagged_as_mke2fs_flags_them() {
     let g0 = &l.groups[0].desc;
     assert_eq!(g0.flags, 0x4); // ITABLE_ZEROED
     assert_eq!(g0.itable_unused, 2024 - 11);
-    for g in &l.groups[1..] {
-        assert_eq!(g.desc.flags, 0x5, "INODE_UNINIT | ITABLE_ZEROED");
+    let last = l.groups.len() - 1;
+    for (i, g) in l.groups.iter().enumerate().skip(1) {
+        let all_free = u32::from(g.desc.free_blocks_count) == 8192;
+        let want = if all_free && i != last { 0x7 } else { 0x5 };
+        assert_eq!(g.desc.flags, want, "group {i}: (BLOCK_UNINIT) | ..");
         assert_eq!(g.desc.itable_unused, 2024);
     }
+    // Groups 2 and 4 (no backup, tables in group 0) are BLOCK_UNINIT;
+    // 1 and 3 hold backups, and group 16 the flex tables.
+    assert_eq!(l.groups[2].desc.flags, 0x7);
+    assert_eq!(l.groups[4].desc.flags, 0x7);
+    assert_eq!(l.groups[3].desc.flags, 0x5);
+    assert_eq!(l.groups[16].desc.flags, 0x5);
     // flex_bg: group 17's tables lie in group 16.
     assert_eq!(l.groups[17].meta.block_bitmap, BlockNo(131_074));
     assert_eq!(l.groups[17].meta.inode_table, BlockNo(131_611));
@@ -671,5 +690,69 @@ fn images_are_deterministic() {
         let prm = params_of(kind, 24 << 20, 1024);
         let a = image(&small_tree(), &prm);
         assert!(a == image(&small_tree(), &prm), "{kind}");
+    }
+}
+
+#[test]
+fn big_directories_are_indexed_and_small_ones_linear() {
+    use super::htree::{half_md4, seed_words, EXT2_INDEX_FL};
+    use super::layout::DirContent;
+    // At 1 KiB, 4000 names need more leaves than the root points at:
+    // one level of nodes. 30 names fit one block: linear.
+    let mut t = Tree::new(TIME).unwrap();
+    for d in ["/big", "/small"] {
+        t.insert(&p(d), meta(0o755, 0, 0, TIME), Kind::Dir).unwrap();
+    }
+    for i in 0..4000 {
+        let f = p(&format!("/big/a-longer-file-name-{i}"));
+        t.insert(&f, meta(0o644, 0, 0, TIME), Kind::Fifo).unwrap();
+    }
+    for i in 0..30 {
+        let f = p(&format!("/small/f{i}"));
+        t.insert(&f, meta(0o644, 0, 0, TIME), Kind::Fifo).unwrap();
+    }
+    for kind in [ExtKind::Ext2, ExtKind::Ext4] {
+        let ps = params_of(kind, 64 << 20, 1024);
+        let l = plan(&t, &ps).unwrap();
+        let seed = seed_words(&ps.hash_seed);
+        let flags_of = |ino: u32| {
+            l.inodes.iter().find(|(n, _)| n.0 == ino).unwrap().1.flags
+        };
+        let mut indexed = 0;
+        for d in &l.dirs {
+            let Some(DirContent::Index(root)) = d.contents.first() else {
+                assert_eq!(flags_of(d.ino.0) & EXT2_INDEX_FL, 0);
+                if d.ino.0 != 11 {
+                    assert_eq!(d.contents.len(), 1, "a linear directory");
+                }
+                continue;
+            };
+            indexed += 1;
+            assert_ne!(flags_of(d.ino.0) & EXT2_INDEX_FL, 0);
+            let info = root.root.unwrap();
+            assert_eq!(info.indirect_levels, 1);
+            // Leaves in hash order, each under its index entry.
+            let leaves: Vec<_> = d
+                .contents
+                .iter()
+                .filter_map(|c| match c {
+                    DirContent::Entries(b) => Some(b),
+                    DirContent::Index(_) => None,
+                })
+                .collect();
+            let mut names = 0;
+            let mut last = 0u32;
+            for leaf in &leaves {
+                for e in &leaf.entries {
+                    let h = half_md4(&e.name, seed, false).0;
+                    assert!(h >= last, "hash order");
+                    last = h;
+                    names += 1;
+                }
+            }
+            assert_eq!(names, 4000);
+            assert_eq!(d.contents.len(), 1 + root.entries.len() + leaves.len());
+        }
+        assert_eq!(indexed, 1, "{kind:?}");
     }
 }

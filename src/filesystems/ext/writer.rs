@@ -11,8 +11,9 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use super::layout::{self, ExtLayout, FileData, FileExtent};
-use super::{bytes, csum, group_desc, holes, Error, Result};
+use super::group_desc::{EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT};
+use super::layout::{self, DirContent, ExtLayout, FileData, FileExtent};
+use super::{bytes, csum, group_desc, holes, htree, Error, Result};
 use crate::tree::{Content, Kind, Tree};
 
 /// Bytes gathered before one write: big, ordered writes are what a
@@ -162,8 +163,14 @@ fn jobs(layout: &ExtLayout) -> Result<Vec<(u64, Job)>> {
             jobs.push((at, Job::Super(i)));
             jobs.push((b(g.meta.gdt), Job::Gdt));
         }
-        jobs.push((b(g.meta.block_bitmap), Job::BlockBitmap(i)));
-        jobs.push((b(g.meta.inode_bitmap), Job::InodeBitmap(i)));
+        // An uninitialised group's bitmap is computed, not read: like
+        // mke2fs, leave its block unwritten (zeros).
+        if g.desc.flags & EXT4_BG_BLOCK_UNINIT == 0 {
+            jobs.push((b(g.meta.block_bitmap), Job::BlockBitmap(i)));
+        }
+        if g.desc.flags & EXT4_BG_INODE_UNINIT == 0 {
+            jobs.push((b(g.meta.inode_bitmap), Job::InodeBitmap(i)));
+        }
     }
     // Inode tables: from each group's first inode through its last used
     // one, in one piece per group.
@@ -245,8 +252,19 @@ impl<'a> Render<'a> {
             if let Some(seed) = seed {
                 let bb = g.block_bitmap.encode();
                 let ib = g.inode_bitmap.encode();
-                let bsum = csum::bitmap(seed, bb.get(..bpg).unwrap_or(&bb));
-                let isum = csum::bitmap(seed, ib.get(..ipg).unwrap_or(&ib));
+                // An uninitialised group's bitmap checksum stays 0, as
+                // e2fsprogs leaves it (it skips such bitmaps).
+                let flag = |f: u16| g.desc.flags & f != 0;
+                let bsum = if flag(EXT4_BG_BLOCK_UNINIT) {
+                    0
+                } else {
+                    csum::bitmap(seed, bb.get(..bpg).unwrap_or(&bb))
+                };
+                let isum = if flag(EXT4_BG_INODE_UNINIT) {
+                    0
+                } else {
+                    csum::bitmap(seed, ib.get(..ipg).unwrap_or(&ib))
+                };
                 csum::set_bitmap_csums(&mut d, bsum, isum);
                 let gi =
                     u32::try_from(i).map_err(|_| overflow("group number"))?;
@@ -322,16 +340,31 @@ impl<'a> Render<'a> {
                 let content =
                     dir.contents.get(k).ok_or(overflow("directory"))?;
                 let blk = dir.blocks.get(k).copied().map_or(0, block_of);
-                match self.seed {
-                    Some(seed) => {
+                match (content, self.seed) {
+                    (DirContent::Entries(e), Some(seed)) => {
                         let room = bsz.saturating_sub(layout::DIR_TAIL);
-                        let mut b = content.encode(room);
+                        let mut b = e.encode(room);
                         b.resize(bsz, 0);
                         csum::set_dir_tail(seed, dir.ino.0, 0, &mut b)
                             .map_err(csum_err(blk))?;
                         buf.extend_from_slice(&b);
                     }
-                    None => buf.extend_from_slice(&content.encode(bsz)),
+                    (DirContent::Entries(e), None) => {
+                        buf.extend_from_slice(&e.encode(bsz));
+                    }
+                    (DirContent::Index(x), seed) => {
+                        let mut b = x.encode(bsz, seed.is_some());
+                        if let Some(seed) = seed {
+                            let at = if x.root.is_some() {
+                                htree::ROOT_COUNT_OFFSET
+                            } else {
+                                htree::NODE_COUNT_OFFSET
+                            };
+                            csum::set_dx_tail(seed, dir.ino.0, 0, at, &mut b)
+                                .map_err(csum_err(blk))?;
+                        }
+                        buf.extend_from_slice(&b);
+                    }
                 }
             }
             Job::Indirect(k) => {

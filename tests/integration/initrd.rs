@@ -137,6 +137,29 @@ fn check(suite: &str) {
         "the initrd from the modules' depends= differs from the one made \
          with depmod's modules.dep"
     );
+    // `lunforge initrd` on the same directory, with busybox-static
+    // resolved from the suite by the command itself: the same bytes.
+    let cli_out = w.join("cli-initrd.img");
+    let cache_dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("initrd-deb-cache");
+    let (mut cmd, shown) = crate::support::lunforge_cmd([
+        "-q".as_ref(),
+        "initrd".as_ref(),
+        "--kernel-modules".as_ref(),
+        modroot.as_os_str(),
+        "-o".as_ref(),
+        cli_out.as_os_str(),
+        "--cache".as_ref(),
+        cache_dir.as_os_str(),
+        "--set".as_ref(),
+        format!("system.suite={suite}").as_ref(),
+    ]);
+    cmd.env("SOURCE_DATE_EPOCH", MTIME.to_string());
+    crate::support::finish(shown, cmd.output()).ok();
+    assert!(
+        std::fs::read(&cli_out).expect("cli initrd") == from_depmod,
+        "lunforge initrd differs from the library's initrd"
+    );
     let dep_text =
         std::fs::read_to_string(vdir.join("modules.dep")).expect("dep");
     let strip = |p: &str| {

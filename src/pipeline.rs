@@ -30,8 +30,12 @@ use crate::sink::{FileSink, Sink, Window};
 use crate::tree::{self, GuestPath, Meta, Spool, Tree};
 use crate::{disk, filesystems, output, unpack};
 
-/// Read the suite, verify it, and resolve the recipe's package set.
-pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
+/// The recipe's suite, read and verified (its indexes cached), with
+/// the transport to fetch its packages and the cache.
+fn open_suite(
+    recipe: &Recipe,
+    ctx: &Context,
+) -> Result<(Box<dyn transport::Transport>, Cache, repo::Suite)> {
     let sys = &recipe.system;
     let t = transport::for_mirror(&sys.mirror).map_err(repo::Error::from)?;
     let cache = Cache::open(&ctx.cache_dir)?;
@@ -44,6 +48,13 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
         now: ctx.now,
     };
     let suite = repo::open(&*t, &opts, Some(&cache), &*ctx.progress)?;
+    Ok((t, cache, suite))
+}
+
+/// Read the suite, verify it, and resolve the recipe's package set.
+pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
+    let sys = &recipe.system;
+    let (_, _, suite) = open_suite(recipe, ctx)?;
     let request = Request {
         variant: sys.variant,
         include: sys.include.clone(),
@@ -321,17 +332,7 @@ fn initrd_time(tree: &Tree) -> i64 {
 /// cache; the path of its verified `.deb`.
 fn fetch_tool(recipe: &Recipe, ctx: &Context, name: &str) -> Result<PathBuf> {
     let sys = &recipe.system;
-    let t = transport::for_mirror(&sys.mirror).map_err(repo::Error::from)?;
-    let cache = Cache::open(&ctx.cache_dir)?;
-    let opts = repo::Options {
-        suite: sys.suite.clone(),
-        architecture: sys.architecture.clone(),
-        components: sys.components.clone(),
-        trust: trust(recipe, ctx)?,
-        ignore_valid_until: ctx.ignore_valid_until,
-        now: ctx.now,
-    };
-    let suite = repo::open(&*t, &opts, Some(&cache), &*ctx.progress)?;
+    let (t, cache, suite) = open_suite(recipe, ctx)?;
     let found = resolve::tools(
         &suite.packages,
         &[name.to_string()],

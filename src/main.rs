@@ -141,7 +141,8 @@ fn build(
     let artifacts = pipeline::boot(&r, &mut tree, &lock, &fetched)?;
     let paths = tree.len();
     let path = out.join(format!("{}.img", r.image.name));
-    pipeline::write_image(&r, tree, &lock, &path)?;
+    let time = pipeline::source_date_epoch(&lock);
+    pipeline::write_image(&r, tree, time, &path)?;
     println!(
         "wrote {}: {} packages, {} paths",
         path.display(),

@@ -376,11 +376,11 @@ fn kernel_image(tree: &Tree, version: &str) -> Result<Vec<u8>> {
 pub fn write_image(
     recipe: &Recipe,
     tree: Tree,
-    lock: &Lock,
+    time: i64,
     path: &Path,
 ) -> Result<disk::DiskLayout> {
     let layout = disk::plan(recipe)?;
-    let contents = filesystems::plan(&layout, tree, source_date_epoch(lock))?;
+    let contents = filesystems::plan(&layout, tree, time)?;
     let size =
         layout
             .disk_sectors

@@ -46,3 +46,21 @@ impl Default for Context {
         Context::new()
     }
 }
+
+/// `SOURCE_DATE_EPOCH` from the environment, when set to a number of
+/// seconds. A value that is set but not a number is a mistake the build
+/// must not paper over with another time: it is reported on stderr and
+/// ignored, so the build still says which time it used.
+pub fn source_date_epoch() -> Option<i64> {
+    let v = std::env::var("SOURCE_DATE_EPOCH").ok()?;
+    match v.trim().parse() {
+        Ok(t) => Some(t),
+        Err(_) => {
+            eprintln!(
+                "lunforge: warning: SOURCE_DATE_EPOCH={v:?} is not a number \
+                 of seconds; ignored"
+            );
+            None
+        }
+    }
+}

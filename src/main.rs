@@ -122,6 +122,9 @@ fn build(
     quiet: bool,
 ) -> Result<()> {
     let (r, ctx) = setup(args, quiet)?;
+    if format == Format::Image {
+        pipeline::check_image(&r)?;
+    }
     let lock = package_set(args, &r, &ctx)?;
     let fetched = pipeline::fetch(&r, &ctx, &lock)?;
     let mut tree = pipeline::root_tree(&r, &ctx, &lock, &fetched)?;
@@ -158,11 +161,20 @@ fn build(
                 a.len()
             );
         }
-        None => eprintln!(
-            "lunforge: warning: the guest has no kernel (add \
+        None => {
+            // Boot files of an earlier build would not match this image.
+            let stale = out.join(&r.image.name);
+            if stale.is_dir() {
+                std::fs::remove_dir_all(&stale).with_context(|| {
+                    format!("cannot remove the stale {}", stale.display())
+                })?;
+            }
+            eprintln!(
+                "lunforge: warning: the guest has no kernel (add \
              linux-image-{} to system.include): no boot files written",
-            r.system.architecture
-        ),
+                r.system.architecture
+            );
+        }
     }
     Ok(())
 }
@@ -175,9 +187,15 @@ fn initrd(a: &InitrdArgs, quiet: bool) -> Result<()> {
     } else {
         lunforge::boot::initrd::Compression::Gzip
     };
+    let lock = if a.recipe.locked {
+        Some(package_set(&a.recipe, &r, &ctx)?)
+    } else {
+        None
+    };
     let (version, image) = pipeline::host_initrd(
         &r,
         &ctx,
+        lock.as_ref(),
         &a.kernel_modules,
         a.kernel_version.as_deref(),
         &a.modules,

@@ -115,14 +115,15 @@ pub fn mkfs(opts: &Options) -> Result<Report> {
     })
 }
 
-/// `SOURCE_DATE_EPOCH`, else the tree's newest mtime.
+/// `SOURCE_DATE_EPOCH`, else the tree's newest mtime, brought into the
+/// superblock's range (1970..2106; inode times keep their own, wider
+/// range).
 fn build_time(tree: &Tree) -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| {
-            tree.iter().map(|(_, _, n)| n.meta.mtime).max().unwrap_or(0)
-        })
+    crate::context::source_date_epoch().unwrap_or_else(|| {
+        let newest =
+            tree.iter().map(|(_, _, n)| n.meta.mtime).max().unwrap_or(0);
+        newest.clamp(0, i64::from(u32::MAX))
+    })
 }
 
 /// The parameters for a `size`-byte image of `tree`.
@@ -241,6 +242,18 @@ mod tests {
         let id = t.id(&p).unwrap();
         t.inode_mut(id).meta.uid = 1;
         assert_ne!(d, listing_digest(&t));
+    }
+
+    #[test]
+    fn build_time_fits_the_superblock() {
+        if std::env::var_os("SOURCE_DATE_EPOCH").is_some() {
+            return; // the environment decides, as it should
+        }
+        let mut t = Tree::new(7_258_118_400).unwrap(); // 2200
+        assert_eq!(build_time(&t), i64::from(u32::MAX));
+        let id = t.id(&GuestPath::root()).unwrap();
+        t.inode_mut(id).meta.mtime = -86_400;
+        assert_eq!(build_time(&t), 0);
     }
 
     #[test]

@@ -213,9 +213,7 @@ pub fn root_tree(
 /// Every timestamp of the output: `SOURCE_DATE_EPOCH` when set, else the
 /// `Date` of the locked Release, so that a lock alone fixes the bytes.
 pub fn source_date_epoch(lock: &Lock) -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
+    crate::context::source_date_epoch()
         .or_else(|| repo::release::parse_date(&lock.release.date))
         .unwrap_or(0)
 }
@@ -286,6 +284,7 @@ pub fn boot(
 pub fn host_initrd(
     recipe: &Recipe,
     ctx: &Context,
+    lock: Option<&Lock>,
     modules: &Path,
     version: Option<&str>,
     extra: &[String],
@@ -298,7 +297,12 @@ pub fn host_initrd(
         .any(|f| modules.join(f).exists());
     let (dir, version) = match (own, modules.file_name()) {
         (true, Some(name)) => (
-            modules.parent().unwrap_or(Path::new("/")),
+            match modules.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                // `--kernel-modules 6.1.0-x`: its parent is ".".
+                Some(_) => Path::new("."),
+                None => Path::new("/"),
+            },
             Some(version.unwrap_or(&name.to_string_lossy()).to_string()),
         ),
         _ => (modules, version.map(str::to_string)),
@@ -308,9 +312,10 @@ pub fn host_initrd(
     let root = GuestPath::root();
     let version = initrd::pick_version(&tree, &root, version.as_deref())
         .map_err(boot_err)?;
-    let deb = fetch_tool(recipe, ctx, BUSYBOX)?;
+    let deb = fetch_tool(recipe, ctx, lock, BUSYBOX)?;
     let busybox = initrd::busybox_from_deb(&deb).map_err(boot_err)?;
-    let mut params = initrd::InitrdParams::new(&version, initrd_time(&tree));
+    let mut params =
+        initrd::InitrdParams::new(&version, initrd_time(&tree, &version));
     params.modules.extend(extra.iter().cloned());
     params.compression = compression;
     let image =
@@ -318,40 +323,61 @@ pub fn host_initrd(
     Ok((version, image))
 }
 
-/// `SOURCE_DATE_EPOCH`, else the newest mtime of the modules read.
-fn initrd_time(tree: &Tree) -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| {
-            tree.iter().map(|(_, _, n)| n.meta.mtime).max().unwrap_or(0)
-        })
+/// `SOURCE_DATE_EPOCH`, else the newest mtime below the kernel's own
+/// modules directory (other kernels beside it do not change its initrd).
+fn initrd_time(tree: &Tree, version: &str) -> i64 {
+    crate::context::source_date_epoch().unwrap_or_else(|| {
+        let dir = GuestPath::root().join(version).ok();
+        tree.iter()
+            .filter(|(p, _, _)| dir.as_ref().is_some_and(|d| p.starts_with(d)))
+            .map(|(_, _, n)| n.meta.mtime)
+            .max()
+            .unwrap_or(0)
+    })
 }
 
-/// Resolve the tool `name` in the recipe's suite and fetch it into the
-/// cache; the path of its verified `.deb`.
-fn fetch_tool(recipe: &Recipe, ctx: &Context, name: &str) -> Result<PathBuf> {
-    let sys = &recipe.system;
-    let (t, cache, suite) = open_suite(recipe, ctx)?;
-    let found = resolve::tools(
-        &suite.packages,
-        &[name.to_string()],
-        &sys.architecture,
-    )?;
-    let items: Vec<fetch::Item> = found
-        .iter()
-        .map(|p| {
-            let lp = locked_package(p);
-            fetch::Item {
-                package: format!("{} {}", lp.name, lp.version),
-                path: lp.path.clone(),
-                expected: lp.expected(),
-            }
-        })
-        .collect();
+/// The tool `name`, fetched into the cache: the version `lock` pins
+/// (`--locked`), else the newest in the recipe's suite; the path of its
+/// verified `.deb`.
+fn fetch_tool(
+    recipe: &Recipe,
+    ctx: &Context,
+    lock: Option<&Lock>,
+    name: &str,
+) -> Result<PathBuf> {
+    let wanted = match lock {
+        Some(l) => l
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?,
+        None => {
+            let (_, _, suite) = open_suite(recipe, ctx)?;
+            let arch = &recipe.system.architecture;
+            let found =
+                resolve::tools(&suite.packages, &[name.to_string()], arch)?;
+            found
+                .first()
+                .map(|p| locked_package(p))
+                .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?
+        }
+    };
+    let t = transport::for_mirror(&recipe.system.mirror)
+        .map_err(repo::Error::from)?;
+    let cache = Cache::open(&ctx.cache_dir)?;
+    let item = fetch::Item {
+        package: format!("{} {}", wanted.name, wanted.version),
+        path: wanted.path.clone(),
+        expected: wanted.expected(),
+    };
     let report =
-        fetch::fetch_all(&*t, &cache, &items, ctx.jobs, &*ctx.progress)?;
-    Ok(report.paths.into_iter().next().unwrap_or_default())
+        fetch::fetch_all(&*t, &cache, &[item], ctx.jobs, &*ctx.progress)?;
+    report
+        .paths
+        .into_iter()
+        .next()
+        .ok_or_else(|| boot::Error::NoBusybox { package: BUSYBOX }.into())
 }
 
 /// The bytes of `/boot/vmlinuz-VERSION` in the guest tree.
@@ -367,6 +393,25 @@ fn kernel_image(tree: &Tree, version: &str) -> Result<Vec<u8>> {
             .map_err(|e| boot::Error::from(tree::Error::from(e)))?),
         _ => Err(missing().into()),
     }
+}
+
+/// Check, before anything is downloaded, that the recipe's disk can be
+/// written: the layout fits and every partition's contents are a kind
+/// lunforge writes.
+pub fn check_image(recipe: &Recipe) -> Result<()> {
+    let layout = disk::plan(recipe)?;
+    for p in &layout.partitions {
+        if let Some(fs) = p.fs {
+            if fs == crate::recipe::FsKind::Vfat {
+                return Err(filesystems::Error::Unsupported {
+                    index: p.index,
+                    fs: filesystems::fs_name(fs),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write the guest's partitioned disk image at `path`, atomically: the

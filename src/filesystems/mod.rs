@@ -182,7 +182,8 @@ pub fn plan(
                     PartitionUse::Root => root.take(),
                     _ => subtrees.remove(&p.index),
                 };
-                // An ESP or a second root gets an empty file system.
+                // Only a data partition whose subtree another
+                // partition's took (or an empty one) has no tree here.
                 let t = match t {
                     Some(t) => t,
                     None => Tree::with_spool(time, spool.clone()),

@@ -583,6 +583,35 @@ mod tests {
             e.to_string().contains("3000 is not 1024, 2048 or 4096"),
             "{e}"
         );
+        for (mount, why) in [
+            ("/", "is the root, which the root partition holds"),
+            ("//.", "is the root, which the root partition holds"),
+            ("/boot/", "\"/boot\" stays on the root file system"),
+            ("/srv/../etc", "has a \"..\" component"),
+            ("srv", "is not an absolute path"),
+        ] {
+            let text = format!(
+                "{head}{}{}mount = \"{mount}\"\n",
+                part("root", "1M"),
+                part("data", "rest")
+            );
+            let e = load_text(&text, &[]).unwrap_err().to_string();
+            assert!(e.contains("partitions[1].mount: "), "{e}");
+            assert!(e.contains(why), "{mount}: {e}");
+        }
+        let twice = format!(
+            "{head}{}{}mount = \"/srv\"\n{}mount = \"/srv/\"\n",
+            part("root", "1M"),
+            part("data", "1M"),
+            part("data", "rest")
+        );
+        let e = load_text(&twice, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "partitions[2].mount: /srv is the mount point of another"
+            ),
+            "{e}"
+        );
         let no_root = format!("{head}{}", part("swap", "1G"));
         assert!(load_text(&no_root, &[])
             .unwrap_err()

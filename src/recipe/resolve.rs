@@ -144,6 +144,7 @@ fn partitions(
     let mut out = Vec::with_capacity(list.len());
     let mut rest = None;
     let mut root = None;
+    let mut mounts: Vec<String> = Vec::new();
     for (i, p) in list.iter().enumerate() {
         let key = |k: &str| format!("partitions[{i}].{k}");
         if p.size == PartSize::Rest {
@@ -199,12 +200,12 @@ fn partitions(
             ));
         }
         if let Some(m) = &p.mount {
-            if !m.starts_with('/') {
-                return Err((
-                    key("mount"),
-                    format!("{m:?} is not an absolute path"),
-                ));
-            }
+            check_mount(m, &mounts).map_err(|msg| (key("mount"), msg))?;
+            let parts: Vec<&str> = m
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect();
+            mounts.push(format!("/{}", parts.join("/")));
         }
         let ext = ExtOptions {
             block_size: p.block_size,
@@ -538,6 +539,39 @@ fn secret_source(
              the secret is; the secret itself never goes in the recipe"
         ))
     }
+}
+
+/// A data partition's mount point: absolute, not the root, not `/boot`
+/// (the guest's GRUB files and initrd are written for a `/boot` on the
+/// root file system), and not one another partition has.
+fn check_mount(m: &str, taken: &[String]) -> std::result::Result<(), String> {
+    if !m.starts_with('/') {
+        return Err(format!("{m:?} is not an absolute path"));
+    }
+    let parts: Vec<&str> = m
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.iter().any(|c| *c == "..") {
+        return Err(format!("{m:?} has a \"..\" component"));
+    }
+    let norm = format!("/{}", parts.join("/"));
+    if norm == "/" {
+        return Err(format!(
+            "{m:?} is the root, which the root partition holds"
+        ));
+    }
+    if norm == "/boot" {
+        return Err(
+            "\"/boot\" stays on the root file system: the guest's GRUB \
+             files and initrd are written there"
+                .into(),
+        );
+    }
+    if taken.iter().any(|t| *t == norm) {
+        return Err(format!("{norm} is the mount point of another partition"));
+    }
+    Ok(())
 }
 
 /// ext settings make sense only on an ext file system, within what

@@ -189,6 +189,9 @@ fn read_dir_with(
     skip: &[GuestPath],
     how: Contents,
 ) -> Result<Tree> {
+    // `--from LINK` means the directory the link leads to, not the
+    // link's own mode (0777) and owner.
+    let dir = &fs::canonicalize(dir).map_err(io_err(dir, "stat"))?;
     let root_meta = fs::symlink_metadata(dir).map_err(io_err(dir, "stat"))?;
     let mut tree = Tree::new(root_meta.mtime())?;
     let root = GuestPath::root();
@@ -399,6 +402,26 @@ mod tests {
             .unwrap()
             .permissions()
             .readonly());
+    }
+
+    #[test]
+    fn a_symlink_to_the_directory_reads_as_the_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o750)).unwrap();
+        fs::write(real.join("f"), b"x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("real", &link).unwrap();
+        for t in [
+            read_dir(&link, &[]).unwrap(),
+            read_dir_referenced(&link, &[]).unwrap(),
+        ] {
+            let root = t.get(&GuestPath::root()).unwrap();
+            assert_eq!(root.meta.mode, 0o750);
+            assert!(t.get(&GuestPath::new("/f").unwrap()).is_some());
+        }
     }
 
     #[test]

@@ -115,7 +115,8 @@ cleanup() {
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         say "scratch kept in $work"
     else
-        rm -rf "$work"
+        # Never into a chroot's /proc whose unmount failed.
+        rm -rf --one-file-system "$work"
     fi
     [ "$rc" -eq 0 ] || say "FAILED (exit $rc)"
 }

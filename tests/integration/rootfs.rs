@@ -511,8 +511,7 @@ fn builds_are_reproducible() {
             } else {
                 "virtual01.img"
             };
-            let bytes = std::fs::read(out.join(file)).expect("output");
-            let mut sum = crate::support::sha256_hex(&bytes);
+            let mut sum = sha256_file(&out.join(file));
             if !tar {
                 let sums = out.join("virtual01/SHA256SUMS");
                 let text = std::fs::read_to_string(&sums).expect("SHA256SUMS");
@@ -523,4 +522,14 @@ fn builds_are_reproducible() {
         }
         assert_eq!(sums[0], sums[1], "{strategy}: two builds differ");
     }
+}
+
+/// Hex SHA-256 of a (possibly multi-GiB, sparse) file, streamed.
+fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).expect("read");
+    hex::encode(h.finalize())
 }

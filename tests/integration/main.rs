@@ -40,6 +40,10 @@
 //!   `debugfs`, `dumpe2fs`), the kernel (a read-only loop mount, as
 //!   root), `blkid`, `swaplabel`, `mkswap`, `sfdisk` and `sgdisk`
 //!   ([`support::ext`]).
+//! - [`image_oracle`]: the whole partitioned image of
+//!   `pipeline::write_image` (msdos and gpt, swap, ext4 root, ext3 on
+//!   `/srv`) through `sfdisk`, `blkid`, `dd`, `e2fsck`, `debugfs` and
+//!   `lunforge inspect`; trees that cannot be written leave no output.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -61,6 +65,7 @@ mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;
 mod hostile_input;
+mod image_oracle;
 mod initrd;
 mod initrd_init;
 mod lockfile;

@@ -40,6 +40,8 @@
 //!   `debugfs`, `dumpe2fs`), the kernel (a read-only loop mount, as
 //!   root), `blkid`, `swaplabel`, `mkswap`, `sfdisk` and `sgdisk`
 //!   ([`support::ext`]).
+//! - [`inspect_hostile`]: `lunforge inspect` on `sfdisk`'s msdos and
+//!   GPT tables, truncated or edited behind valid CRCs.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -63,6 +65,7 @@ mod hostile_debs;
 mod hostile_input;
 mod initrd;
 mod initrd_init;
+mod inspect_hostile;
 mod lockfile;
 mod mkfs_cli;
 mod qemu_smoke;

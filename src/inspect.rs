@@ -5,6 +5,13 @@
 //! size and usage, the image's apparent and allocated size, and the
 //! partition map as a bar drawn to scale. An image without a table is
 //! probed as one file system.
+//!
+//! The image is untrusted input: the table's numbers are checked
+//! ([`Gpt::read`], [`mbr::PartRecord::check`]) and all arithmetic on
+//! them is checked, so that a crafted table gives an error or a line
+//! saying what is wrong, never a panic or a wrapped offset.
+
+#![deny(clippy::arithmetic_side_effects, clippy::as_conversions)]
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -15,9 +22,9 @@ use std::path::{Path, PathBuf};
 use crate::disk::gpt::{self, Gpt};
 use crate::disk::layout::SECTOR_SIZE;
 use crate::disk::mbr::{self, Mbr};
-use crate::disk::{Lba, Sectors};
+use crate::disk::Sectors;
 use crate::filesystems::ext::superblock::Superblock;
-use crate::filesystems::swap::{SwapHeader, PAGE_SIZE};
+use crate::filesystems::swap::{SwapHeader, PAGE_BYTES, PAGE_SIZE};
 use crate::ids::Uuid;
 use crate::units::human;
 
@@ -46,7 +53,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Columns of the partition bar.
-const BAR_WIDTH: u64 = 64;
+const BAR_WIDTH: usize = 64;
 
 /// One partition as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +97,12 @@ pub enum Contents {
     },
     /// Nothing recognised.
     Unknown,
+    /// The partition runs past the end of the image (a truncated
+    /// image, or a table made for a larger disk); nothing is probed.
+    BeyondEnd {
+        /// The image's size in bytes.
+        image: u64,
+    },
 }
 
 /// The report for the image at `path`; `color` draws the bar in ANSI
@@ -144,6 +157,20 @@ impl From<std::io::Error> for Probe {
     }
 }
 
+/// One used entry of the table.
+struct Entry {
+    /// Its number, from 1.
+    number: usize,
+    /// First sector.
+    first: u64,
+    /// Length in sectors.
+    sectors: u64,
+    /// The table's type, as text.
+    table_type: String,
+    /// Whether the table's own checks put it within the disk.
+    fits: bool,
+}
+
 /// The table's description and the partitions found.
 fn partitions(
     f: &mut File,
@@ -157,50 +184,78 @@ fn partitions(
             .iter()
             .any(|r| r.type_ == mbr::TYPE_GPT_PROTECTIVE)
     });
-    // (number, first sector, sectors, type) of each used entry.
-    let (table, entries): (String, Vec<(usize, u64, u64, String)>) =
-        if protective {
-            let g = Gpt::read(f, Sectors(len / SECTOR_SIZE))
-                .map_err(Probe::Table)?;
-            let entries = g.entries.iter().enumerate().map(|(i, e)| {
-                let first = e.starting_lba.0;
-                let sectors = e.ending_lba.0.saturating_sub(first) + 1;
-                (i + 1, first, sectors, gpt_type(e.partition_type_guid))
-            });
-            (
-                format!("gpt table, disk GUID {}", g.disk_guid),
-                entries.collect(),
-            )
-        } else if let Some(m) =
-            mbr.filter(|m| m.records.iter().any(|r| r.type_ != 0))
-        {
-            let entries =
-                m.records.iter().enumerate().filter(|(_, r)| r.type_ != 0);
-            let entries = entries.map(|(i, r)| {
-                let first = Lba(u64::from(r.lba_first)).0;
-                (i + 1, first, u64::from(r.sectors), mbr_type(r.type_))
-            });
-            (
-                format!(
-                    "msdos table, disk identifier 0x{:08x}",
-                    m.disk_signature
-                ),
-                entries.collect(),
-            )
-        } else {
-            let what = describe(&probe(f, 0, len)?);
-            return Ok((format!("no partition table: {what}"), Vec::new()));
-        };
+    let sectors = Sectors(len.checked_div(SECTOR_SIZE).unwrap_or(0));
+    let (table, entries): (String, Vec<Entry>) = if protective {
+        // Gpt::read has checked that every entry lies, first before
+        // last, within the usable LBAs of this disk.
+        let g = Gpt::read(f, sectors).map_err(Probe::Table)?;
+        let entries = g.entries.iter().zip(1..).map(|(e, number)| {
+            let first = e.starting_lba.0;
+            let last = e.ending_lba.0;
+            let count = last
+                .checked_sub(first)
+                .and_then(|d| d.checked_add(1))
+                .unwrap_or(0);
+            Entry {
+                number,
+                first,
+                sectors: count,
+                table_type: gpt_type(e.partition_type_guid),
+                fits: true,
+            }
+        });
+        (
+            format!("gpt table, disk GUID {}", g.disk_guid),
+            entries.collect(),
+        )
+    } else if let Some(m) =
+        mbr.filter(|m| m.records.iter().any(|r| r.type_ != 0))
+    {
+        let entries = m.records.iter().zip(1..).filter(|(r, _)| r.type_ != 0);
+        let entries = entries.map(|(r, number)| Entry {
+            number,
+            first: u64::from(r.lba_first),
+            sectors: u64::from(r.sectors),
+            table_type: mbr_type(r.type_),
+            fits: r.check(number, sectors).is_ok(),
+        });
+        (
+            format!("msdos table, disk identifier 0x{:08x}", m.disk_signature),
+            entries.collect(),
+        )
+    } else {
+        let what = describe(&probe(f, 0, len)?);
+        return Ok((format!("no partition table: {what}"), Vec::new()));
+    };
     let mut parts = Vec::new();
-    for (number, first, sectors, table_type) in entries {
+    for Entry {
+        number,
+        first,
+        sectors,
+        table_type,
+        fits,
+    } in entries
+    {
         let offset = first.saturating_mul(SECTOR_SIZE);
         let size = sectors.saturating_mul(SECTOR_SIZE);
+        // A partition the image does not hold whole is reported as such
+        // (the rest of the report still stands), not read short.
+        let inside = fits
+            && first
+                .checked_add(sectors)
+                .and_then(|end| end.checked_mul(SECTOR_SIZE))
+                .is_some_and(|end| end <= len);
+        let contents = if inside {
+            probe(f, offset, size)?
+        } else {
+            Contents::BeyondEnd { image: len }
+        };
         parts.push(Found {
             number,
             offset,
             size,
             table_type,
-            contents: probe(f, offset, size)?,
+            contents,
         });
     }
     Ok((table, parts))
@@ -217,30 +272,40 @@ fn probe(
     offset: u64,
     size: u64,
 ) -> std::result::Result<Contents, Probe> {
+    let superblock =
+        offset.checked_add(Superblock::OFFSET).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "partition at byte {offset} has no room for a superblock"
+                ),
+            )
+        })?;
     if size >= 2048 {
         let mut sb = [0u8; Superblock::SIZE];
-        read_at(f, offset + Superblock::OFFSET, &mut sb)?;
+        read_at(f, superblock, &mut sb)?;
         if let Some(s) = Superblock::decode(&sb) {
-            let bs = 1024u64 << s.log_block_size.min(6);
+            let bs =
+                1024u64.checked_shl(s.log_block_size.min(6)).unwrap_or(1024);
             let blocks = u64::from(s.blocks_count);
             let free = u64::from(s.free_blocks_count);
             return Ok(Contents::Ext {
                 kind: s.kind_name(),
                 uuid: Uuid(s.uuid),
                 label: label(&s.volume_name),
-                size: blocks * bs,
-                used: blocks.saturating_sub(free) * bs,
+                size: blocks.saturating_mul(bs),
+                used: blocks.saturating_sub(free).saturating_mul(bs),
             });
         }
     }
-    if size >= PAGE_SIZE as u64 {
+    if size >= PAGE_BYTES {
         let mut page = [0u8; PAGE_SIZE];
         read_at(f, offset, &mut page)?;
         if let Some(h) = SwapHeader::decode(&page) {
             return Ok(Contents::Swap {
                 uuid: Uuid(h.uuid),
                 label: label(&h.label),
-                size: u64::from(h.last_page) * PAGE_SIZE as u64,
+                size: u64::from(h.last_page).saturating_mul(PAGE_BYTES),
             });
         }
     }
@@ -307,6 +372,9 @@ fn describe(c: &Contents) -> String {
             format!("swap UUID {uuid}{label}, {}", human(*size))
         }
         Contents::Unknown => "no file system recognised".into(),
+        Contents::BeyondEnd { image } => {
+            format!("beyond the end of the {} image", human(*image))
+        }
     }
 }
 
@@ -325,37 +393,43 @@ fn line(p: &Found) -> String {
 /// (in colour when asked), unpartitioned space `.`; every partition gets
 /// at least one column.
 fn bar(parts: &[Found], len: u64, color: bool) -> String {
+    let width = u128::try_from(BAR_WIDTH).unwrap_or(64);
+    // The column of `byte`, at most BAR_WIDTH.
     let col = |byte: u64| {
-        (u128::from(byte) * u128::from(BAR_WIDTH) / u128::from(len.max(1)))
-            as u64
+        let c = u128::from(byte)
+            .saturating_mul(width)
+            .checked_div(u128::from(len.max(1)))
+            .unwrap_or(0);
+        usize::try_from(c).unwrap_or(BAR_WIDTH).min(BAR_WIDTH)
     };
-    let mut cells = vec![None; BAR_WIDTH as usize];
+    let last = BAR_WIDTH.saturating_sub(1);
+    let mut cells = vec![None; BAR_WIDTH];
     // Partitions in disk order; each starts after the previous one's
     // cells, so a tiny one keeps its column.
     let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|i| parts[*i].offset);
+    order.sort_by_key(|i| parts.get(*i).map(|p| p.offset));
     let mut next = 0;
-    for i in order {
-        let p = &parts[i];
-        let a = col(p.offset).max(next).min(BAR_WIDTH - 1);
-        let b = col(p.offset.saturating_add(p.size)).clamp(a + 1, BAR_WIDTH);
+    for (i, p) in order.into_iter().filter_map(|i| Some((i, parts.get(i)?))) {
+        let a = col(p.offset).max(next).min(last);
+        let b = col(p.offset.saturating_add(p.size))
+            .clamp(a.saturating_add(1), BAR_WIDTH);
         next = b;
-        for c in &mut cells[a as usize..b as usize] {
+        for c in cells.get_mut(a..b).unwrap_or_default() {
             *c = Some(i);
         }
     }
     const COLORS: [&str; 6] = ["44", "42", "45", "43", "46", "41"];
     let mut out = String::from("[");
     for c in cells {
-        match c {
-            Some(i) => {
-                let n = parts[i].number % 10;
+        match c.and_then(|i| Some((i, parts.get(i)?))) {
+            Some((i, p)) => {
+                let n = p.number.checked_rem(10).unwrap_or(0);
                 if color {
-                    let _ = write!(
-                        out,
-                        "\x1b[{};97m{n}\x1b[0m",
-                        COLORS[i % COLORS.len()]
-                    );
+                    let colour = i
+                        .checked_rem(COLORS.len())
+                        .and_then(|k| COLORS.get(k))
+                        .unwrap_or(&"44");
+                    let _ = write!(out, "\x1b[{colour};97m{n}\x1b[0m");
                 } else {
                     let _ = write!(out, "{n}");
                 }
@@ -394,6 +468,100 @@ mod tests {
         let b = bar(&parts, 8192 * mib, false);
         assert_eq!(b.matches('1').count(), 1, "{b}");
         assert!(b.ends_with("..]"), "{b}");
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    /// An image of `len` bytes holding `bytes` at its start.
+    fn image(bytes: &[u8], len: u64) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, bytes).unwrap();
+        f.as_file().set_len(len).unwrap();
+        f
+    }
+
+    fn gpt_layout() -> crate::disk::DiskLayout {
+        use crate::disk::layout::tests::recipe;
+        use crate::recipe::{PartitionUse::*, TableKind};
+        let parts = [(Swap, Some(MIB)), (Root, None)];
+        crate::disk::plan(&recipe(16 * MIB, TableKind::Gpt, &parts)).unwrap()
+    }
+
+    /// Entries whose CRCs are right but whose LBAs overflow an offset:
+    /// a typed error naming the entry, no panic.
+    #[test]
+    fn crafted_gpt_entries_are_errors() {
+        let layout = gpt_layout();
+        for (first, last) in [(4096, u64::MAX), (1 << 55, (1 << 55) + 7)] {
+            let mut g = Gpt::plan(&layout).unwrap();
+            g.entries[1].starting_lba = crate::disk::Lba(first);
+            g.entries[1].ending_lba = crate::disk::Lba(last);
+            let mut c = std::io::Cursor::new(Vec::new());
+            g.write(&mut c).unwrap();
+            let img = image(c.get_ref(), 16 * MIB);
+            let r = inspect(img.path(), false);
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::Table {
+                        source: crate::disk::Error::GptEntryOutside {
+                            number: 2,
+                            first: f,
+                            last: l,
+                            ..
+                        },
+                        ..
+                    }) if (f, l) == (first, last)
+                ),
+                "{r:?}"
+            );
+        }
+    }
+
+    /// An msdos table on a truncated image, and one whose record is at
+    /// the top of the 32-bit range: each partition gets its line.
+    #[test]
+    fn msdos_partitions_past_the_end_get_a_line() {
+        use crate::disk::layout::tests::recipe;
+        use crate::recipe::{PartitionUse::*, TableKind};
+        let parts = [(Swap, Some(MIB)), (Root, None)];
+        let layout =
+            crate::disk::plan(&recipe(16 * MIB, TableKind::Msdos, &parts))
+                .unwrap();
+        let s0 = Mbr::plan(&layout).encode();
+        let img = image(&s0, 8 * MIB);
+        let out = inspect(img.path(), false).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(lines[2].starts_with("  1  1.0 MiB at 1.0 MiB"), "{out}");
+        assert!(lines[2].ends_with("no file system recognised"), "{out}");
+        assert!(lines[3].starts_with("  2  14.0 MiB at 2.0 MiB"), "{out}");
+        assert!(
+            lines[3].ends_with("beyond the end of the 8.0 MiB image"),
+            "{out}"
+        );
+        let mut s0 = s0;
+        s0[0x1BE + 16 + 0x8..0x1BE + 16 + 0x10].fill(0xFF);
+        let img = image(&s0, 8 * MIB);
+        let out = inspect(img.path(), false).unwrap();
+        assert!(
+            out.lines().nth(3).is_some_and(
+                |l| l.ends_with("beyond the end of the 8.0 MiB image")
+            ),
+            "{out}"
+        );
+    }
+
+    /// Offsets at the top of the range are an error, not a wrap.
+    #[test]
+    fn probe_and_bar_do_not_overflow() {
+        let img = image(&[], 4096);
+        let mut f = File::open(img.path()).unwrap();
+        assert!(probe(&mut f, u64::MAX - 10, 4096).is_err());
+        let b = bar(&[found(1, u64::MAX, u64::MAX)], 4096, false);
+        assert_eq!(b, format!("[{}1]", ".".repeat(63)));
+        let b = bar(&[found(1, 0, 0)], 0, true);
+        assert!(b.contains("\x1b[44;97m1"), "{b}");
     }
 
     #[test]

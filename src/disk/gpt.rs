@@ -378,7 +378,9 @@ impl Gpt {
 
     /// Read back the GPT of a disk of `disk_sectors` (the sink's read-back
     /// check and the tests): both headers and both entry arrays must be
-    /// intact and agree. The used entries are those with a type GUID.
+    /// intact and agree, the primary must put its backup in the last
+    /// sector, the usable LBAs must lie between the two tables, and each
+    /// used entry (one with a type GUID) within them, first before last.
     pub fn read(
         input: &mut (impl Read + Seek),
         disk_sectors: Sectors,
@@ -399,6 +401,14 @@ impl Gpt {
             let mut sector = [0u8; 512];
             read_at(lba, &mut sector, what)?;
             let header = GptHeader::decode(&sector, lba)?;
+            // Checked before the backup is read, so that a truncated
+            // image says so rather than "no GPT header" at its end.
+            if lba == Lba(1) && header.alternate_lba != last {
+                return Err(Error::GptAlternate {
+                    alternate: header.alternate_lba.0,
+                    last: last.0,
+                });
+            }
             let mut entries = vec![0u8; 128 * 128];
             read_at(header.partition_entry_lba, &mut entries, what)?;
             let computed = crc32fast::hash(&entries);
@@ -417,22 +427,61 @@ impl Gpt {
             || primary.disk_guid != backup.disk_guid
             || primary.alternate_lba != last
             || backup.alternate_lba != Lba(1)
+            || primary.first_usable_lba != backup.first_usable_lba
+            || primary.last_usable_lba != backup.last_usable_lba
         {
             return Err(Error::GptBackupMismatch { lba: last.0 });
         }
-        let entries = entries
-            .chunks_exact(128)
-            .map(|c| {
-                let mut b = [0u8; 128];
-                b.copy_from_slice(c);
-                GptEntry::decode(&b)
-            })
-            .filter(|e| e.partition_type_guid != Uuid([0; 16]))
-            .collect();
+        let (first_usable, last_usable) =
+            (primary.first_usable_lba.0, primary.last_usable_lba.0);
+        let primary_end = primary
+            .partition_entry_lba
+            .0
+            .saturating_add(ENTRY_ARRAY_SECTORS);
+        if first_usable < primary_end
+            || first_usable > last_usable
+            || last_usable >= backup.partition_entry_lba.0
+            || last_usable >= last.0
+        {
+            return Err(Error::GptUsableRange {
+                lba: 1,
+                first: first_usable,
+                last: last_usable,
+                disk_sectors: disk_sectors.0,
+            });
+        }
+        let mut used = Vec::new();
+        for (i, c) in entries.chunks_exact(128).enumerate() {
+            let mut b = [0u8; 128];
+            b.copy_from_slice(c);
+            let e = GptEntry::decode(&b);
+            if e.partition_type_guid == Uuid([0; 16]) {
+                continue;
+            }
+            let number = i.saturating_add(1);
+            let (first, end) = (e.starting_lba.0, e.ending_lba.0);
+            if first > end {
+                return Err(Error::GptEntryReversed {
+                    number,
+                    first,
+                    last: end,
+                });
+            }
+            if first < first_usable || end > last_usable {
+                return Err(Error::GptEntryOutside {
+                    number,
+                    first,
+                    last: end,
+                    first_usable,
+                    last_usable,
+                });
+            }
+            used.push(e);
+        }
         Ok(Gpt {
             disk_sectors,
             disk_guid: primary.disk_guid,
-            entries,
+            entries: used,
         })
     }
 
@@ -595,6 +644,105 @@ mod tests {
         assert!(matches!(
             read(&mixed),
             Err(Error::GptBackupMismatch { lba }) if lba == last
+        ));
+    }
+    /// A table whose CRCs are all right but whose numbers are not: each
+    /// mutation is written back with both headers and arrays resealed.
+    #[test]
+    fn rejects_entries_and_usable_lbas_off_the_disk() {
+        let parts: &Parts = &[(Swap, Some(MIB)), (Root, None)];
+        let layout = plan(&recipe(16 * MIB, TableKind::Gpt, parts)).unwrap();
+        let g = Gpt::plan(&layout).unwrap();
+        let n = layout.disk_sectors.0;
+        let write = |g: &Gpt| {
+            let mut c = std::io::Cursor::new(Vec::new());
+            g.write(&mut c).unwrap();
+            c.into_inner()
+        };
+        let read = |bytes: &[u8]| {
+            let sectors = Sectors(u64::try_from(bytes.len()).unwrap() / 512);
+            Gpt::read(&mut std::io::Cursor::new(bytes), sectors)
+        };
+        let entry = |i: usize, first: u64, last: u64| {
+            let mut m = g.clone();
+            m.entries[i].starting_lba = Lba(first);
+            m.entries[i].ending_lba = Lba(last);
+            read(&write(&m))
+        };
+        assert_eq!(read(&write(&g)).unwrap(), g);
+        let (first_usable, last_usable) = (34, n - 34);
+        let end = g.entries[1].ending_lba.0;
+        assert!(matches!(
+            entry(1, 4096, u64::MAX),
+            Err(Error::GptEntryOutside { number: 2, first: 4096, last, .. })
+                if last == u64::MAX
+        ));
+        assert!(matches!(
+            entry(1, 1 << 55, (1 << 55) + 10),
+            Err(Error::GptEntryOutside { number: 2, first, .. })
+                if first == 1 << 55
+        ));
+        assert!(matches!(
+            entry(1, 4096, last_usable + 1),
+            Err(Error::GptEntryOutside { number: 2, last, last_usable: l, .. })
+                if last == last_usable + 1 && l == last_usable
+        ));
+        assert!(matches!(
+            entry(0, first_usable - 1, 2047),
+            Err(Error::GptEntryOutside {
+                number: 1,
+                first: 33,
+                first_usable: 34,
+                ..
+            })
+        ));
+        assert!(matches!(
+            entry(1, end, 4096),
+            Err(Error::GptEntryReversed { number: 2, last: 4096, first })
+                if first == end
+        ));
+        // The edges themselves are usable.
+        assert!(entry(0, first_usable, 2047).is_ok());
+        assert!(entry(1, 4096, last_usable).is_ok());
+        // Usable LBAs in a table, or past the disk, in both headers.
+        let entries = g.encode_entries();
+        let headers = |first: u64, last: u64| {
+            let mut b = write(&g);
+            let (mut p, mut k) = g.headers(crc32fast::hash(&entries));
+            p.first_usable_lba = Lba(first);
+            p.last_usable_lba = Lba(last);
+            k.first_usable_lba = Lba(first);
+            k.last_usable_lba = Lba(last);
+            b[512..1024].copy_from_slice(&p.encode());
+            let at = usize::try_from(k.my_lba.0 * 512).unwrap();
+            b[at..at + 512].copy_from_slice(&k.encode());
+            read(&b)
+        };
+        assert!(headers(first_usable, last_usable).is_ok());
+        for (first, last) in [
+            (33, last_usable),
+            (first_usable, n - 33),
+            (first_usable, u64::MAX),
+            (u64::MAX, u64::MAX),
+            (4096, 4095),
+        ] {
+            let r = headers(first, last);
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::GptUsableRange { lba: 1, first: f, last: l, disk_sectors })
+                        if (f, l, disk_sectors) == (first, last, n)
+                ),
+                "{first}..{last}: {r:?}"
+            );
+        }
+        // A truncated image: the header says where the backup was.
+        let good = write(&g);
+        let half = &good[..good.len() / 2];
+        assert!(matches!(
+            read(half),
+            Err(Error::GptAlternate { alternate, last })
+                if alternate == n - 1 && last == n / 2 - 1
         ));
     }
 }

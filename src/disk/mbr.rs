@@ -16,7 +16,7 @@
 use std::io::{Seek, Write};
 
 use super::layout::{DiskLayout, Lba, PlannedPartition, Sectors};
-use super::{write_at, Result};
+use super::{write_at, Error, Result};
 use crate::recipe::PartitionUse;
 
 /// `OSType` of a Linux swap partition.
@@ -120,6 +120,21 @@ impl PartRecord {
         b[0x8..0xC].copy_from_slice(&self.lba_first.to_le_bytes());
         b[0xC..0x10].copy_from_slice(&self.sectors.to_le_bytes());
         b
+    }
+
+    /// Whether record `number` (from 1) lies within a disk of `disk`
+    /// sectors: its start plus its size may not pass the end.
+    pub fn check(&self, number: usize, disk: Sectors) -> Result<()> {
+        let end = u64::from(self.lba_first).checked_add(self.sectors.into());
+        if end.is_some_and(|end| end <= disk.0) {
+            return Ok(());
+        }
+        Err(Error::MbrBeyondDisk {
+            number,
+            first: self.lba_first,
+            sectors: self.sectors,
+            disk_sectors: disk.0,
+        })
     }
 
     /// Read a record back.
@@ -262,5 +277,49 @@ mod tests {
         let mut bad = s;
         bad[0x1FF] = 0;
         assert_eq!(Mbr::decode(&bad), None);
+    }
+
+    #[test]
+    fn records_past_the_end_of_the_disk() {
+        let l = plan(&recipe(
+            8 * MIB,
+            TableKind::Msdos,
+            &[(Swap, Some(MIB)), (Root, None)],
+        ))
+        .unwrap();
+        let s = Mbr::plan(&l).encode();
+        let disk = l.disk_sectors;
+        let record = |s: &[u8; 512], i: usize| {
+            let r = Mbr::decode(s).unwrap().records[i];
+            (r, r.check(i + 1, disk))
+        };
+        for i in 0..2 {
+            assert!(record(&s, i).1.is_ok());
+        }
+        // The root partition ends on the last sector; one more passes.
+        let mut bad = s;
+        let size = 0x1BE + 16 + 0xC;
+        bad[size] = bad[size].wrapping_add(1);
+        assert!(matches!(
+            record(&bad, 1),
+            (r, Err(Error::MbrBeyondDisk { number: 2, first, sectors, disk_sectors }))
+                if (first, sectors) == (r.lba_first, r.sectors)
+                    && disk_sectors == disk.0
+        ));
+        // Start and size at their largest: no overflow, an error.
+        let mut bad = s;
+        bad[0x1BE + 0x8..0x1BE + 0x10].fill(0xFF);
+        assert!(matches!(
+            record(&bad, 0),
+            (
+                _,
+                Err(Error::MbrBeyondDisk {
+                    number: 1,
+                    first: u32::MAX,
+                    sectors: u32::MAX,
+                    ..
+                })
+            )
+        ));
     }
 }

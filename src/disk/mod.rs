@@ -174,6 +174,75 @@ pub enum Error {
         /// The CRC32 of the array as read.
         computed: u32,
     },
+    /// The primary GPT header does not put its backup in the disk's last
+    /// sector: the image is truncated, or was grown after partitioning.
+    #[error(
+        "LBA 1: the GPT header puts its backup at LBA {alternate}, the \
+         disk's last sector is LBA {last}"
+    )]
+    GptAlternate {
+        /// `AlternateLBA`.
+        alternate: u64,
+        /// The disk's last sector.
+        last: u64,
+    },
+    /// The usable LBAs of a GPT header overlap a table or leave the disk.
+    #[error(
+        "LBA {lba}: GPT usable LBAs {first} to {last} do not lie between \
+         the two tables of this {disk_sectors}-sector disk"
+    )]
+    GptUsableRange {
+        /// The header's sector.
+        lba: u64,
+        /// `FirstUsableLBA`.
+        first: u64,
+        /// `LastUsableLBA`.
+        last: u64,
+        /// The disk's size.
+        disk_sectors: u64,
+    },
+    /// A GPT entry that ends before it starts.
+    #[error("GPT entry {number}: ends at LBA {last}, before its start at LBA {first}")]
+    GptEntryReversed {
+        /// The entry's number, from 1.
+        number: usize,
+        /// `StartingLBA`.
+        first: u64,
+        /// `EndingLBA`.
+        last: u64,
+    },
+    /// A GPT entry outside the header's usable LBAs.
+    #[error(
+        "GPT entry {number}: LBAs {first} to {last} are outside the \
+         usable LBAs {first_usable} to {last_usable}"
+    )]
+    GptEntryOutside {
+        /// The entry's number, from 1.
+        number: usize,
+        /// `StartingLBA`.
+        first: u64,
+        /// `EndingLBA`.
+        last: u64,
+        /// The header's `FirstUsableLBA`.
+        first_usable: u64,
+        /// The header's `LastUsableLBA`.
+        last_usable: u64,
+    },
+    /// An MBR partition record that runs past the end of the disk.
+    #[error(
+        "msdos partition {number}: {sectors} sectors from LBA {first} pass \
+         the end of this {disk_sectors}-sector disk"
+    )]
+    MbrBeyondDisk {
+        /// The record's number, from 1.
+        number: usize,
+        /// `StartingLBA`.
+        first: u32,
+        /// `SizeInLBA`.
+        sectors: u32,
+        /// The disk's size.
+        disk_sectors: u64,
+    },
     /// The backup GPT is intact but differs from the primary.
     #[error("LBA {lba}: the backup GPT does not match the primary")]
     GptBackupMismatch {
@@ -370,6 +439,53 @@ mod tests {
             (
                 Error::GptBackupMismatch { lba: 9 },
                 "LBA 9: the backup GPT does not match the primary",
+            ),
+            (
+                Error::GptAlternate {
+                    alternate: 131071,
+                    last: 65535,
+                },
+                "LBA 1: the GPT header puts its backup at LBA 131071, the \
+                 disk's last sector is LBA 65535",
+            ),
+            (
+                Error::GptUsableRange {
+                    lba: 1,
+                    first: 34,
+                    last: 70000,
+                    disk_sectors: 65536,
+                },
+                "LBA 1: GPT usable LBAs 34 to 70000 do not lie between the \
+                 two tables of this 65536-sector disk",
+            ),
+            (
+                Error::GptEntryReversed {
+                    number: 2,
+                    first: 4096,
+                    last: 2048,
+                },
+                "GPT entry 2: ends at LBA 2048, before its start at LBA 4096",
+            ),
+            (
+                Error::GptEntryOutside {
+                    number: 3,
+                    first: 2048,
+                    last: 99999,
+                    first_usable: 34,
+                    last_usable: 65502,
+                },
+                "GPT entry 3: LBAs 2048 to 99999 are outside the usable LBAs \
+                 34 to 65502",
+            ),
+            (
+                Error::MbrBeyondDisk {
+                    number: 2,
+                    first: 2048,
+                    sectors: 131072,
+                    disk_sectors: 65536,
+                },
+                "msdos partition 2: 131072 sectors from LBA 2048 pass the end \
+                 of this 65536-sector disk",
             ),
         ];
         for (e, want) in cases {

@@ -44,6 +44,8 @@
 //!   `pipeline::write_image` (msdos and gpt, swap, ext4 root, ext3 on
 //!   `/srv`) through `sfdisk`, `blkid`, `dd`, `e2fsck`, `debugfs` and
 //!   `lunforge inspect`; trees that cannot be written leave no output.
+//! - [`inspect_hostile`]: `lunforge inspect` on `sfdisk`'s msdos and
+//!   GPT tables, truncated or edited behind valid CRCs.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -68,6 +70,7 @@ mod hostile_input;
 mod image_oracle;
 mod initrd;
 mod initrd_init;
+mod inspect_hostile;
 mod lockfile;
 mod mkfs_cli;
 mod qemu_smoke;

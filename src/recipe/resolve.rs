@@ -552,7 +552,7 @@ fn check_mount(m: &str, taken: &[String]) -> std::result::Result<(), String> {
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
-    if parts.iter().any(|c| *c == "..") {
+    if parts.contains(&"..") {
         return Err(format!("{m:?} has a \"..\" component"));
     }
     let norm = format!("/{}", parts.join("/"));
@@ -568,7 +568,7 @@ fn check_mount(m: &str, taken: &[String]) -> std::result::Result<(), String> {
                 .into(),
         );
     }
-    if taken.iter().any(|t| *t == norm) {
+    if taken.contains(&norm) {
         return Err(format!("{norm} is the mount point of another partition"));
     }
     Ok(())

@@ -1345,7 +1345,7 @@ pub(crate) fn disk_recipe(
     let mut text = format!(
         "[image]\nname = \"virtual01\"\nsize = \"{size}\"\ntable = \"{table}\"\n"
     );
-    for (usage, size, label) in parts {
+    for (i, (usage, size, label)) in parts.iter().enumerate() {
         text.push_str(&format!("\n[[partitions]]\nuse = \"{usage}\"\n"));
         match size {
             Some(s) => text.push_str(&format!("size = \"{s}\"\n")),
@@ -1357,7 +1357,8 @@ pub(crate) fn disk_recipe(
             _ => {}
         }
         if *usage == "data" {
-            text.push_str("mount = \"/srv\"\n");
+            // Each data partition its own mount point.
+            text.push_str(&format!("mount = \"/srv/{i}\"\n"));
         }
         if let Some(l) = label {
             text.push_str(&format!("label = \"{l}\"\n"));

@@ -793,7 +793,7 @@ mod tests {
         );
         assert_eq!(shown(&deps_on(field, "arm64")), ["bar", "qux", "quux"]);
 
-        // The brief's mixed list: scanned in order like dpkg.
+        // A mixed list (positive and negated): scanned in order like dpkg.
         let mixed = "a [amd64 !i386 linux-any]";
         assert_eq!(shown(&deps_on(mixed, "amd64")), ["a"]);
         assert!(deps_on(mixed, "i386").is_empty());

@@ -28,7 +28,7 @@ use lunforge::filesystems::ext::layout::{has_super, BlockNo, BlockSize};
 
 use crate::support::run;
 
-/// The options the brief for ext4 images names: no `64bit` (32-byte
+/// The ext4 options lunforge writes with: no `64bit` (32-byte
 /// descriptors), no resize inode, checksums, 256-byte inodes. Lazy
 /// init keeps big sparse images sparse; it changes no position.
 fn mke2fs(img: &Path, size: &str, extra: &[&str], src: Option<&Path>) {

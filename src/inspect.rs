@@ -342,6 +342,15 @@ fn gpt_type(g: Uuid) -> String {
         .map_or_else(|| g.to_string(), |(_, n)| (*n).to_string())
 }
 
+/// ` label "L"`, or nothing for an empty label.
+fn label_part(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!(" label {label:?}")
+    }
+}
+
 fn describe(c: &Contents) -> String {
     match c {
         Contents::Ext {
@@ -352,11 +361,7 @@ fn describe(c: &Contents) -> String {
             used,
         } => {
             let pct = used.saturating_mul(100).checked_div(*size).unwrap_or(0);
-            let label = if label.is_empty() {
-                String::new()
-            } else {
-                format!(" label {label:?}")
-            };
+            let label = label_part(label);
             format!(
                 "{kind} UUID {uuid}{label}, {} used of {} ({pct}%)",
                 human(*used),
@@ -364,11 +369,7 @@ fn describe(c: &Contents) -> String {
             )
         }
         Contents::Swap { uuid, label, size } => {
-            let label = if label.is_empty() {
-                String::new()
-            } else {
-                format!(" label {label:?}")
-            };
+            let label = label_part(label);
             format!("swap UUID {uuid}{label}, {}", human(*size))
         }
         Contents::Unknown => "no file system recognised".into(),

@@ -89,6 +89,15 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
     })
 }
 
+/// What the fetcher needs of a locked package.
+fn fetch_item(p: &LockedPackage) -> fetch::Item {
+    fetch::Item {
+        package: format!("{} {}", p.name, p.version),
+        path: p.path.clone(),
+        expected: p.expected(),
+    }
+}
+
 fn locked_package(p: &repo::packages::BinaryPackage) -> LockedPackage {
     LockedPackage {
         name: p.name.to_string(),
@@ -153,11 +162,7 @@ pub fn fetch(
         .packages
         .iter()
         .chain(&lock.tools)
-        .map(|p| fetch::Item {
-            package: format!("{} {}", p.name, p.version),
-            path: p.path.clone(),
-            expected: p.expected(),
-        })
+        .map(fetch_item)
         .collect();
     Ok(fetch::fetch_all(
         &*t,
@@ -366,13 +371,9 @@ fn fetch_tool(
     let t = transport::for_mirror(&recipe.system.mirror)
         .map_err(repo::Error::from)?;
     let cache = Cache::open(&ctx.cache_dir)?;
-    let item = fetch::Item {
-        package: format!("{} {}", wanted.name, wanted.version),
-        path: wanted.path.clone(),
-        expected: wanted.expected(),
-    };
+    let items = [fetch_item(&wanted)];
     let report =
-        fetch::fetch_all(&*t, &cache, &[item], ctx.jobs, &*ctx.progress)?;
+        fetch::fetch_all(&*t, &cache, &items, ctx.jobs, &*ctx.progress)?;
     report
         .paths
         .into_iter()

@@ -45,6 +45,7 @@ pub mod fetch;
 pub mod filesystems;
 pub mod ids;
 pub mod inspect;
+pub mod iscsi;
 pub mod mkfs;
 pub mod output;
 pub mod parallel;

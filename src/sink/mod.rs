@@ -11,8 +11,11 @@
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
+pub mod blockdev;
+pub mod device;
 pub mod file;
 
+pub use device::{Device, Zeroing};
 pub use file::FileSink;
 
 /// Errors of the sink stage.
@@ -41,6 +44,12 @@ pub enum Error {
         /// The sink's size.
         size: u64,
     },
+    /// The block device cannot be used or failed.
+    #[error(transparent)]
+    Block(#[from] blockdev::Error),
+    /// The iSCSI target cannot be used or failed.
+    #[error(transparent)]
+    Iscsi(#[from] crate::iscsi::Error),
     /// The output path names something that is not a plain file.
     #[error("{path}: exists and is not a regular file; not overwriting it")]
     NotAFile {

@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{Error, Result, Sink};
+use super::{Error, Finished, Result, Sink};
 
 /// The mode of a finished image (before the umask-free rename; images
 /// are not secret, and the operator may copy them as any user).
@@ -103,8 +103,9 @@ impl Sink for FileSink {
         self.size
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
+    fn finish(self: Box<Self>) -> Result<Finished> {
         let path = self.path;
+        let size = self.size;
         let io = |what, source| Error::Io {
             path: path.clone(),
             what,
@@ -123,12 +124,16 @@ impl Sink for FileSink {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io("syncing the output directory", e))?;
         }
-        Ok(())
+        Ok(Finished {
+            target: path.display().to_string(),
+            size,
+            device: None,
+        })
     }
 }
 
 /// `true` when every byte is zero (compared eight at a time).
-fn is_zero(bytes: &[u8]) -> bool {
+pub(crate) fn is_zero(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     words.by_ref().all(|w| w == [0u8; 8])
         && words.remainder().iter().all(|b| *b == 0)

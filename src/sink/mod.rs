@@ -50,6 +50,47 @@ pub enum Error {
     /// The iSCSI target cannot be used or failed.
     #[error(transparent)]
     Iscsi(#[from] crate::iscsi::Error),
+    /// The target is smaller than the image.
+    #[error(
+        "{target}: holds {capacity} bytes, too small for the {size}-byte \
+         image"
+    )]
+    TooSmall {
+        /// The target.
+        target: String,
+        /// Its capacity in bytes.
+        capacity: u64,
+        /// The image's size in bytes.
+        size: u64,
+    },
+    /// A write to a device failed; nothing is claimed written.
+    #[error(
+        "{target}: write at byte {offset} failed after {done} bytes of \
+         data were sent; the image on it is incomplete: {source}"
+    )]
+    Device {
+        /// The target.
+        target: String,
+        /// Where the failed write started.
+        offset: u64,
+        /// Bytes of image data sent before it.
+        done: u64,
+        /// What failed.
+        source: Box<Error>,
+    },
+    /// Reading back the written data found other bytes.
+    #[error(
+        "{target}: verification failed: the {len} bytes written at byte \
+         {offset} read back different"
+    )]
+    Verify {
+        /// The target.
+        target: String,
+        /// Where the mismatching write started.
+        offset: u64,
+        /// Its length.
+        len: u64,
+    },
     /// The output path names something that is not a plain file.
     #[error("{path}: exists and is not a regular file; not overwriting it")]
     NotAFile {
@@ -76,9 +117,23 @@ pub trait Sink {
         self.len() == 0
     }
 
-    /// Make the output durable and visible under its final name. Until
-    /// this returns, a failure leaves no output behind.
-    fn finish(self: Box<Self>) -> Result<()>;
+    /// Make the output durable and visible under its final name (a
+    /// file), or synced and verified (a device). Until this returns, a
+    /// failure leaves no output behind and nothing may be reported as
+    /// written.
+    fn finish(self: Box<Self>) -> Result<Finished>;
+}
+
+/// What a finished sink wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Where: the file's path, the device, the `iscsi://` URL (never
+    /// with a secret).
+    pub target: String,
+    /// The image's size in bytes.
+    pub size: u64,
+    /// For a device or LUN: data, holes, verification.
+    pub device: Option<device::DeviceStats>,
 }
 
 /// The range `start..start + len` of a sink as a `Write + Seek` stream
@@ -181,8 +236,12 @@ impl Sink for MemSink {
         self.0.len() as u64
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
-        Ok(())
+    fn finish(self: Box<Self>) -> Result<Finished> {
+        Ok(Finished {
+            target: "memory".into(),
+            size: self.0.len() as u64,
+            device: None,
+        })
     }
 }
 

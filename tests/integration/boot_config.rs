@@ -324,10 +324,14 @@ fn udev_links(rule: &Path, id_path: &str) -> Vec<String> {
         format!("KERNEL==\"{disk}\", ENV{{ID_PATH}}=\"{id_path}\"\n"),
     )
     .unwrap();
+    // Every directory udev reads or writes is made here, on tmpfs in
+    // the namespace: a machine where no udev daemon ever ran has no
+    // `/run/udev`, and the host's own rules must not take part.
     let script = format!(
         "mount --make-rprivate / && \
+         mount -t tmpfs none /run && mkdir /run/udev && \
+         mount -t tmpfs none /etc/udev && mkdir /etc/udev/rules.d && \
          mount --bind {} /etc/udev/rules.d && \
-         mount -t tmpfs none /run/udev && \
          mount -t tmpfs none /dev && \
          udevadm test /sys/class/block/{disk}",
         rules.path().display()

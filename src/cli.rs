@@ -59,6 +59,14 @@ pub enum Command {
         /// overrides `system.configure`.
         #[arg(long, value_name = "STRATEGY")]
         configure: Option<String>,
+        /// Write the disk here instead of `OUT/<name>.img`, streamed with
+        /// no image file on local disk: a file, a block device, or
+        /// `iscsi://[user[%secret]@]host[:port]/IQN/LUN`.
+        #[arg(long, value_name = "TARGET")]
+        target: Option<String>,
+        /// How a device or LUN is written.
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Resolve the package set and print it.
     Resolve {
@@ -87,15 +95,64 @@ pub enum Command {
     /// `/lib/modules`), with busybox-static from the recipe's suite.
     Initrd(InitrdArgs),
     /// Write a built image to a file, block device or iSCSI target.
-    Write,
-    /// Show the partitions and file systems of an image.
-    Inspect {
-        /// The disk or file system image.
+    Write {
+        /// The image file.
         image: PathBuf,
+        /// A file, a block device, or
+        /// `iscsi://[user[%secret]@]host[:port]/IQN/LUN`.
+        target: String,
+        /// How a device or LUN is written.
+        #[command(flatten)]
+        write: WriteArgs,
     },
+    /// Show the partitions and file systems of an image, a block device
+    /// or an iSCSI LUN.
+    Inspect {
+        /// An image file, a block device or an `iscsi://` URL.
+        image: String,
+        /// The CHAP secret of an iSCSI target: `env:VAR` or `file:PATH`.
+        #[arg(long, value_name = "SOURCE")]
+        chap_secret: Option<String>,
+    },
+    /// iSCSI targets.
+    #[command(subcommand)]
+    Iscsi(IscsiCommand),
     /// Show or check a recipe.
     #[command(subcommand)]
     Recipe(RecipeCommand),
+}
+
+/// How a disk is written to a block device or an iSCSI LUN.
+#[derive(Debug, Args, Clone, Default)]
+pub struct WriteArgs {
+    /// Write over a device that holds a partition table or a file
+    /// system.
+    #[arg(long)]
+    pub force: bool,
+    /// The device already reads zeros where the image has no data (a
+    /// new thin LUN, a discarded disk): write only the data.
+    #[arg(long)]
+    pub assume_zeroed: bool,
+    /// Do not read the written data back to compare it.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// The CHAP secret of an iSCSI target: `env:VAR` or `file:PATH`
+    /// (default: the recipe's `iscsi.chap_secret`).
+    #[arg(long, value_name = "SOURCE")]
+    pub chap_secret: Option<String>,
+}
+
+/// `lunforge iscsi …`.
+#[derive(Debug, Subcommand)]
+pub enum IscsiCommand {
+    /// List a portal's targets, their LUNs and sizes (SendTargets).
+    Discover {
+        /// `host[:port]`, or `iscsi://[user@]host[:port]`.
+        portal: String,
+        /// The CHAP secret: `env:VAR` or `file:PATH`.
+        #[arg(long, value_name = "SOURCE")]
+        chap_secret: Option<String>,
+    },
 }
 
 /// `lunforge mkfs`.

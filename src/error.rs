@@ -63,23 +63,27 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The command runs the stages that exist and stops before a missing
-    /// one, rather than pretending to have produced its output.
-    #[error(
-        "`lunforge {command}` stops after the {done} stage: the {next} \
-         stage is not implemented yet, so no image was written"
-    )]
-    Unfinished {
-        /// The command.
-        command: &'static str,
-        /// The last stage that ran.
-        done: &'static str,
-        /// The first missing stage.
-        next: &'static str,
-    },
-    /// The command exists but is not implemented yet.
-    #[error("`lunforge {0}` is not implemented yet")]
-    NotImplemented(&'static str),
+}
+
+/// A mirror URL or download error is the repository stage's.
+impl From<crate::repo::transport::Error> for Error {
+    fn from(e: crate::repo::transport::Error) -> Self {
+        Error::Repo(e.into())
+    }
+}
+
+/// The initrd is made in the boot stage.
+impl From<crate::boot::initrd::Error> for Error {
+    fn from(e: crate::boot::initrd::Error) -> Self {
+        Error::Boot(e.into())
+    }
+}
+
+/// Reading a host's modules directory is part of the boot stage.
+impl From<crate::tree::host::Error> for Error {
+    fn from(e: crate::tree::host::Error) -> Self {
+        Error::Boot(e.into())
+    }
 }
 
 /// Result of lunforge operations.
@@ -91,24 +95,10 @@ mod tests {
 
     #[test]
     fn messages() {
-        assert_eq!(
-            Error::NotImplemented("write").to_string(),
-            "`lunforge write` is not implemented yet"
-        );
         let e = Error::Io {
             path: "out/x".into(),
             source: std::io::Error::other("disk full"),
         };
         assert_eq!(e.to_string(), "out/x: disk full");
-        let e = Error::Unfinished {
-            command: "build",
-            done: "fetch",
-            next: "unpack",
-        };
-        assert_eq!(
-            e.to_string(),
-            "`lunforge build` stops after the fetch stage: the unpack stage \
-             is not implemented yet, so no image was written"
-        );
     }
 }

@@ -26,6 +26,8 @@ use crate::disk::Sectors;
 use crate::filesystems::ext::superblock::Superblock;
 use crate::filesystems::swap::{SwapHeader, PAGE_BYTES, PAGE_SIZE};
 use crate::ids::Uuid;
+use crate::sink::device::DeviceReader;
+use crate::sink::target::{Target, TargetOptions};
 use crate::units::human;
 
 /// Errors of `inspect`.
@@ -39,6 +41,9 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// The device or LUN cannot be opened.
+    #[error(transparent)]
+    Target(#[from] crate::sink::Error),
     /// The GPT is damaged.
     #[error("{path}: {source}")]
     Table {
@@ -119,24 +124,58 @@ pub fn inspect(path: &Path, color: bool) -> Result<String> {
     } else {
         f.seek(SeekFrom::End(0)).map_err(read_err)?
     };
-    let (table, parts) = partitions(&mut f, len).map_err(|e| match e {
+    let allocated = md.file_type().is_file().then(|| md.blocks().saturating_mul(512));
+    report(&mut f, &path.display().to_string(), len, allocated, color)
+}
+
+/// The report for a target as the operator names it: an image file, a
+/// block device, or an `iscsi://` LUN (read over the network, with the
+/// CHAP secret from `secret` when the URL has none).
+pub fn inspect_target(
+    name: &str,
+    secret: Option<crate::recipe::SecretSource>,
+    color: bool,
+) -> Result<String> {
+    let target = Target::parse(name)?;
+    match &target {
+        Target::File(p) | Target::Device(p) => inspect(p, color),
+        Target::Iscsi(_) => {
+            let opts = TargetOptions {
+                chap_secret: secret,
+                ..TargetOptions::default()
+            };
+            let dev = target.open_for_reading(&opts)?;
+            let len = dev.capacity();
+            let mut r = DeviceReader::new(dev);
+            report(&mut r, &target.to_string(), len, None, color)
+        }
+    }
+}
+
+/// The report on `f`, `len` bytes long, named `name`; `allocated` for
+/// an image file.
+fn report(
+    f: &mut (impl Read + Seek),
+    name: &str,
+    len: u64,
+    allocated: Option<u64>,
+    color: bool,
+) -> Result<String> {
+    let (table, parts) = partitions(f, len).map_err(|e| match e {
         Probe::Io(source) => Error::Read {
-            path: path.to_path_buf(),
+            path: name.into(),
             source,
         },
         Probe::Table(source) => Error::Table {
-            path: path.to_path_buf(),
+            path: name.into(),
             source,
         },
     })?;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}: {}, {table}; {} allocated",
-        path.display(),
-        human(len),
-        human(md.blocks().saturating_mul(512))
-    );
+    let alloc = allocated
+        .map(|a| format!("; {} allocated", human(a)))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{name}: {}, {table}{alloc}", human(len));
     if !parts.is_empty() {
         let _ = writeln!(out, "{}", bar(&parts, len, color));
     }
@@ -173,7 +212,7 @@ struct Entry {
 
 /// The table's description and the partitions found.
 fn partitions(
-    f: &mut File,
+    f: &mut (impl Read + Seek),
     len: u64,
 ) -> std::result::Result<(String, Vec<Found>), Probe> {
     let mut s0 = [0u8; 512];
@@ -261,14 +300,14 @@ fn partitions(
     Ok((table, parts))
 }
 
-fn read_at(f: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+fn read_at(f: &mut (impl Read + Seek), offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
     f.seek(SeekFrom::Start(offset))?;
     f.read_exact(buf)
 }
 
 /// What the `size` bytes at `offset` hold.
 fn probe(
-    f: &mut File,
+    f: &mut (impl Read + Seek),
     offset: u64,
     size: u64,
 ) -> std::result::Result<Contents, Probe> {

@@ -8,13 +8,15 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 
 use lunforge::cli::{
-    Cli, Command, Format, FsType, InitrdArgs, MkfsArgs, RecipeArgs,
-    RecipeCommand, RecipeOnly,
+    Cli, Command, Format, FsType, InitrdArgs, IscsiCommand, MkfsArgs,
+    RecipeArgs, RecipeCommand, RecipeOnly, WriteArgs,
 };
+use lunforge::pipeline::{BuildReport, Made, Request};
 use lunforge::filesystems::ext::ExtKind;
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
-use lunforge::sink::{FileSink, Sink};
+use lunforge::sink::target::{Target, TargetOptions};
+use lunforge::sink::{FileSink, Finished, Sink};
 use lunforge::{pipeline, progress, units, Context};
 
 fn main() -> ExitCode {
@@ -54,18 +56,35 @@ fn run(cli: Cli) -> Result<()> {
             format,
             output,
             configure,
+            target,
+            write,
         } => {
             if let Some(c) = configure {
                 recipe.recipe.set.push(format!("system.configure={c}"));
             }
-            build(&recipe, format, &output, quiet)
+            build(&recipe, format, &output, target.as_deref(), &write, quiet)
         }
         Command::Mkfs(args) => mkfs(&args),
         Command::Initrd(args) => initrd(&args, quiet),
-        Command::Write => Err(lunforge::Error::NotImplemented("write").into()),
-        Command::Inspect { image } => {
-            print!("{}", lunforge::inspect::inspect(&image, color())?);
+        Command::Write {
+            image,
+            target,
+            write,
+        } => write_image(&image, &target, &write, quiet),
+        Command::Inspect { image, chap_secret } => {
+            let secret = secret(chap_secret.as_deref())?;
+            let report =
+                lunforge::inspect::inspect_target(&image, secret, color())?;
+            print!("{report}");
             Ok(())
+        }
+        Command::Iscsi(IscsiCommand::Discover {
+            portal,
+            chap_secret,
+        }) => {
+            let _ = (portal, secret(chap_secret.as_deref())?);
+            Err(lunforge::sink::Error::from(lunforge::iscsi::Error::Unavailable)
+                .into())
         }
         Command::Recipe(RecipeCommand::Show(r)) => {
             let recipe = load(&r)?;
@@ -113,70 +132,142 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `lunforge build`: the disk image, or the root file system as a
-/// tarball.
+/// `lunforge build`: the disk image (to its target) and its boot
+/// files, or the root file system as a tarball.
 fn build(
     args: &RecipeArgs,
     format: Format,
     out: &Path,
+    target: Option<&str>,
+    write: &WriteArgs,
     quiet: bool,
 ) -> Result<()> {
     let (r, ctx) = setup(args, quiet)?;
-    if format == Format::Image {
-        pipeline::check_image(&r)?;
-    }
-    let lock = package_set(args, &r, &ctx)?;
-    let fetched = pipeline::fetch(&r, &ctx, &lock)?;
-    let mut tree = pipeline::root_tree(&r, &ctx, &lock, &fetched)?;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    if format == Format::Tar {
-        let path = out.join(format!("{}.tar", r.image.name));
-        pipeline::write_tar(&tree, &path, &lock)?;
-        println!(
-            "wrote {}: {} packages, {} paths",
-            path.display(),
-            lock.packages.len(),
-            tree.len()
+    let mut req = Request::image(out);
+    req.format = match format {
+        Format::Image => pipeline::Format::Image,
+        Format::Tar => pipeline::Format::Tar,
+    };
+    req.target = target.map(target_of).transpose()?;
+    req.target_options = target_options(write, &r)?;
+    if args.locked {
+        req.lockfile = Some(
+            args.lockfile
+                .clone()
+                .unwrap_or_else(|| lockfile::path_for(r.source.as_deref())),
         );
-        return Ok(());
     }
-    let artifacts = pipeline::boot(&r, &mut tree, &lock, &fetched)?;
-    let paths = tree.len();
-    let path = out.join(format!("{}.img", r.image.name));
-    let time = pipeline::source_date_epoch(&lock);
-    pipeline::write_image(&r, tree, time, &path)?;
-    println!(
-        "wrote {}: {} packages, {} paths",
-        path.display(),
-        lock.packages.len(),
-        paths
-    );
-    match artifacts {
-        Some(a) => {
-            let dir = lunforge::boot::write_out(out, &r.image.name, &a)?;
-            println!(
-                "wrote {}: {} boot files and SHA256SUMS",
-                dir.display(),
-                a.len()
-            );
-        }
-        None => {
-            // Boot files of an earlier build would not match this image.
-            let stale = out.join(&r.image.name);
-            if stale.is_dir() {
-                std::fs::remove_dir_all(&stale).with_context(|| {
-                    format!("cannot remove the stale {}", stale.display())
-                })?;
-            }
-            eprintln!(
-                "lunforge: warning: the guest has no kernel (add \
-             linux-image-{} to system.include): no boot files written",
-                r.system.architecture
-            );
-        }
-    }
+    let report = pipeline::build(&r, &ctx, &req)?;
+    print_build(&report, &r);
     Ok(())
+}
+
+/// The summary of a build: what was written where, the boot files, the
+/// stages' times.
+fn print_build(report: &BuildReport, r: &Recipe) {
+    let what = format!("{} packages, {} paths", report.packages, report.paths);
+    match &report.made {
+        Made::Tar(path) => println!("wrote {}: {what}", path.display()),
+        Made::Disk(f) => println!("wrote {}: {what}; {}", f.target, written(f)),
+    }
+    match &report.boot {
+        Some((dir, files)) => println!(
+            "wrote {}: {} boot files and SHA256SUMS",
+            dir.display(),
+            files.len()
+        ),
+        None if matches!(report.made, Made::Disk(_)) => eprintln!(
+            "lunforge: warning: the guest has no kernel (add \
+             linux-image-{} to system.include): no boot files written",
+            r.system.architecture
+        ),
+        None => {}
+    }
+    let times: Vec<String> = report
+        .stages
+        .iter()
+        .map(|s| format!("{} {:.1} s", s.stage, s.time.as_secs_f64()))
+        .collect();
+    println!("stages: {}", times.join(", "));
+}
+
+/// What a sink wrote, in words.
+fn written(f: &Finished) -> String {
+    let size = units::human(f.size);
+    let Some(d) = f.device else {
+        return size;
+    };
+    let holes = match d.zeroing {
+        None => "holes skipped (--assume-zeroed)".to_string(),
+        Some(how) => format!("{} of holes {how}", units::human(d.zeroed)),
+    };
+    let verified = if d.verified > 0 {
+        format!(", {} verified", units::human(d.verified))
+    } else {
+        ", not verified".to_string()
+    };
+    format!(
+        "{size}: {} of data, {holes}{verified}",
+        units::human(d.data)
+    )
+}
+
+/// `lunforge write IMAGE TARGET`.
+fn write_image(
+    image: &Path,
+    target: &str,
+    write: &WriteArgs,
+    quiet: bool,
+) -> Result<()> {
+    let target = target_of(target)?;
+    let opts = TargetOptions {
+        device: write_options(write),
+        force: write.force,
+        chap_secret: secret(write.chap_secret.as_deref())?,
+    };
+    let progress = progress::Terminal::new(quiet);
+    let f = lunforge::sink::copy::write_image(image, &target, &opts, &progress)?;
+    println!("wrote {}: {}", f.target, written(&f));
+    Ok(())
+}
+
+/// A target named on the command line; warns of a secret in a URL.
+fn target_of(s: &str) -> Result<Target> {
+    let t = Target::parse(s)?;
+    if t.has_secret_in_url() {
+        eprintln!(
+            "lunforge: warning: the CHAP secret in the URL shows in the \
+             process list; prefer --chap-secret env:VAR or file:PATH"
+        );
+    }
+    Ok(t)
+}
+
+fn write_options(w: &WriteArgs) -> lunforge::sink::device::Options {
+    lunforge::sink::device::Options {
+        assume_zeroed: w.assume_zeroed,
+        verify: !w.no_verify,
+    }
+}
+
+/// The target options of a build: the CHAP secret from the command line,
+/// else the recipe's.
+fn target_options(w: &WriteArgs, r: &Recipe) -> Result<TargetOptions> {
+    let recipe_secret = r.iscsi.as_ref().and_then(|i| i.chap_secret.clone());
+    Ok(TargetOptions {
+        device: write_options(w),
+        force: w.force,
+        chap_secret: secret(w.chap_secret.as_deref())?.or(recipe_secret),
+    })
+}
+
+/// `--chap-secret env:VAR|file:PATH`.
+fn secret(s: Option<&str>) -> Result<Option<lunforge::recipe::SecretSource>> {
+    s.map(|s| {
+        s.parse()
+            .map_err(|e: String| anyhow::anyhow!("--chap-secret: {e}"))
+    })
+    .transpose()
 }
 
 /// `lunforge initrd`.

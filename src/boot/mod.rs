@@ -91,6 +91,12 @@ pub enum Error {
     },
 }
 
+impl From<crate::tree::path::Error> for Error {
+    fn from(e: crate::tree::path::Error) -> Self {
+        Error::Tree(e.into())
+    }
+}
+
 /// Result of the boot stage.
 pub type Result<T> = std::result::Result<T, Error>;
 

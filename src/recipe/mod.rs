@@ -262,6 +262,15 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+impl std::str::FromStr for SecretSource {
+    type Err = String;
+
+    /// `env:VAR` or `file:PATH` (relative to the working directory).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        resolve::secret_source(None, s)
+    }
+}
+
 impl std::fmt::Display for SecretSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

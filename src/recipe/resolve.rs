@@ -524,7 +524,7 @@ fn check_portal(s: &str) -> std::result::Result<String, String> {
 }
 
 /// `env:VAR` or `file:PATH`.
-fn secret_source(
+pub(crate) fn secret_source(
     recipe: Option<&Path>,
     s: &str,
 ) -> std::result::Result<SecretSource, String> {

@@ -74,6 +74,80 @@ pub trait Device {
     fn close(self: Box<Self>) -> Result<()>;
 }
 
+impl std::fmt::Display for Zeroing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Zeroing::Unmap => "unmapped",
+            Zeroing::Offload => "zeroed by the device",
+            Zeroing::Write => "written as zeros",
+        })
+    }
+}
+
+/// A device read as a `Read + Seek` stream (for `inspect`): reads are
+/// widened to whole blocks and the last block read is kept.
+pub struct DeviceReader<'d> {
+    dev: Box<dyn Device + 'd>,
+    pos: u64,
+    /// Offset and bytes of the blocks last read.
+    cache: (u64, Vec<u8>),
+}
+
+/// Bytes a [`DeviceReader`] reads at least at a time.
+const READ_AHEAD: u64 = 64 << 10;
+
+impl<'d> DeviceReader<'d> {
+    /// A reader at the start of `dev`.
+    pub fn new(dev: Box<dyn Device + 'd>) -> Self {
+        DeviceReader {
+            dev,
+            pos: 0,
+            cache: (0, Vec::new()),
+        }
+    }
+}
+
+impl std::io::Read for DeviceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let cap = self.dev.capacity();
+        if buf.is_empty() || self.pos >= cap {
+            return Ok(0);
+        }
+        let (start, data) = &self.cache;
+        let cached = self.pos >= *start && self.pos < start + data.len() as u64;
+        if !cached {
+            let block = u64::from(self.dev.block_size().max(1));
+            let first = self.pos - self.pos % block;
+            let want = (buf.len() as u64).max(READ_AHEAD);
+            let end = (first + want).div_ceil(block) * block;
+            let end = end.min(cap - cap % block).max(first + block);
+            let mut data = vec![0u8; (end - first) as usize];
+            self.dev.read(first, &mut data).map_err(std::io::Error::other)?;
+            self.cache = (first, data);
+        }
+        let (start, data) = &self.cache;
+        let from = (self.pos - start) as usize;
+        let n = buf.len().min(data.len() - from);
+        buf[..n].copy_from_slice(&data[from..from + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for DeviceReader<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let new = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.dev.capacity().checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
+        })?;
+        Ok(self.pos)
+    }
+}
+
 /// What the operator chose for a device target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {

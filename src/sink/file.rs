@@ -36,16 +36,7 @@ impl FileSink {
             what,
             source,
         };
-        match fs::symlink_metadata(path) {
-            Ok(m) if !m.file_type().is_file() => {
-                return Err(Error::NotAFile {
-                    path: path.to_path_buf(),
-                })
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("inspecting the output", e)),
-        }
+        Self::check(path)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -67,6 +58,23 @@ impl FileSink {
             temp,
             size,
         })
+    }
+
+    /// Whether `path` may become an image: nothing there yet, or a
+    /// regular file (not a symlink, a directory or a device).
+    pub fn check(path: &Path) -> Result<()> {
+        match fs::symlink_metadata(path) {
+            Ok(m) if !m.file_type().is_file() => Err(Error::NotAFile {
+                path: path.to_path_buf(),
+            }),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io {
+                path: path.to_path_buf(),
+                what: "inspecting the output",
+                source,
+            }),
+        }
     }
 
     /// The image file being written (for reading it back before

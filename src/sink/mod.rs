@@ -12,8 +12,10 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 pub mod blockdev;
+pub mod copy;
 pub mod device;
 pub mod file;
+pub mod target;
 
 pub use device::{Device, Zeroing};
 pub use file::FileSink;
@@ -90,6 +92,12 @@ pub enum Error {
         offset: u64,
         /// Its length.
         len: u64,
+    },
+    /// `lunforge write` asked to write an image onto itself.
+    #[error("{path}: the image and the target are the same file")]
+    SameFile {
+        /// The image.
+        path: PathBuf,
     },
     /// The output path names something that is not a plain file.
     #[error("{path}: exists and is not a regular file; not overwriting it")]

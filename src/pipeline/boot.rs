@@ -1,0 +1,178 @@
+//! The boot files: the guest kernel and an initrd made for it, the
+//! guest's own GRUB files, and the files for the Xen hosts and the iSCSI
+//! target; and `lunforge initrd`, the same initrd for a host's kernel.
+
+use std::path::{Path, PathBuf};
+
+use super::packages::{fetch_tool, tool_deb, BUSYBOX};
+use super::report::BootFile;
+use super::source_date_epoch;
+use crate::boot::{self, initrd};
+use crate::context::Context;
+use crate::error::Result;
+use crate::fetch;
+use crate::recipe::Recipe;
+use crate::resolve::lockfile::Lock;
+use crate::tree::{self, GuestPath, Meta, Tree};
+
+/// Where the guest's kernel modules are (merged /usr).
+const MODULES_DIR: &str = "/usr/lib/modules";
+
+/// The boot stage: the guest kernel and an initrd made for it, the
+/// guest's own GRUB files (put into `tree`, so pygrub and pvgrub find
+/// them), and the files for the Xen hosts and the iSCSI target. `None`
+/// for a guest without a kernel (nothing to boot; the build says so).
+/// The initrd also goes into the guest's `/boot` when the guest has
+/// none yet (the first-boot strategy: initramfs-tools has not run).
+pub fn boot(
+    recipe: &Recipe,
+    tree: &mut Tree,
+    lock: &Lock,
+    fetched: &fetch::Report,
+) -> Result<Option<Vec<boot::Artifact>>> {
+    let modules = GuestPath::new(MODULES_DIR).map_err(boot::Error::from)?;
+    let version = match initrd::pick_version(tree, &modules, None) {
+        Err(initrd::Error::NoKernel { .. }) => return Ok(None),
+        v => v?,
+    };
+    let deb = tool_deb(lock, fetched, BUSYBOX)
+        .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?;
+    let time = source_date_epoch(lock);
+    let kernel = kernel_image(tree, &version)?;
+    let image = guest_initrd(tree, &modules, deb, &version, time)?;
+    let facts = boot::BootFacts::new(recipe, &version)?;
+    let grub = boot::guest_grub::files(recipe, &facts);
+    boot::guest_grub::install(tree, &grub, time)?;
+    let mut artifacts = boot::artifacts(recipe, &facts)?;
+    for (name, bytes) in [("vmlinuz", kernel), ("initrd.img", image)] {
+        artifacts.push(boot::Artifact {
+            name: format!("{name}-{version}"),
+            bytes,
+            mode: 0o644,
+        });
+    }
+    artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(artifacts))
+}
+
+/// The guest's initrd, also put into its `/boot` when the guest has none
+/// yet.
+fn guest_initrd(
+    tree: &mut Tree,
+    modules: &GuestPath,
+    busybox_deb: &Path,
+    version: &str,
+    time: i64,
+) -> boot::Result<Vec<u8>> {
+    let busybox = initrd::busybox_from_deb(busybox_deb)?;
+    let params = initrd::InitrdParams::new(version, time);
+    let image = initrd::build(tree, modules, &busybox, &params)?;
+    let in_guest = GuestPath::new(&format!("/boot/initrd.img-{version}"))?;
+    if tree.get(&in_guest).is_none() {
+        tree.write_file(&in_guest, Meta::root(0o644, time), &image)?;
+    }
+    Ok(image)
+}
+
+/// Write the boot files to `OUT/<name>/`, atomically, with their
+/// `SHA256SUMS`; for a guest without a kernel, remove the boot files of
+/// an earlier build (they would not match the new image).
+pub fn write_files(
+    recipe: &Recipe,
+    out_dir: &Path,
+    artifacts: Option<&[boot::Artifact]>,
+) -> Result<Option<(PathBuf, Vec<BootFile>)>> {
+    let name = &recipe.image.name;
+    let Some(artifacts) = artifacts else {
+        let stale = out_dir.join(name);
+        if stale.is_dir() {
+            std::fs::remove_dir_all(&stale).map_err(|source| {
+                boot::Error::Io {
+                    path: stale.clone(),
+                    source,
+                }
+            })?;
+        }
+        return Ok(None);
+    };
+    let dir = boot::write_out(out_dir, name, artifacts)?;
+    let files = artifacts
+        .iter()
+        .map(|a| BootFile {
+            name: a.name.clone(),
+            size: a.bytes.len() as u64,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                &a.bytes,
+            )),
+        })
+        .collect();
+    Ok(Some((dir, files)))
+}
+
+/// `lunforge initrd`: an initrd for the kernel whose modules are in the
+/// host directory `modules` (a `/lib/modules`, or one version's
+/// directory in it), with busybox-static resolved and fetched from the
+/// recipe's suite (verified like any package) and `extra` modules.
+pub fn host_initrd(
+    recipe: &Recipe,
+    ctx: &Context,
+    lock: Option<&Lock>,
+    modules: &Path,
+    version: Option<&str>,
+    extra: &[String],
+    compression: initrd::Compression,
+) -> Result<(String, Vec<u8>)> {
+    // One kernel's directory names its version; read its parent then.
+    let own = ["modules.dep", "modules.order", "modules.builtin"]
+        .iter()
+        .any(|f| modules.join(f).exists());
+    let (dir, version) = match (own, modules.file_name()) {
+        (true, Some(name)) => (
+            match modules.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                // `--kernel-modules 6.1.0-x`: its parent is ".".
+                Some(_) => Path::new("."),
+                None => Path::new("/"),
+            },
+            Some(version.unwrap_or(&name.to_string_lossy()).to_string()),
+        ),
+        _ => (modules, version.map(str::to_string)),
+    };
+    let tree = tree::host::read_dir_referenced(dir, &[])?;
+    let root = GuestPath::root();
+    let version = initrd::pick_version(&tree, &root, version.as_deref())?;
+    let deb = fetch_tool(recipe, ctx, lock, BUSYBOX)?;
+    let busybox = initrd::busybox_from_deb(&deb)?;
+    let mut params =
+        initrd::InitrdParams::new(&version, initrd_time(&tree, &version));
+    params.modules.extend(extra.iter().cloned());
+    params.compression = compression;
+    let image = initrd::build(&tree, &root, &busybox, &params)?;
+    Ok((version, image))
+}
+
+/// `SOURCE_DATE_EPOCH`, else the newest mtime below the kernel's own
+/// modules directory (other kernels beside it do not change its initrd).
+fn initrd_time(tree: &Tree, version: &str) -> i64 {
+    crate::context::source_date_epoch().unwrap_or_else(|| {
+        let dir = GuestPath::root().join(version).ok();
+        tree.iter()
+            .filter(|(p, _, _)| dir.as_ref().is_some_and(|d| p.starts_with(d)))
+            .map(|(_, _, n)| n.meta.mtime)
+            .max()
+            .unwrap_or(0)
+    })
+}
+
+/// The bytes of `/boot/vmlinuz-VERSION` in the guest tree.
+fn kernel_image(tree: &Tree, version: &str) -> boot::Result<Vec<u8>> {
+    let path = GuestPath::new(&format!("/boot/vmlinuz-{version}"))?;
+    let missing = || boot::Error::NoKernelImage { path: path.clone() };
+    let real = tree.resolve(&path, true).map_err(|_| missing())?;
+    match tree.get(&real).map(|n| &n.kind) {
+        Some(tree::Kind::File(c)) => {
+            Ok(tree.spool().read(c).map_err(tree::Error::from)?)
+        }
+        _ => Err(missing()),
+    }
+}

@@ -1,0 +1,96 @@
+//! The disk: its layout planned and checked before anything is
+//! downloaded, then the partition table and every partition's file
+//! system or swap area streamed into the target's sink.
+
+use std::path::Path;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::recipe::Recipe;
+use crate::sink::target::{Target, TargetOptions};
+use crate::sink::{FileSink, Finished, Sink, Window};
+use crate::tree::Tree;
+use crate::{disk, filesystems};
+
+/// Check, before anything is downloaded, that the recipe's disk can be
+/// written: the layout fits and every partition's contents are a kind
+/// lunforge writes. The disk's size in bytes.
+pub fn check_image(recipe: &Recipe) -> Result<u64> {
+    let layout = disk::plan(recipe)?;
+    for p in &layout.partitions {
+        if let Some(fs) = p.fs {
+            if fs == crate::recipe::FsKind::Vfat {
+                return Err(filesystems::Error::Unsupported {
+                    index: p.index,
+                    fs: filesystems::fs_name(fs),
+                }
+                .into());
+            }
+        }
+    }
+    disk_size(recipe, &layout)
+}
+
+/// The size in bytes of the disk `layout` plans.
+fn disk_size(recipe: &Recipe, layout: &disk::DiskLayout) -> Result<u64> {
+    Ok(layout
+        .disk_sectors
+        .bytes()
+        .ok_or(disk::Error::UnalignedDisk {
+            size: recipe.image.size.bytes(),
+        })?)
+}
+
+/// Write the guest's disk to `target`: the layout and every partition's
+/// contents are planned first (so a tree that does not fit fails before
+/// the target is touched), then the table and the contents are streamed
+/// into the target's sink, which `finish` makes durable (and verifies,
+/// on a device).
+pub fn write_disk(
+    recipe: &Recipe,
+    tree: Tree,
+    time: i64,
+    target: &Target,
+    opts: &TargetOptions,
+    ctx: &Context,
+) -> Result<Finished> {
+    let (layout, contents, size) = plan(recipe, tree, time)?;
+    let sink = target.open(size, opts, &*ctx.progress)?;
+    fill(&layout, &contents, sink)
+}
+
+/// Write the guest's partitioned disk image at `path`, atomically: a
+/// sparse file renamed into place at the end.
+pub fn write_image(
+    recipe: &Recipe,
+    tree: Tree,
+    time: i64,
+    path: &Path,
+) -> Result<disk::DiskLayout> {
+    let (layout, contents, size) = plan(recipe, tree, time)?;
+    fill(&layout, &contents, Box::new(FileSink::create(path, size)?))?;
+    Ok(layout)
+}
+
+/// The disk's layout, each partition's planned contents, and its size.
+fn plan(
+    recipe: &Recipe,
+    tree: Tree,
+    time: i64,
+) -> Result<(disk::DiskLayout, Vec<filesystems::Contents>, u64)> {
+    let layout = disk::plan(recipe)?;
+    let contents = filesystems::plan(&layout, tree, time)?;
+    let size = disk_size(recipe, &layout)?;
+    Ok((layout, contents, size))
+}
+
+/// The partition table and the partitions, then `finish`.
+fn fill(
+    layout: &disk::DiskLayout,
+    contents: &[filesystems::Contents],
+    mut sink: Box<dyn Sink + '_>,
+) -> Result<Finished> {
+    disk::write_table(&mut Window::whole(&mut *sink), layout)?;
+    filesystems::write(layout, contents, &mut *sink)?;
+    Ok(sink.finish()?)
+}

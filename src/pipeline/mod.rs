@@ -1,0 +1,165 @@
+//! The build, as the seed's procedure reads: resolve the package set,
+//! fetch it, unpack it, configure the installed system, make the boot
+//! files, partition and format the disk, write it to its target. Read
+//! [`build`] first: it is that list of stage calls, each with a typed
+//! input and output, timed for the [`BuildReport`].
+//!
+//! The stages' plumbing sits next to the stage it serves:
+//! [`packages`] (the suite, the lock, the build's tools), [`system`]
+//! (unpack and configure), [`boot`] (kernel, initrd, host files) and
+//! [`disk`] (layout, file systems, the sink).
+//!
+//! A [`Lock`] is the one representation of a resolved package set: fresh
+//! from the resolver ([`resolve`]) or read back from `<recipe>.lock`
+//! ([`locked`]); [`fetch`] takes either.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::recipe::Recipe;
+use crate::resolve::lockfile::Lock;
+use crate::sink::target::{Target, TargetOptions};
+
+pub mod boot;
+pub mod disk;
+pub mod packages;
+mod report;
+pub mod system;
+
+pub use self::boot::{boot, host_initrd};
+pub use self::disk::{check_image, write_disk, write_image};
+pub use self::packages::{fetch, locked, resolve, tool_deb, BUSYBOX};
+pub use self::report::{BootFile, BuildReport, Made, StageTime};
+pub use self::system::{root_tree, source_date_epoch, write_tar};
+
+/// What a build makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The partitioned disk, and its boot files.
+    Image,
+    /// The installed root file system as a tarball.
+    Tar,
+}
+
+/// Everything about one build that is not in the recipe or the context.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What to make.
+    pub format: Format,
+    /// The output directory: boot files go to `OUT/<name>/`, and the
+    /// image to `OUT/<name>.img` unless `target` says otherwise.
+    pub out_dir: PathBuf,
+    /// Where the disk goes instead of `OUT/<name>.img`.
+    pub target: Option<Target>,
+    /// How the target is written.
+    pub target_options: TargetOptions,
+    /// Use exactly this lockfile's package set (`--locked`).
+    pub lockfile: Option<PathBuf>,
+}
+
+impl Request {
+    /// A disk image in `out_dir`, resolved afresh.
+    pub fn image(out_dir: &Path) -> Request {
+        Request {
+            format: Format::Image,
+            out_dir: out_dir.to_path_buf(),
+            target: None,
+            target_options: TargetOptions::default(),
+            lockfile: None,
+        }
+    }
+
+    /// Where the disk is written.
+    pub fn disk_target(&self, recipe: &Recipe) -> Target {
+        self.target.clone().unwrap_or_else(|| {
+            let name = format!("{}.img", recipe.image.name);
+            Target::File(self.out_dir.join(name))
+        })
+    }
+}
+
+/// Build the recipe's guest: the whole procedure, one stage after the
+/// other. Nothing is printed; progress goes to `ctx.progress`, and the
+/// report says what was made.
+pub fn build(
+    recipe: &Recipe,
+    ctx: &Context,
+    req: &Request,
+) -> Result<BuildReport> {
+    let mut t = Timer::default();
+    let target = req.disk_target(recipe);
+    if req.format == Format::Image {
+        // Before any download: the layout fits, and the target takes it.
+        let size = check_image(recipe)?;
+        target.preflight(size, &req.target_options)?;
+    }
+    let lock = t.stage("resolve", || match &req.lockfile {
+        Some(path) => locked(recipe, path),
+        None => resolve(recipe, ctx),
+    })?;
+    let fetched = t.stage("fetch", || fetch(recipe, ctx, &lock))?;
+    let unpacked = t.stage("unpack", || system::unpack(&lock, &fetched))?;
+    let mut tree = t.stage("configure", || {
+        system::configure(recipe, ctx, &lock, unpacked)
+    })?;
+    let paths = tree.len();
+    std::fs::create_dir_all(&req.out_dir).map_err(|source| {
+        crate::Error::Io {
+            path: req.out_dir.clone(),
+            source,
+        }
+    })?;
+    if req.format == Format::Tar {
+        let path = req.out_dir.join(format!("{}.tar", recipe.image.name));
+        t.stage("write", || write_tar(&tree, &path, &lock))?;
+        return Ok(t.report(&lock, paths, Made::Tar(path), None));
+    }
+    let artifacts =
+        t.stage("boot files", || boot(recipe, &mut tree, &lock, &fetched))?;
+    let time = source_date_epoch(&lock);
+    let finished = t.stage("partition, format and write", || {
+        write_disk(recipe, tree, time, &target, &req.target_options, ctx)
+    })?;
+    let boot = t.stage("write boot files", || {
+        self::boot::write_files(recipe, &req.out_dir, artifacts.as_deref())
+    })?;
+    Ok(t.report(&lock, paths, Made::Disk(finished), boot))
+}
+
+/// Times the stages in the order they run.
+#[derive(Default)]
+struct Timer(Vec<StageTime>);
+
+impl Timer {
+    fn stage<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let out = f();
+        self.0.push(StageTime {
+            stage: name,
+            time: start.elapsed(),
+        });
+        out
+    }
+
+    fn report(
+        self,
+        lock: &Lock,
+        paths: usize,
+        made: Made,
+        boot: Option<(PathBuf, Vec<BootFile>)>,
+    ) -> BuildReport {
+        BuildReport {
+            packages: lock.packages.len(),
+            paths,
+            made,
+            boot,
+            stages: self.0,
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The package set: the recipe's suite read and verified, resolved (or
+//! read back from the lock) into a [`Lock`], and fetched into the cache;
+//! and the build's tools (busybox-static for the initrd), fetched from
+//! the same suite and lock but not installed in the guest.
+
+use std::path::{Path, PathBuf};
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::fetch::{self, Cache};
+use crate::recipe::Recipe;
+use crate::repo::{self, inrelease::Keyring, transport, Trust};
+use crate::resolve::lockfile::{
+    Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
+};
+use crate::resolve::{self, Request};
+
+/// The recipe's suite, read and verified (its indexes cached), with
+/// the transport to fetch its packages and the cache.
+fn open_suite(
+    recipe: &Recipe,
+    ctx: &Context,
+) -> Result<(Box<dyn transport::Transport>, Cache, repo::Suite)> {
+    let sys = &recipe.system;
+    let t = transport::for_mirror(&sys.mirror)?;
+    let cache = Cache::open(&ctx.cache_dir)?;
+    let opts = repo::Options {
+        suite: sys.suite.clone(),
+        architecture: sys.architecture.clone(),
+        components: sys.components.clone(),
+        trust: trust(recipe, ctx)?,
+        ignore_valid_until: ctx.ignore_valid_until,
+        now: ctx.now,
+    };
+    let suite = repo::open(&*t, &opts, Some(&cache), &*ctx.progress)?;
+    Ok((t, cache, suite))
+}
+
+/// Read the suite, verify it, and resolve the recipe's package set.
+pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
+    let sys = &recipe.system;
+    let (_, _, suite) = open_suite(recipe, ctx)?;
+    let request = Request {
+        variant: sys.variant,
+        include: sys.include.clone(),
+        exclude: sys.exclude.clone(),
+        architecture: sys.architecture.clone(),
+    };
+    let selection = resolve::resolve(&suite.packages, &request)?;
+    let tools = resolve::tools(
+        &suite.packages,
+        &tools_for(&selection),
+        &sys.architecture,
+    )?;
+    let r = &suite.release;
+    Ok(Lock {
+        format: FORMAT,
+        release: LockedRelease {
+            suite: sys.suite.clone(),
+            codename: r.codename.clone().unwrap_or_default(),
+            version: r.version.clone().unwrap_or_default(),
+            date: r.date.clone().unwrap_or_default(),
+            path: suite.origin.path.clone(),
+            sha256: suite.origin.sha256,
+            signer: suite.origin.signer.clone().unwrap_or_default(),
+        },
+        inputs: inputs(recipe),
+        packages: selection
+            .packages
+            .iter()
+            .map(|p| locked_package(p))
+            .collect(),
+        tools: tools.iter().map(|p| locked_package(p)).collect(),
+    })
+}
+
+/// What the fetcher needs of a locked package.
+fn fetch_item(p: &LockedPackage) -> fetch::Item {
+    fetch::Item {
+        package: format!("{} {}", p.name, p.version),
+        path: p.path.clone(),
+        expected: p.expected(),
+    }
+}
+
+fn locked_package(p: &repo::packages::BinaryPackage) -> LockedPackage {
+    LockedPackage {
+        name: p.name.to_string(),
+        version: p.version.to_string(),
+        architecture: p.architecture.to_string(),
+        path: p.filename.to_string(),
+        size: p.file.size,
+        sha256: p.file.sha256,
+    }
+}
+
+/// The build's tools for a package set: packages fetched from the
+/// guest's suite and lock but not installed in it. A guest with a
+/// kernel gets an initrd, whose shell and utilities are busybox-static's.
+fn tools_for(selection: &resolve::Selection<'_>) -> Vec<String> {
+    let kernel = selection
+        .packages
+        .iter()
+        .any(|p| p.name.starts_with("linux-image-"));
+    if kernel {
+        vec![BUSYBOX.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The package whose static busybox goes into the initrd.
+pub const BUSYBOX: &str = "busybox-static";
+
+/// The cached `.deb` of the tool `name` after [`fetch`].
+pub fn tool_deb<'a>(
+    lock: &Lock,
+    fetched: &'a fetch::Report,
+    name: &str,
+) -> Option<&'a Path> {
+    let i = lock.tools.iter().position(|t| t.name == name)?;
+    fetched
+        .paths
+        .get(lock.packages.len().checked_add(i)?)
+        .map(PathBuf::as_path)
+}
+
+/// Read `<recipe>.lock` and check it still matches the recipe.
+pub fn locked(recipe: &Recipe, lock_path: &Path) -> Result<Lock> {
+    let lock = Lock::read(lock_path)?;
+    lock.check_inputs(lock_path, &inputs(recipe))?;
+    Ok(lock)
+}
+
+/// Download every package of `lock` into the cache.
+pub fn fetch(
+    recipe: &Recipe,
+    ctx: &Context,
+    lock: &Lock,
+) -> Result<fetch::Report> {
+    let t = transport::for_mirror(&recipe.system.mirror)?;
+    let cache = Cache::open(&ctx.cache_dir)?;
+    // Packages first, then tools: `root_tree` and `tool_deb` rely on
+    // that order of `Report::paths`.
+    let items: Vec<fetch::Item> = lock
+        .packages
+        .iter()
+        .chain(&lock.tools)
+        .map(fetch_item)
+        .collect();
+    Ok(fetch::fetch_all(
+        &*t,
+        &cache,
+        &items,
+        ctx.jobs,
+        &*ctx.progress,
+    )?)
+}
+
+/// The tool `name`, fetched into the cache: the version `lock` pins
+/// (`--locked`), else the newest in the recipe's suite; the path of its
+/// verified `.deb`.
+pub(crate) fn fetch_tool(
+    recipe: &Recipe,
+    ctx: &Context,
+    lock: Option<&Lock>,
+    name: &str,
+) -> Result<PathBuf> {
+    let wanted = match lock {
+        Some(l) => l
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .ok_or(crate::boot::Error::NoBusybox { package: BUSYBOX })?,
+        None => {
+            let (_, _, suite) = open_suite(recipe, ctx)?;
+            let arch = &recipe.system.architecture;
+            let found =
+                resolve::tools(&suite.packages, &[name.to_string()], arch)?;
+            found
+                .first()
+                .map(|p| locked_package(p))
+                .ok_or(crate::boot::Error::NoBusybox { package: BUSYBOX })?
+        }
+    };
+    let t = transport::for_mirror(&recipe.system.mirror)?;
+    let cache = Cache::open(&ctx.cache_dir)?;
+    let items = [fetch_item(&wanted)];
+    let report =
+        fetch::fetch_all(&*t, &cache, &items, ctx.jobs, &*ctx.progress)?;
+    report.paths.into_iter().next().ok_or_else(|| {
+        crate::boot::Error::NoBusybox { package: BUSYBOX }.into()
+    })
+}
+
+/// The recipe inputs a lock records.
+fn inputs(recipe: &Recipe) -> Inputs {
+    let s = &recipe.system;
+    Inputs {
+        suite: s.suite.clone(),
+        architecture: s.architecture.clone(),
+        variant: s.variant.name().into(),
+        components: s.components.clone(),
+        include: s.include.clone(),
+        exclude: s.exclude.clone(),
+    }
+}
+
+/// Keyring from the command line, else the recipe, else the host's.
+fn trust(recipe: &Recipe, ctx: &Context) -> Result<Trust> {
+    if ctx.insecure_unsigned {
+        return Ok(Trust::InsecureUnsigned);
+    }
+    let files = if ctx.keyring.is_empty() {
+        &recipe.system.keyring
+    } else {
+        &ctx.keyring
+    };
+    let keyring = if files.is_empty() {
+        Keyring::host_default()?
+    } else {
+        Keyring::from_files(files)?
+    };
+    Ok(Trust::Keyring(keyring))
+}

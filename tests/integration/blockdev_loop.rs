@@ -265,6 +265,38 @@ fn zero_unmaps_a_loop_device_range_and_it_reads_zeros() {
 }
 
 #[test]
+fn zero_in_place_keeps_the_range_allocated_and_reads_zeros() {
+    if !root("zero_in_place_keeps_the_range_allocated_and_reads_zeros") {
+        return;
+    }
+    let lo = Loop::new(16 * MIB, false);
+    let mut dev = lo.open(16 * MIB, false).expect("open");
+    dev.keep_allocated();
+    assert_eq!(dev.zeroing(), Zeroing::Offload);
+    dev.write(0, &pattern(8 * MIB as usize, 11)).expect("write");
+    dev.sync().expect("sync");
+    let before = lo.allocated();
+    // BLKZEROOUT (no unmap): the loop driver zeroes the file's range
+    // in place (FALLOC_FL_ZERO_RANGE on this kernel), without punching.
+    dev.zero(2 * MIB, 4 * MIB).expect("zero");
+    dev.sync().expect("sync");
+    assert!(
+        lo.allocated() >= before,
+        "{before} -> {} bytes",
+        lo.allocated()
+    );
+    assert!(lo
+        .backing_bytes(2 * MIB, 4 * MIB as usize)
+        .iter()
+        .all(|b| *b == 0));
+    let mut back = vec![1; 8 * MIB as usize];
+    dev.read(0, &mut back).expect("read");
+    let mut want = pattern(8 * MIB as usize, 11);
+    want[2 << 20..6 << 20].fill(0);
+    assert!(back == want, "the device reads other bytes");
+}
+
+#[test]
 fn mounted_device_is_refused_even_with_force() {
     if !root("mounted_device_is_refused_even_with_force") {
         return;

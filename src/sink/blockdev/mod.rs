@@ -473,6 +473,15 @@ impl BlockDevice {
         &self.overwritten
     }
 
+    /// Never deallocate: zero with `BLKZEROOUT` even where the device
+    /// could unmap ([`Zeroing::Unmap`] becomes [`Zeroing::Offload`]),
+    /// for a thin-provisioned LUN the operator wants fully allocated.
+    pub fn keep_allocated(&mut self) {
+        if self.zeroing == Zeroing::Unmap {
+            self.zeroing = Zeroing::Offload;
+        }
+    }
+
     /// Re-read the partition table and close the device; the outcome of
     /// the re-read, which is not a failure of the write.
     pub fn finish(self) -> Result<Reread> {

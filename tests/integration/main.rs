@@ -46,6 +46,10 @@
 //!   `lunforge inspect`; trees that cannot be written leave no output.
 //! - [`inspect_hostile`]: `lunforge inspect` on `sfdisk`'s msdos and
 //!   GPT tables, truncated or edited behind valid CRCs.
+//! - [`blockdev_loop`]: the block-device sink on loop devices (as
+//!   root): mounted, partitioned, busy, small and non-empty devices
+//!   refused, writes checked in the backing file, zeroing by its
+//!   `st_blocks`.
 //!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
@@ -55,6 +59,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod blockdev_loop;
 mod boot;
 mod boot_config;
 mod cli_recipe;

@@ -91,7 +91,7 @@ impl Progress for Terminal {
         if self.quiet {
             return;
         }
-        if self.tty && items > 0 {
+        if self.tty && (items > 0 || bytes > 0) {
             let bar = indicatif::ProgressBar::new(bytes.max(1));
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -103,8 +103,10 @@ impl Progress for Terminal {
             );
             bar.set_prefix(stage.to_string());
             s.bar = Some(bar);
-        } else {
+        } else if items > 0 {
             eprintln!("{stage}: {items} files, {}", crate::units::human(bytes));
+        } else {
+            eprintln!("{stage}: {}", crate::units::human(bytes));
         }
     }
 
@@ -125,6 +127,22 @@ impl Progress for Terminal {
                 s.done,
                 s.items,
                 crate::units::human(s.done_bytes)
+            );
+            s.next_quarter += 1;
+        } else if s.items == 0
+            && s.bytes > 0
+            && s.done_bytes * 4 >= s.next_quarter * s.bytes
+            && s.next_quarter < 4
+        {
+            // A stage counted in bytes (a device write): quarters of
+            // them, with the throughput so far.
+            let secs = s.started.elapsed().as_secs_f64().max(1e-3);
+            eprintln!(
+                "{}: {} of {} ({}/s)",
+                s.stage,
+                crate::units::human(s.done_bytes),
+                crate::units::human(s.bytes),
+                crate::units::human((s.done_bytes as f64 / secs) as u64)
             );
             s.next_quarter += 1;
         }

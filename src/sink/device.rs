@@ -70,8 +70,10 @@ pub trait Device {
     fn sync(&mut self) -> Result<()>;
 
     /// After the image is synced and verified: tell the system about it
-    /// (re-read the partition table) or leave the session (logout).
-    fn close(self: Box<Self>) -> Result<()>;
+    /// (re-read the partition table) or leave the session (logout). What
+    /// the operator should know of it (the kernel still shows the old
+    /// partitions, say), one note a line.
+    fn close(self: Box<Self>) -> Result<Vec<String>>;
 }
 
 impl std::fmt::Display for Zeroing {
@@ -544,11 +546,12 @@ impl Sink for DeviceSink<'_> {
         let target = self.dev.name().to_string();
         let stats = self.stats;
         let len = self.len;
-        self.dev.close()?;
+        let notes = self.dev.close()?;
         Ok(Finished {
             target,
             size: len,
             device: Some(stats),
+            notes,
         })
     }
 }
@@ -634,9 +637,9 @@ impl Device for MemDevice {
         self.log.lock().unwrap().push("sync".into());
         Ok(())
     }
-    fn close(self: Box<Self>) -> Result<()> {
+    fn close(self: Box<Self>) -> Result<Vec<String>> {
         self.log.lock().unwrap().push("close".into());
-        Ok(())
+        Ok(Vec::new())
     }
 }
 
@@ -797,8 +800,8 @@ mod tests {
             fn sync(&mut self) -> Result<()> {
                 Ok(())
             }
-            fn close(self: Box<Self>) -> Result<()> {
-                Ok(())
+            fn close(self: Box<Self>) -> Result<Vec<String>> {
+                Ok(Vec::new())
             }
         }
         let dev = Liar(MemDevice::new(MIB, 512, Zeroing::Write));

@@ -136,6 +136,7 @@ impl Sink for FileSink {
             target: path.display().to_string(),
             size,
             device: None,
+            notes: Vec::new(),
         })
     }
 }

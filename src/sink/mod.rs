@@ -142,6 +142,9 @@ pub struct Finished {
     pub size: u64,
     /// For a device or LUN: data, holes, verification.
     pub device: Option<device::DeviceStats>,
+    /// What the operator should know (a partition table the kernel has
+    /// not re-read, say).
+    pub notes: Vec<String>,
 }
 
 /// The range `start..start + len` of a sink as a `Write + Seek` stream
@@ -249,6 +252,7 @@ impl Sink for MemSink {
             target: "memory".into(),
             size: self.0.len() as u64,
             device: None,
+            notes: Vec::new(),
         })
     }
 }

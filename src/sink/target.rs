@@ -8,6 +8,7 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
+use super::blockdev::{BlockDevice, BlockOptions};
 use super::device::{self, DeviceSink};
 use super::{FileSink, Result, Sink};
 use crate::progress::Progress;
@@ -84,11 +85,10 @@ impl Target {
     pub fn preflight(&self, size: u64, opts: &TargetOptions) -> Result<()> {
         match self {
             Target::File(path) => FileSink::check(path),
-            Target::Device(_) | Target::Iscsi(_) => {
-                let dev = self.device(size, opts)?;
-                let _ = (dev.capacity(), size);
-                dev.close()
-            }
+            // Opened with all its checks, then let go unwritten (no
+            // partition table re-read for a disk that did not change).
+            Target::Device(_) => self.device(size, opts).map(drop),
+            Target::Iscsi(_) => self.device(size, opts)?.close().map(drop),
         }
     }
 
@@ -111,15 +111,16 @@ impl Target {
     /// The device behind a device or iSCSI target, opened for writing.
     fn device(
         &self,
-        _size: u64,
-        _opts: &TargetOptions,
+        size: u64,
+        opts: &TargetOptions,
     ) -> Result<Box<dyn device::Device>> {
         match self {
             Target::File(path) => {
                 Err(super::Error::NotAFile { path: path.clone() })
             }
-            Target::Device(_) => {
-                Err(super::blockdev::Error::Unavailable.into())
+            Target::Device(path) => {
+                let o = BlockOptions { force: opts.force };
+                Ok(Box::new(BlockDevice::open(path, size, &o)?))
             }
             Target::Iscsi(_) => Err(crate::iscsi::Error::Unavailable.into()),
         }

@@ -699,11 +699,21 @@ impl Device for BlockDevice {
         }
     }
 
-    /// [`BlockDevice::finish`], its [`Reread`] outcome dropped: the
-    /// [`Device`] contract has no place for it.
-    fn close(self: Box<Self>) -> super::Result<()> {
-        self.finish()?;
-        Ok(())
+    /// [`BlockDevice::finish`], its [`Reread`] outcome a note when the
+    /// kernel could not take the new table.
+    fn close(self: Box<Self>) -> super::Result<Vec<String>> {
+        let name = self.name().to_string();
+        Ok(match self.finish()? {
+            Reread::Done | Reread::Unsupported => Vec::new(),
+            Reread::Busy => vec![format!(
+                "{name}: the kernel still shows the old partitions (a \
+                 partition is open); run partprobe or re-attach the device"
+            )],
+            Reread::NotPermitted => vec![format!(
+                "{name}: not permitted to re-read the partition table; \
+                 udev re-reads it when the device is closed"
+            )],
+        })
     }
 }
 

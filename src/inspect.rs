@@ -124,7 +124,10 @@ pub fn inspect(path: &Path, color: bool) -> Result<String> {
     } else {
         f.seek(SeekFrom::End(0)).map_err(read_err)?
     };
-    let allocated = md.file_type().is_file().then(|| md.blocks().saturating_mul(512));
+    let allocated = md
+        .file_type()
+        .is_file()
+        .then(|| md.blocks().saturating_mul(512));
     report(&mut f, &path.display().to_string(), len, allocated, color)
 }
 
@@ -300,7 +303,11 @@ fn partitions(
     Ok((table, parts))
 }
 
-fn read_at(f: &mut (impl Read + Seek), offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+fn read_at(
+    f: &mut (impl Read + Seek),
+    offset: u64,
+    buf: &mut [u8],
+) -> std::io::Result<()> {
     f.seek(SeekFrom::Start(offset))?;
     f.read_exact(buf)
 }

@@ -11,8 +11,8 @@ use lunforge::cli::{
     Cli, Command, Format, FsType, InitrdArgs, IscsiCommand, MkfsArgs,
     RecipeArgs, RecipeCommand, RecipeOnly, WriteArgs,
 };
-use lunforge::pipeline::{BuildReport, Made, Request};
 use lunforge::filesystems::ext::ExtKind;
+use lunforge::pipeline::{BuildReport, Made, Request};
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
 use lunforge::sink::target::{Target, TargetOptions};
@@ -83,8 +83,10 @@ fn run(cli: Cli) -> Result<()> {
             chap_secret,
         }) => {
             let _ = (portal, secret(chap_secret.as_deref())?);
-            Err(lunforge::sink::Error::from(lunforge::iscsi::Error::Unavailable)
-                .into())
+            Err(lunforge::sink::Error::from(
+                lunforge::iscsi::Error::Unavailable,
+            )
+            .into())
         }
         Command::Recipe(RecipeCommand::Show(r)) => {
             let recipe = load(&r)?;
@@ -226,7 +228,8 @@ fn write_image(
         chap_secret: secret(write.chap_secret.as_deref())?,
     };
     let progress = progress::Terminal::new(quiet);
-    let f = lunforge::sink::copy::write_image(image, &target, &opts, &progress)?;
+    let f =
+        lunforge::sink::copy::write_image(image, &target, &opts, &progress)?;
     println!("wrote {}: {}", f.target, written(&f));
     Ok(())
 }

@@ -124,7 +124,9 @@ impl std::io::Read for DeviceReader<'_> {
             let end = (first + want).div_ceil(block) * block;
             let end = end.min(cap - cap % block).max(first + block);
             let mut data = vec![0u8; (end - first) as usize];
-            self.dev.read(first, &mut data).map_err(std::io::Error::other)?;
+            self.dev
+                .read(first, &mut data)
+                .map_err(std::io::Error::other)?;
             self.cache = (first, data);
         }
         let (start, data) = &self.cache;
@@ -140,11 +142,16 @@ impl std::io::Seek for DeviceReader<'_> {
     fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
         let new = match to {
             std::io::SeekFrom::Start(n) => Some(n),
-            std::io::SeekFrom::End(d) => self.dev.capacity().checked_add_signed(d),
+            std::io::SeekFrom::End(d) => {
+                self.dev.capacity().checked_add_signed(d)
+            }
             std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
         self.pos = new.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek out of range",
+            )
         })?;
         Ok(self.pos)
     }

@@ -62,12 +62,12 @@ impl Target {
     /// secret (which then shows in the process list).
     pub fn has_secret_in_url(&self) -> bool {
         match self {
-            Target::Iscsi(t) => t
-                .0
-                .strip_prefix("iscsi://")
-                .and_then(|rest| rest.split('/').next())
-                .and_then(|auth| auth.rsplit_once('@'))
-                .is_some_and(|(user, _)| user.contains('%')),
+            Target::Iscsi(t) => {
+                t.0.strip_prefix("iscsi://")
+                    .and_then(|rest| rest.split('/').next())
+                    .and_then(|auth| auth.rsplit_once('@'))
+                    .is_some_and(|(user, _)| user.contains('%'))
+            }
             _ => false,
         }
     }

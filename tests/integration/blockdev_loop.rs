@@ -28,7 +28,7 @@ use crate::support::run;
 const MIB: u64 = 1 << 20;
 
 /// `true` when the test can run; says why not otherwise.
-fn root(test: &str) -> bool {
+pub(crate) fn root(test: &str) -> bool {
     let ok = is_root();
     if !ok {
         eprintln!(
@@ -40,16 +40,16 @@ fn root(test: &str) -> bool {
 }
 
 /// A loop device over a sparse file; detached when dropped.
-struct Loop {
-    dev: PathBuf,
-    backing: PathBuf,
+pub(crate) struct Loop {
+    pub(crate) dev: PathBuf,
+    pub(crate) backing: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Loop {
     /// A sparse file of `size` bytes attached to a free loop device, with partition
     /// scanning when `partscan`.
-    fn new(size: u64, partscan: bool) -> Loop {
+    pub(crate) fn new(size: u64, partscan: bool) -> Loop {
         let dir = tempfile::tempdir().expect("tempdir");
         let backing = dir.path().join("backing.img");
         File::create(&backing)
@@ -81,7 +81,7 @@ impl Loop {
     }
 
     /// Allocated bytes of the backing file.
-    fn allocated(&self) -> u64 {
+    pub(crate) fn allocated(&self) -> u64 {
         std::fs::metadata(&self.backing).expect("stat").blocks() * 512
     }
 
@@ -112,12 +112,12 @@ impl Drop for Loop {
 }
 
 /// A mount on a temporary directory; unmounted when dropped.
-struct Mount {
+pub(crate) struct Mount {
     dir: tempfile::TempDir,
 }
 
 impl Mount {
-    fn new(dev: &Path) -> Mount {
+    pub(crate) fn new(dev: &Path) -> Mount {
         let dir = tempfile::tempdir().expect("tempdir");
         run(Command::new("mount").arg(dev).arg(dir.path()), "mount");
         Mount { dir }
@@ -144,7 +144,7 @@ impl Drop for Mount {
     }
 }
 
-fn mkfs_ext4(dev: &Path) {
+pub(crate) fn mkfs_ext4(dev: &Path) {
     run(
         Command::new("mkfs.ext4").args(["-q", "-F"]).arg(dev),
         "e2fsprogs",

@@ -35,7 +35,7 @@ const PARTS: [(&str, &str, &str, &str); 3] = [
 /// The recipe: a 160 MiB disk with a `table` partition table, 16 MiB
 /// of swap, a 64 MiB ext4 root of `root_size` and ext3 on `/srv` for
 /// the rest.
-fn recipe(dir: &Path, table: &str, root_size: &str) -> Recipe {
+pub(crate) fn recipe(dir: &Path, table: &str, root_size: &str) -> Recipe {
     let text = format!(
         "[image]\nname = \"{NAME}\"\nsize = \"160MiB\"\ntable = \"{table}\"\n\
          \n[[partitions]]\nuse = \"swap\"\nsize = \"16MiB\"\nlabel = \"swap\"\n\
@@ -58,14 +58,14 @@ fn gp(p: &str) -> GuestPath {
 
 /// What the test tree holds below `/srv`: (path, bytes), and the hard
 /// link pair (both paths hold the second file's bytes).
-struct Srv {
+pub(crate) struct Srv {
     files: Vec<(&'static str, Vec<u8>)>,
     links: (&'static str, &'static str),
 }
 
 /// A small guest tree: directories, files, a symlink, device nodes,
 /// and below `/srv` files in subdirectories with a hard link pair.
-fn tree() -> (Tree, Srv) {
+pub(crate) fn tree() -> (Tree, Srv) {
     let mut t = Tree::new(TIME).expect("tree");
     let dir = Meta::root(0o755, TIME);
     let file = Meta::root(0o644, TIME);

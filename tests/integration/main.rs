@@ -83,3 +83,4 @@ mod repo_client;
 mod resolve_local;
 mod rootfs;
 mod swap_oracle;
+mod write_cli;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install qemu-system-x86_64, the boot tests' oracle, when it is missing.
+# Install qemu-system-x86_64, the boot tests' oracle, and QEMU's iSCSI
+# block driver (libiscsi, in qemu-block-extra: the guest boots straight
+# from a LUN as a Xen host uses it) when either is missing.
 #
 # Debian's qemu-system-x86 must come from the same QEMU release as the
 # installed qemu-utils. When qemu-utils comes from backports (a version
@@ -13,11 +15,17 @@
 # fails, so a boot test never runs without its emulator.
 set -euo pipefail
 
-command -v qemu-system-x86_64 >/dev/null && exit 0
+debs=(qemu-system-x86 qemu-block-extra)
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+}
+missing=0
+for d in "${debs[@]}"; do installed "$d" || missing=1; done
+[ "$missing" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "qemu-system-x86_64 is missing: install the Debian package" \
-         "qemu-system-x86 (from <codename>-backports when qemu-utils" \
+    echo "QEMU is missing: install the Debian packages" \
+         "${debs[*]} (from <codename>-backports when qemu-utils" \
          "comes from there), or run \`make test\` as root" >&2
     exit 1
 fi
@@ -28,10 +36,10 @@ apt_opts=(-o DPkg::Lock::Timeout=600)
 utils=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
 
 if [[ "$utils" != *'~bpo'* ]]; then
-    echo "installing qemu-system-x86" >&2
+    echo "installing ${debs[*]}" >&2
     apt-get "${apt_opts[@]}" update -qq
     apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends \
-        qemu-system-x86 >/dev/null
+        "${debs[@]}" >/dev/null
     exit 0
 fi
 
@@ -108,11 +116,11 @@ fi
 
 list=/etc/apt/sources.list.d/lunforge-$codename-backports.sources
 printf '%s\n' "$stanza" >"$list"
-echo "installing qemu-system-x86 from $codename-backports ($list)" >&2
+echo "installing ${debs[*]} from $codename-backports ($list)" >&2
 # Update this one source only (the others stay as they are), then
 # install with the backports release preferred.
 apt-get "${apt_opts[@]}" update -qq \
     -o Dir::Etc::sourcelist="$list" -o Dir::Etc::sourceparts=- \
     -o APT::Get::List-Cleanup=0
 apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends \
-    -t "$codename-backports" qemu-system-x86 >/dev/null
+    -t "$codename-backports" "${debs[@]}" >/dev/null

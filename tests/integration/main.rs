@@ -62,6 +62,7 @@ mod support;
 mod blockdev_loop;
 mod boot;
 mod boot_config;
+mod build_library;
 mod cli_recipe;
 mod disk_oracle;
 mod ext4_parts;

@@ -3,7 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 # Debian packages whose tools the tests use as oracles or fixtures makers:
-#   gpg          test OpenPGP key and signatures of the local test repository
+#   gpg gpg-agent  test OpenPGP key and signatures of the local test
+#                repository (gpg only recommends its agent, and key
+#                generation and signing need it)
 #   gpgv         signature verification (lunforge uses it at run time too)
 #   apt-utils    apt-ftparchive: Packages/Release of the local test repository
 #   dpkg-dev     dpkg-deb and dpkg-scanpackages for the test .debs
@@ -19,18 +21,18 @@ CARGO ?= cargo
 #                needs a running hypervisor)
 #   python3      ctypes, to call libxlutil
 #   xen-utils-4.x  pygrub's parser: the guest's grub.cfg and menu.lst (the
-#                name carries the Xen version, so it is looked up locally)
+#                name carries the Xen version: install-debs.sh looks it up
+#                after its apt-get update, so empty package lists do not
+#                drop it)
 #   cpio kmod zstd gzip  initrd: cpio -t/-i, depmod -b, zstd -t, gzip -t
 #   util-linux   blkid, swaplabel, mkswap, dmesg: swap and ext identity
 #   mount        losetup and mount: the kernel reads our images (as root)
 # and qemu-system-x86_64 for the boot tests (tests/support/install-qemu.sh:
 # from backports when the host's qemu-utils comes from there).
-XEN_UTILS := $(shell apt-cache pkgnames xen-utils-4. 2>/dev/null \
-               | grep -E '^xen-utils-4\.[0-9]+$$' | sort -V | tail -n1)
-TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
+TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              cpio kmod zstd gzip util-linux mount \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
-             python3 $(XEN_UTILS)
+             python3 xen-utils-4.x
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean
@@ -47,6 +49,8 @@ test: test-deps
 test-deps:
 	@bash tests/support/install-debs.sh $(TEST_DEBS)
 	@bash tests/support/install-qemu.sh
+	@# Loop devices (a module on Debian's kernels); as root only.
+	@[ "$$(id -u)" -ne 0 ] || [ -e /dev/loop-control ] || modprobe loop || true
 
 ## bench: ratios against the reference tools, measured in one run
 bench: bench-deps build

@@ -230,7 +230,7 @@ for key in ["vif", "disk"]:
 "#;
 
 fn xlu_check(cfg: &Path) -> std::process::Output {
-    require("python3", "python3");
+    require("/usr/bin/python3", "python3");
     let lib = Path::new("/usr/lib/x86_64-linux-gnu");
     assert!(
         std::fs::read_dir(lib).is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e
@@ -240,7 +240,7 @@ fn xlu_check(cfg: &Path) -> std::process::Output {
         "Xen's libxlutil is not installed: install the Debian package \
          libxen-dev (or run `make test` as root)"
     );
-    Command::new("python3")
+    Command::new("/usr/bin/python3")
         .arg("-c")
         .arg(XLU_CHECK)
         .arg(cfg)
@@ -304,18 +304,31 @@ fn xl_config_parses_with_xens_parser() {
 /// `id_path`) through `udevadm test` on a real block disk, in a mount
 /// namespace of its own; the udev links it would make.
 fn udev_links(rule: &Path, id_path: &str) -> Vec<String> {
-    assert!(is_root(), "udevadm test in a mount namespace needs root");
+    assert!(
+        is_root(),
+        "udevadm test in a mount namespace, on a loop device, needs root"
+    );
     require("udevadm", "udev");
     require("unshare", "util-linux");
-    let disk = std::fs::read_dir("/sys/class/block")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| {
-            std::fs::read_to_string(format!("/sys/class/block/{n}/uevent"))
-                .is_ok_and(|u| u.contains("DEVTYPE=disk"))
-        })
-        .expect("a block disk in /sys/class/block");
+    // A disk of the test's own: the host's disks are no business of
+    // this test, and a machine may have none.
+    let backing = tempfile::NamedTempFile::new().unwrap();
+    backing.as_file().set_len(1 << 20).unwrap();
+    let out = crate::support::run(
+        Command::new("losetup")
+            .args(["--find", "--show", "--read-only"])
+            .arg(backing.path()),
+        "mount",
+    );
+    let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        }
+    }
+    let _detach = Detach(dev.clone());
+    let disk = dev.trim_start_matches("/dev/").to_string();
     let rules = tempfile::tempdir().unwrap();
     std::fs::copy(rule, rules.path().join(rule.file_name().unwrap())).unwrap();
     // Sorts before 61-lunforge-…, after 60-persistent-storage.rules.
@@ -369,7 +382,7 @@ fn udev_rule_names_the_lun() {
 /// entry, `title|kernel|args|initrd`, then `default|timeout`; and
 /// whatever it warned about.
 fn pygrub_parse(kind: &str, file: &Path) -> (String, String) {
-    require("python3", "python3");
+    require("/usr/bin/python3", "python3");
     let lib = std::fs::read_dir("/usr/lib")
         .unwrap()
         .filter_map(|e| e.ok())
@@ -386,7 +399,7 @@ fn pygrub_parse(kind: &str, file: &Path) -> (String, String) {
         for i in c.images: print('|'.join([i.title, i.kernel[1], i.args, \
         i.initrd[1]]))\n\
         print(c.default, c.timeout, sep='|')\n";
-    let out = Command::new("python3")
+    let out = Command::new("/usr/bin/python3")
         .args(["-c", code, kind])
         .arg(file)
         .env("PYTHONPATH", lib)

@@ -55,7 +55,7 @@ fi
 # deb822 stanza for "$codename-backports". Continuation lines (an inline
 # Signed-By key) are kept as they are.
 shopt -s nullglob
-sources=(/etc/apt/sources.list.d/*.sources)
+sources=(/etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list)
 [ -f /etc/apt/sources.list ] && sources+=(/etc/apt/sources.list)
 stanza=$(awk -v suite="$codename" '
     function flush() {
@@ -117,10 +117,9 @@ fi
 list=/etc/apt/sources.list.d/lunforge-$codename-backports.sources
 printf '%s\n' "$stanza" >"$list"
 echo "installing ${debs[*]} from $codename-backports ($list)" >&2
-# Update this one source only (the others stay as they are), then
-# install with the backports release preferred.
-apt-get "${apt_opts[@]}" update -qq \
-    -o Dir::Etc::sourcelist="$list" -o Dir::Etc::sourceparts=- \
-    -o APT::Get::List-Cleanup=0
+# Every source (the emulator's dependencies come from the main suite,
+# whose lists may be missing too), then install with the backports
+# release preferred.
+apt-get "${apt_opts[@]}" update -qq
 apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends \
     -t "$codename-backports" "${debs[@]}" >/dev/null

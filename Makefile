@@ -23,6 +23,8 @@ CARGO ?= cargo
 #   cpio kmod zstd gzip  initrd: cpio -t/-i, depmod -b, zstd -t, gzip -t
 #   util-linux   blkid, swaplabel, mkswap, dmesg: swap and ext identity
 #   mount        losetup and mount: the kernel reads our images (as root)
+#   tgt          tgtd and tgtadm: a real iSCSI target for the initiator
+#   libiscsi-bin iscsi-ls and iscsi-inq: libiscsi's view of that target
 # and qemu-system-x86_64 for the boot tests (tests/support/install-qemu.sh:
 # from backports when the host's qemu-utils comes from there).
 XEN_UTILS := $(shell apt-cache pkgnames xen-utils-4. 2>/dev/null \
@@ -30,7 +32,7 @@ XEN_UTILS := $(shell apt-cache pkgnames xen-utils-4. 2>/dev/null \
 TEST_DEBS := gpg gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              cpio kmod zstd gzip util-linux mount \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
-             python3 $(XEN_UTILS)
+             python3 tgt libiscsi-bin $(XEN_UTILS)
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean

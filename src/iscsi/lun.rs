@@ -61,7 +61,7 @@ fn probe(s: &mut Session, lun: u16) -> Result<LunInfo> {
     // `run` retries it once.
     s.run(cmd(scsi::test_unit_ready(), 0))?;
     let raw = s.run(cmd(scsi::inquiry(None, 96), 96))?;
-    let name = s.portal().to_string();
+    let name = s.name().to_string();
     let bad = |op: &'static str, what: &str| Error::BadReply {
         target: name.clone(),
         op,
@@ -154,9 +154,9 @@ pub fn list_luns(
         creds,
         opts,
     )?;
-    s.set_name(target.to_string());
     let mut out = Vec::new();
     for lun in report_luns(&mut s)? {
+        s.set_name(format!("{target} LUN {lun}"));
         match probe(&mut s, lun) {
             Ok(info) => out.push(info),
             // A non-disk LUN (tgt's controller at LUN 0) is not listed.
@@ -209,12 +209,9 @@ impl Lun {
         }
         let info = match probe(&mut session, lun) {
             Ok(i) => i,
-            Err(Error::NotDisk { device_type, .. }) => {
+            Err(e @ Error::NotDisk { .. }) => {
                 let _ = session.logout();
-                return Err(Error::NotDisk {
-                    target: format!("{target} LUN {lun}"),
-                    device_type,
-                });
+                return Err(e);
             }
             Err(e) => return Err(e),
         };

@@ -168,7 +168,12 @@ impl Session {
         &self.conn.portal
     }
 
-    /// Set the name used in messages (e.g. `IQN/LUN`).
+    /// The name used in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Set the name used in messages (e.g. `IQN LUN n`).
     pub fn set_name(&mut self, name: String) {
         self.name = name;
     }
@@ -474,15 +479,11 @@ impl Session {
     }
 
     fn task_mut(&mut self, itt: u32, what: Opcode) -> Result<&mut Task> {
-        if !self.tasks.contains_key(&itt) {
-            return Err(self.protocol(format!(
-                "{what} PDU for unknown task tag {itt:#x}"
-            )));
-        }
+        let (portal, target) = (&self.conn.portal, &self.name);
         self.tasks.get_mut(&itt).ok_or_else(|| Error::Protocol {
-            portal: String::new(),
-            target: String::new(),
-            what: String::new(),
+            portal: portal.clone(),
+            target: target.clone(),
+            what: format!("{what} PDU for unknown task tag {itt:#x}"),
         })
     }
 
@@ -655,8 +656,22 @@ impl Session {
                 ),
             });
         };
-        let slice = data.get(..end).unwrap_or_default().to_vec();
-        self.send_data_out(r.itt, lun, r.ttt, &slice, off)?;
+        // Lend the data out of the task while it is sent (no copy).
+        let data = match &mut task.dir {
+            Dir::Write(d) => std::mem::take(d),
+            _ => Vec::new(),
+        };
+        let sent = self.send_data_out(
+            r.itt,
+            lun,
+            r.ttt,
+            data.get(..end).unwrap_or_default(),
+            off,
+        );
+        if let Some(t) = self.tasks.get_mut(&r.itt) {
+            t.dir = Dir::Write(data);
+        }
+        sent?;
         self.conn.flush().map_err(|e| self.lost(e))
     }
 }

@@ -447,3 +447,38 @@ fn iscsi_hostile_random_streams() {
         h.join().unwrap();
     }
 }
+
+/// A UNIT ATTENTION is retried once; a second one is reported.
+#[test]
+fn iscsi_hostile_unit_attention_retried_once() {
+    fn ua() -> Vec<u8> {
+        let mut sense = vec![0u8, 18, 0x70, 0, 0x06, 0, 0, 0, 0, 10];
+        sense.extend_from_slice(&[0, 0, 0, 0, 0x29, 0, 0, 0, 0, 0]);
+        sense
+    }
+    let (port, h) = fake("", |s, d, b, _| {
+        send(s, d, &good(b.itt(), 2).encode(), &ua());
+        let (again, _) = read_req(s, d).unwrap();
+        assert_ne!(again.itt(), b.itt(), "a retry takes a new task tag");
+        assert_eq!(again.0[32..48], b.0[32..48], "the same CDB");
+        send(s, d, &good(again.itt(), 0).encode(), &[]);
+        let (third, _) = read_req(s, d).unwrap();
+        send(s, d, &good(third.itt(), 2).encode(), &ua());
+        let (fourth, _) = read_req(s, d).unwrap();
+        send(s, d, &good(fourth.itt(), 2).encode(), &ua());
+    });
+    let mut sess = session(port);
+    let tur = || Command {
+        cdb: scsi::test_unit_ready(),
+        lun: [0; 8],
+        data_out: None,
+        data_in: 0,
+        range: None,
+    };
+    sess.run(tur()).unwrap();
+    let e = sess.run(tur()).unwrap_err();
+    assert!(e.to_string().contains("UNIT ATTENTION"), "{e}");
+    assert!(e.to_string().contains("power on, reset"), "{e}");
+    drop(sess);
+    h.join().unwrap();
+}

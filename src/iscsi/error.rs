@@ -56,11 +56,12 @@ pub enum Error {
         /// What went wrong.
         source: PduError,
     },
-    /// The connection failed while writes were in flight.
+    /// The connection failed or the target broke the protocol in
+    /// full feature phase: the session is over.
     #[error(
-        "iSCSI {target} at {portal}: connection lost with {in_flight} \
-         command(s) in flight; {acked} bytes of writes were acknowledged \
-         before that: {source}"
+        "iSCSI {target} at {portal}: {source}; session ended with \
+         {in_flight} command(s) in flight and {acked} bytes of writes \
+         acknowledged"
     )]
     Lost {
         /// host:port.
@@ -324,6 +325,11 @@ mod tests {
                 want: 48,
             },
         };
-        assert!(e.to_string().contains("4096 bytes of writes"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "iSCSI iqn.x/1 at p:1: the target closed the connection after 0 \
+             of 48 bytes of the PDU header; session ended with 2 command(s) \
+             in flight and 4096 bytes of writes acknowledged"
+        );
     }
 }

@@ -47,7 +47,41 @@ impl LunInfo {
     }
 }
 
-/// Read what `lun` reports; `name` is used in messages.
+impl std::fmt::Display for LunInfo {
+    /// `LUN 1: IET VIRTUAL-DISK 0001, 64.0 MiB (131072 blocks of 512
+    /// bytes), thin (UNMAP)`: one line for `iscsi discover`/`inspect`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = &self.inquiry;
+        write!(
+            f,
+            "LUN {}: {} {} {}, {} ({} blocks of {} bytes)",
+            self.lun,
+            i.vendor,
+            i.product,
+            i.revision,
+            crate::units::human(self.capacity),
+            self.blocks,
+            self.block_size
+        )?;
+        let p = self.provisioning.unwrap_or_default();
+        if self.can_unmap() {
+            let how = if p.lbpu {
+                "UNMAP"
+            } else {
+                "WRITE SAME(16) UNMAP"
+            };
+            write!(f, ", thin ({how})")?;
+        } else if self.lbpme {
+            f.write_str(", thin (unmapped blocks not zeroed)")?;
+        }
+        if i.protect {
+            f.write_str(", protection information")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read what `lun` reports.
 fn probe(s: &mut Session, lun: u16) -> Result<LunInfo> {
     let field = encode_lun(lun);
     let cmd = |cdb: Cdb, n: usize| Command {
@@ -467,5 +501,46 @@ impl Device for Lun {
     fn close(self: Box<Self>) -> sink::Result<()> {
         self.session.logout()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_line() {
+        let mut info = LunInfo {
+            lun: 1,
+            inquiry: Inquiry {
+                vendor: "IET".into(),
+                product: "VIRTUAL-DISK".into(),
+                revision: "0001".into(),
+                ..Inquiry::default()
+            },
+            block_size: 512,
+            blocks: 131_072,
+            capacity: 64 << 20,
+            lbpme: true,
+            lbprz: true,
+            provisioning: Some(Provisioning {
+                lbpu: true,
+                lbpws: true,
+                lbprz: true,
+                provisioning_type: 2,
+            }),
+            limits: BlockLimits::default(),
+        };
+        assert!(info.can_unmap());
+        assert_eq!(
+            info.to_string(),
+            "LUN 1: IET VIRTUAL-DISK 0001, 64.0 MiB (131072 blocks of 512 \
+             bytes), thin (UNMAP)"
+        );
+        info.lbprz = false;
+        assert!(!info.can_unmap());
+        assert!(info
+            .to_string()
+            .ends_with("thin (unmapped blocks not zeroed)"));
     }
 }

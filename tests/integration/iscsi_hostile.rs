@@ -335,7 +335,8 @@ fn iscsi_hostile_short_write_then_close() {
         msg.contains("closed the connection after 20 of 48 bytes"),
         "{msg}"
     );
-    assert!(msg.contains("0 bytes of writes were acknowledged"), "{msg}");
+    assert!(msg.contains("1 command(s) in flight"), "{msg}");
+    assert!(msg.contains("0 bytes of writes acknowledged"), "{msg}");
 }
 
 #[test]
@@ -481,4 +482,101 @@ fn iscsi_hostile_unit_attention_retried_once() {
     assert!(e.to_string().contains("power on, reset"), "{e}");
     drop(sess);
     h.join().unwrap();
+}
+
+/// A fake target whose whole conversation is `f`; the error of a login.
+fn login_against<F>(f: F) -> Error
+where
+    F: FnOnce(&mut TcpStream) + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        f(&mut s);
+        let mut sink = [0u8; 4096];
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let e = Session::connect(
+        "127.0.0.1",
+        port,
+        SessionKind::Normal(IQN),
+        "hostile",
+        &Credentials::default(),
+        &opts(),
+    )
+    .unwrap_err();
+    h.join().unwrap();
+    e
+}
+
+#[test]
+fn iscsi_hostile_logins() {
+    let none = Digests::default();
+    // Refused: target not found, named.
+    let e = login_against(move |s| {
+        let (b, _) = read_req(s, none).unwrap();
+        let mut r = rsp(Stage::Security, Stage::Operational, 0);
+        r.transit = false;
+        r.isid.copy_from_slice(&b.0[8..14]);
+        r.status_class = 2;
+        r.status_detail = 3;
+        let _ = write_pdu(s, &r.encode(), &[], none);
+    });
+    assert!(
+        e.to_string().contains(&format!("no target named {IQN}")),
+        "{e}"
+    );
+    // Malformed text.
+    let e = login_against(move |s| {
+        let (b, _) = read_req(s, none).unwrap();
+        let mut r = rsp(Stage::Security, Stage::Operational, 0);
+        r.isid.copy_from_slice(&b.0[8..14]);
+        let _ = write_pdu(s, &r.encode(), b"AuthMethod\0", none);
+    });
+    assert!(e.to_string().contains("has no '='"), "{e}");
+    // An unasked-for authentication method.
+    let e = login_against(move |s| {
+        let (b, _) = read_req(s, none).unwrap();
+        let mut r = rsp(Stage::Security, Stage::Operational, 0);
+        r.transit = false;
+        r.isid.copy_from_slice(&b.0[8..14]);
+        let _ = write_pdu(s, &r.encode(), b"AuthMethod=SRP\0", none);
+    });
+    assert!(e.to_string().contains("AuthMethod=SRP"), "{e}");
+    // A reply that continues for ever.
+    let e = login_against(move |s| {
+        while let Some((b, _)) = read_req(s, none) {
+            let mut r = rsp(Stage::Security, Stage::Operational, 0);
+            r.transit = false;
+            r.cont = true;
+            r.isid.copy_from_slice(&b.0[8..14]);
+            let text = vec![b'a'; 8000];
+            if write_pdu(s, &r.encode(), &text, none).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(
+        e.to_string().contains("too long")
+            || e.to_string().contains("never ends"),
+        "{e}"
+    );
+    // Another login's ISID.
+    let e = login_against(move |s| {
+        let _ = read_req(s, none).unwrap();
+        let r = rsp(Stage::Security, Stage::Operational, 0);
+        let _ = write_pdu(s, &r.encode(), b"AuthMethod=None\0", none);
+    });
+    assert!(e.to_string().contains("another login"), "{e}");
+    // CHAP demanded, no credentials given.
+    let e = login_against(move |s| {
+        let (b, _) = read_req(s, none).unwrap();
+        let mut r = rsp(Stage::Security, Stage::Operational, 0);
+        r.transit = false;
+        r.isid.copy_from_slice(&b.0[8..14]);
+        let _ = write_pdu(s, &r.encode(), b"AuthMethod=CHAP\0", none);
+    });
+    assert!(e.to_string().contains("requires CHAP"), "{e}");
 }

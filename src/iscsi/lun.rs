@@ -272,6 +272,11 @@ impl Lun {
         self.session.acked()
     }
 
+    /// Commands sent and not yet answered (pipelined writes).
+    pub fn in_flight(&self) -> usize {
+        self.session.in_flight()
+    }
+
     /// Wait for writes in flight, then log out.
     pub fn logout(self) -> Result<()> {
         self.session.logout()

@@ -100,8 +100,14 @@ fn iscsi_discovery_agrees_with_iscsi_ls() {
         text.contains(&format!("Target:{IQN} Portal:127.0.0.1:{},1", t.port)),
         "{text}"
     );
-    // iscsi-ls prints sizes rounded to MiB ("Size:64M" or "63M").
-    assert!(text.contains("Lun:1    Type:DIRECT_ACCESS"), "{text}");
+    // iscsi-ls prints the returned (last) LBA times the block size, in
+    // whole MiB rounded down: 64 MiB shows as 63M.
+    let shown = (luns[0].capacity - u64::from(luns[0].block_size)) / MIB;
+    assert!(
+        text.contains(&format!("Lun:1    Type:DIRECT_ACCESS (Size:{shown}M)")),
+        "{text}\n{:?}",
+        luns[0]
+    );
 }
 
 #[test]
@@ -255,9 +261,11 @@ fn write_read_compare(
     let start = Instant::now();
     let mut at = 0u64;
     let mut i = 0;
+    let mut most_in_flight = 0;
     while at < size {
         let n = (sizes[i % sizes.len()] as u64).min(size - at) as usize;
         lun.write(at, &pattern(at, n, tag)).unwrap();
+        most_in_flight = most_in_flight.max(lun.in_flight());
         at += n as u64;
         i += 1;
     }
@@ -266,6 +274,8 @@ fn write_read_compare(
     lun.write(4096, &pattern(4096, 8192, !tag)).unwrap();
     lun.sync().unwrap();
     let secs = start.elapsed().as_secs_f64();
+    assert!(most_in_flight > 4, "writes were not pipelined");
+    assert_eq!(lun.in_flight(), 0, "sync waits for every write");
     let mut back = vec![0u8; 1 << 20];
     let mut at = 0u64;
     while at < size.min(8 * MIB) {

@@ -21,19 +21,48 @@
 //!
 //! # Why written here
 //!
-//! - `iscsi-client-rs` on crates.io is a pure-Rust initiator, but it is
-//!   licensed AGPL-3.0-or-later (its first, yanked release was MIT),
-//!   which cannot be combined into this crate's `MIT OR Apache-2.0`
-//!   binary, it is at version 0.0.x, and it is built on tokio and
-//!   `anyhow`.
-//! - libiscsi (LGPL-2.1+) through FFI would put a C library and `unsafe`
-//!   foreign calls into what is otherwise a single safe, static binary.
+//! - `iscsi-client-rs` on crates.io (0.0.9 at the time of writing) is
+//!   a pure-Rust initiator, but it is licensed AGPL-3.0-or-later (its
+//!   first, yanked release was MIT), which cannot go into this crate's
+//!   `MIT OR Apache-2.0` binary; it is also pre-0.1 and built on tokio
+//!   and `anyhow`.
+//! - libiscsi through FFI would put a C library (LGPL-2.1-or-later,
+//!   with relinking obligations once linked statically; distributions
+//!   build it against libgcrypt) and `unsafe` foreign calls into what
+//!   is otherwise a single safe, static binary. Its tools (`iscsi-ls`, `iscsi-inq`,
+//!   `iscsi-readcapacity16`) serve instead as test oracles.
 //!
 //! The initiator needed here is small: one connection per session,
 //! ErrorRecoveryLevel 0, no task management; a failure ends the
 //! session with an error that says how far the writes got. Every
 //! number read from the target is checked before it is used, so this
 //! module tree denies unchecked arithmetic and `as` casts.
+
+//!
+//! # Use
+//!
+//! ```no_run
+//! use lunforge::iscsi::{self, Credentials, IscsiUrl, Lun, Options, Secret};
+//! use lunforge::sink::Device;
+//!
+//! // Discovery: every target of a portal, then the LUNs of one.
+//! let portal = IscsiUrl::parse_partial("iscsi://192.0.2.10")?;
+//! let opts = Options::default();
+//! for t in iscsi::discover(&portal, &Credentials::default(), &opts)? {
+//!     println!("{} at {:?}", t.name, t.portals);
+//! }
+//! let url = IscsiUrl::parse("iscsi://jim@192.0.2.10/iqn.2024-01.example:d/1")?;
+//! // The secret comes from elsewhere (env:, file:), not from the URL.
+//! let creds = Credentials::from_url(&url, Some(Secret::from("s3cret")), None);
+//! for info in iscsi::list_luns(&url, &creds, &opts)? {
+//!     println!("{info}");
+//! }
+//! let mut lun = Lun::open(&url, &creds, &opts)?;
+//! lun.write(0, &[0u8; 4096])?;
+//! lun.sync()?;
+//! Box::new(lun).close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(clippy::arithmetic_side_effects, clippy::as_conversions)]
 

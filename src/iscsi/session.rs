@@ -32,7 +32,7 @@ use super::pdu::reject::{self, Reject};
 use super::pdu::scsi_cmd::ScsiCommand;
 use super::pdu::scsi_rsp::{sense_of, ScsiResponse};
 use super::pdu::text::{TextRequest, TextResponse};
-use super::pdu::{sn_le, sn_lt, Bhs, Opcode, Pdu, PduError, BHS_LEN, NO_TAG};
+use super::pdu::{sn_le, sn_lt, Bhs, Opcode, Pdu, PduError, NO_TAG};
 use super::scsi::Cdb;
 use super::sense::{Sense, STATUS_CHECK_CONDITION, STATUS_GOOD};
 use super::text::{TextList, MAX_TEXT};
@@ -280,10 +280,8 @@ impl Session {
             if !busy {
                 return Ok(());
             }
-            if self.tasks.is_empty() {
-                // Only the window is closed: the target must open it
-                // (by a NOP-In or an Async Message).
-            }
+            // With nothing in flight only the target can open a closed
+            // window (by a NOP-In); the read timeout bounds the wait.
             self.pump()?;
         }
     }
@@ -397,11 +395,10 @@ impl Session {
 
     fn pump_inner(&mut self) -> Result<()> {
         let pdu = self.conn.recv().map_err(|e| self.lost(e))?;
-        let bad = |e: PduError| e;
         match pdu.bhs.opcode() {
             Opcode::ScsiResponse => {
-                let r = ScsiResponse::decode(&pdu.bhs)
-                    .map_err(|e| self.lost(bad(e)))?;
+                let r =
+                    ScsiResponse::decode(&pdu.bhs).map_err(|e| self.lost(e))?;
                 self.status_sn(r.stat_sn);
                 self.window(r.exp_cmd_sn, r.max_cmd_sn);
                 self.on_response(r, &pdu)
@@ -445,7 +442,6 @@ impl Session {
                     .data
                     .first()
                     .map_or(Opcode::Other(0x3f), |b| Opcode::from_code(*b));
-                let _ = pdu.data.get(..BHS_LEN);
                 Err(Error::Rejected {
                     portal: self.conn.portal.clone(),
                     target: self.name.clone(),

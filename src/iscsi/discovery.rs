@@ -29,6 +29,20 @@ pub struct DiscoveredTarget {
     pub portals: Vec<TargetPortal>,
 }
 
+impl DiscoveredTarget {
+    /// The URL of this target through the portal that was asked (`base`,
+    /// whose credentials it keeps), for [`super::list_luns`]: targets
+    /// often report addresses (127.0.0.1, a private network) that only
+    /// mean something on their side.
+    pub fn url_via(&self, base: &IscsiUrl) -> IscsiUrl {
+        IscsiUrl {
+            target: Some(self.name.clone()),
+            lun: None,
+            ..base.clone()
+        }
+    }
+}
+
 /// Parse a `TargetAddress` value; `None` when malformed.
 pub fn parse_target_address(v: &str) -> Option<TargetPortal> {
     let (addr, tpgt) = match v.rsplit_once(',') {
@@ -153,5 +167,7 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].portals.len(), 2);
         assert_eq!(d[1].portals, vec![asked]);
+        let base = IscsiUrl::parse_partial("iscsi://jim@h:3261").unwrap();
+        assert_eq!(d[0].url_via(&base).to_string(), "iscsi://jim@h:3261/iqn.a");
     }
 }

@@ -431,3 +431,54 @@ fn iscsi_target_killed_mid_write() {
     assert!(msg.contains("session ended with"), "{msg}");
     assert!(msg.contains("bytes of writes acknowledged"), "{msg}");
 }
+
+/// tgtd's own sense data, decoded: a read past the end and a write to
+/// a read-only LUN (whose failure surfaces at the sync that waits for
+/// the pipelined write).
+#[test]
+fn iscsi_sense_from_tgtd() {
+    let size = 8 * MIB;
+    let (t, _file) = target(size);
+    let url = IscsiUrl::parse(&t.url(IQN, 1)).unwrap();
+    let mut s = lunforge::iscsi::session::Session::connect(
+        "127.0.0.1",
+        t.port,
+        lunforge::iscsi::login::SessionKind::Normal(IQN),
+        "sense",
+        &Credentials::default(),
+        &opts(),
+    )
+    .unwrap();
+    let past = size / 512 + 10;
+    let e = s
+        .run(lunforge::iscsi::session::Command {
+            cdb: lunforge::iscsi::scsi::read16(past, 1),
+            lun: lunforge::iscsi::pdu::encode_lun(1),
+            data_out: None,
+            data_in: 512,
+            range: None,
+        })
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("READ(16) at LBA 16394"), "{msg}");
+    assert!(msg.contains("LBA out of range (ILLEGAL REQUEST"), "{msg}");
+    s.logout().unwrap();
+
+    t.tgtadm(&[
+        "--op",
+        "update",
+        "--mode",
+        "logicalunit",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "--params",
+        "readonly=1",
+    ]);
+    let mut lun = Lun::open(&url, &Credentials::default(), &opts()).unwrap();
+    lun.write(0, &[1u8; 4096]).unwrap();
+    let e = lun.sync().unwrap_err();
+    assert!(e.to_string().contains("LUN is write-protected"), "{e}");
+    assert!(e.to_string().contains("WRITE(16) at LBA 0"), "{e}");
+}

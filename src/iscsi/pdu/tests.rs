@@ -278,3 +278,32 @@ fn serial_numbers() {
     assert!(!sn_lt(5, 0xffff_fff0));
     assert!(sn_le(7, 7));
 }
+
+/// Random bytes through every decoder of target data: no panic, and
+/// nothing sized by the input beyond the input itself.
+#[test]
+fn reply_decoders_never_panic() {
+    use crate::iscsi::{chap, scsi, sense::Sense, text::TextList};
+    let mut rng = Rng(0x0dd_ba11_cafe_f00d);
+    for _ in 0..4000 {
+        let len = (rng.next() % 80) as usize;
+        let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if let Some(first) = b.first_mut() {
+            *first =
+                [0x70, 0x71, 0x72, 0x73, 0x00, 0x7f][(rng.next() % 6) as usize];
+        }
+        let _ = Sense::decode(&b);
+        let _ = scsi::Inquiry::decode(&b);
+        let _ = scsi::Capacity::decode(&b).map(|c| c.bytes());
+        let _ = scsi::BlockLimits::decode(&b);
+        let _ = scsi::Provisioning::decode(&b);
+        let _ = scsi::supported_pages(&b);
+        let (luns, _) = scsi::decode_report_luns(&b);
+        assert!(luns.len() <= b.len() / 8);
+        let _ = sense_of(&b);
+        let _ = TextList::decode(&b);
+        if let Ok(s) = std::str::from_utf8(&b) {
+            let _ = chap::decode_binary(s, "CHAP_C");
+        }
+    }
+}

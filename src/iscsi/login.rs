@@ -319,16 +319,24 @@ impl Login<'_> {
             let rsp = LoginResponse::decode(&pdu.bhs)
                 .map_err(|e| self.conn.err(e))?;
             if rsp.status_class != 0 {
+                let mut reason = status_text(
+                    rsp.status_class,
+                    rsp.status_detail,
+                    &self.target,
+                );
+                // A redirection names the new portal (§11.13.5).
+                let moved = TextList::decode(&pdu.data)
+                    .ok()
+                    .and_then(|t| t.get("TargetAddress").map(str::to_string));
+                if let (1, Some(addr)) = (rsp.status_class, moved) {
+                    reason = format!("{reason} to {addr}");
+                }
                 return Err(Error::Login {
                     portal: self.conn.portal.clone(),
                     target: self.target.clone(),
                     class: rsp.status_class,
                     detail: rsp.status_detail,
-                    reason: status_text(
-                        rsp.status_class,
-                        rsp.status_detail,
-                        &self.target,
-                    ),
+                    reason,
                 });
             }
             if rsp.isid != self.isid || rsp.itt != 0 {

@@ -528,6 +528,26 @@ fn iscsi_hostile_logins() {
         e.to_string().contains(&format!("no target named {IQN}")),
         "{e}"
     );
+    // Redirected.
+    let e = login_against(move |s| {
+        let (b, _) = read_req(s, none).unwrap();
+        let mut r = rsp(Stage::Security, Stage::Operational, 0);
+        r.transit = false;
+        r.isid.copy_from_slice(&b.0[8..14]);
+        r.status_class = 1;
+        r.status_detail = 1;
+        let _ = write_pdu(
+            s,
+            &r.encode(),
+            b"TargetAddress=192.0.2.7:3260,1\0",
+            none,
+        );
+    });
+    assert!(
+        e.to_string()
+            .contains("target moved temporarily to 192.0.2.7:3260,1"),
+        "{e}"
+    );
     // Malformed text.
     let e = login_against(move |s| {
         let (b, _) = read_req(s, none).unwrap();

@@ -42,8 +42,23 @@ pub struct LunInfo {
 impl LunInfo {
     /// Whether the LUN can deallocate ranges that then read as zeros.
     pub fn can_unmap(&self) -> bool {
+        self.lbpme && self.lbprz && (self.has_unmap() || self.has_write_same())
+    }
+
+    /// UNMAP is offered: LBPU, and unless the Block Limits page is
+    /// missing, a non-zero MAXIMUM UNMAP LBA COUNT and descriptor count
+    /// (SBC-3 §6.6.4: zero means UNMAP is not implemented).
+    pub fn has_unmap(&self) -> bool {
         let p = self.provisioning.unwrap_or_default();
-        self.lbpme && self.lbprz && (p.lbpu || p.lbpws)
+        let l = &self.limits;
+        p.lbpu
+            && (*l == BlockLimits::default()
+                || (l.max_unmap_lbas != 0 && l.max_unmap_descriptors != 0))
+    }
+
+    /// WRITE SAME(16) with UNMAP is offered (LBPWS).
+    pub fn has_write_same(&self) -> bool {
+        self.provisioning.is_some_and(|p| p.lbpws)
     }
 }
 
@@ -63,9 +78,8 @@ impl std::fmt::Display for LunInfo {
             self.blocks,
             self.block_size
         )?;
-        let p = self.provisioning.unwrap_or_default();
         if self.can_unmap() {
-            let how = if p.lbpu {
+            let how = if self.has_unmap() {
                 "UNMAP"
             } else {
                 "WRITE SAME(16) UNMAP"
@@ -470,10 +484,9 @@ impl Device for Lun {
         if blocks == 0 {
             return Ok(());
         }
-        let p = self.info.provisioning.unwrap_or_default();
-        if p.lbpu && self.info.can_unmap() {
+        if self.info.has_unmap() && self.info.can_unmap() {
             self.zero_unmap(lba, blocks)?;
-        } else if p.lbpws && self.info.can_unmap() {
+        } else if self.info.has_write_same() && self.info.can_unmap() {
             self.zero_write_same(lba, blocks)?;
         } else {
             let max = self.max_transfer();
@@ -542,6 +555,11 @@ mod tests {
             "LUN 1: IET VIRTUAL-DISK 0001, 64.0 MiB (131072 blocks of 512 \
              bytes), thin (UNMAP)"
         );
+        // A Block Limits page that says UNMAP is not implemented leaves
+        // WRITE SAME(16) UNMAP.
+        info.limits.max_transfer = 8;
+        assert!(!info.has_unmap() && info.can_unmap());
+        assert!(info.to_string().ends_with("thin (WRITE SAME(16) UNMAP)"));
         info.lbprz = false;
         assert!(!info.can_unmap());
         assert!(info

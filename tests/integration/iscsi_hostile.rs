@@ -600,3 +600,129 @@ fn iscsi_hostile_logins() {
     });
     assert!(e.to_string().contains("requires CHAP"), "{e}");
 }
+
+/// A well-behaved fake LUN 1 of 1024 blocks whose Block Limits allow 8
+/// blocks and 2 descriptors per UNMAP and 16 blocks per WRITE SAME, and
+/// whose LBP page has `lbp_flags` (byte 5). It records every CDB with
+/// its data and returns them when the initiator logs out.
+fn fake_lun(lbp_flags: u8) -> (u16, JoinHandle<Vec<(Vec<u8>, Vec<u8>)>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let d = fake_login(&mut s, "");
+        let mut seen = Vec::new();
+        let mut stat_sn = 2u32;
+        while let Some((b, data)) = read_req(&mut s, d) {
+            if b.opcode() == Opcode::LogoutRequest {
+                let mut r = Bhs::new(Opcode::LogoutResponse, false);
+                r.0[1] = 0x80;
+                r.put_u32(0x10, b.itt());
+                send(&mut s, d, &r, &[]);
+                break;
+            }
+            assert_eq!(b.opcode(), Opcode::ScsiCommand);
+            let cdb = b.0[32..48].to_vec();
+            let reply: Vec<u8> = match (cdb[0], cdb[1] & 1, cdb[2]) {
+                (0xa0, _, _) => {
+                    let mut r = vec![0, 0, 0, 16, 0, 0, 0, 0];
+                    r.extend_from_slice(&[0; 8]);
+                    r.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+                    r
+                }
+                (0x12, 0, _) => {
+                    let mut r = vec![0u8; 36];
+                    r[8..16].copy_from_slice(b"FAKE    ");
+                    r[16..32].copy_from_slice(b"LUN             ");
+                    r
+                }
+                (0x12, 1, 0x00) => vec![0, 0, 0, 3, 0x00, 0xb0, 0xb2],
+                (0x12, 1, 0xb0) => {
+                    let mut r = vec![0u8; 64];
+                    r[1] = 0xb0;
+                    r[3] = 0x3c;
+                    r[0x14..0x18].copy_from_slice(&8u32.to_be_bytes());
+                    r[0x18..0x1c].copy_from_slice(&2u32.to_be_bytes());
+                    r[0x24..0x2c].copy_from_slice(&16u64.to_be_bytes());
+                    r
+                }
+                (0x12, 1, 0xb2) => vec![0, 0xb2, 0, 4, 0, lbp_flags, 2, 0],
+                (0x9e, _, _) => {
+                    let mut r = vec![0u8; 32];
+                    r[..8].copy_from_slice(&1023u64.to_be_bytes());
+                    r[8..12].copy_from_slice(&512u32.to_be_bytes());
+                    r[14] = 0xc0;
+                    r
+                }
+                _ => Vec::new(),
+            };
+            seen.push((cdb, data));
+            let want = b.u32(0x14) as usize;
+            let reply = &reply[..reply.len().min(want)];
+            stat_sn += 1;
+            if reply.is_empty() {
+                let mut g = good(b.itt(), 0);
+                g.stat_sn = stat_sn;
+                send(&mut s, d, &g.encode(), &[]);
+            } else {
+                let mut di = data_in(b.itt(), 0, true);
+                di.stat_sn = stat_sn;
+                send(&mut s, d, &di.encode(), reply);
+            }
+        }
+        seen
+    });
+    (port, h)
+}
+
+fn zero_on_fake(lbp_flags: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use lunforge::iscsi::{IscsiUrl, Lun};
+    use lunforge::sink::{Device, Zeroing};
+    let (port, h) = fake_lun(lbp_flags);
+    let url =
+        IscsiUrl::parse(&format!("iscsi://127.0.0.1:{port}/{IQN}/1")).unwrap();
+    let mut lun = Lun::open(&url, &Credentials::default(), &opts()).unwrap();
+    assert_eq!(lun.capacity(), 1024 * 512);
+    assert_eq!(lun.zeroing(), Zeroing::Unmap, "{}", lun.info());
+    lun.zero(512, 40 * 512).unwrap();
+    Box::new(lun).close().unwrap();
+    let seen = h.join().unwrap();
+    seen.into_iter()
+        .filter(|(c, _)| matches!(c[0], 0x42 | 0x93))
+        .collect()
+}
+
+#[test]
+fn iscsi_zero_respects_unmap_limits() {
+    // LBPU, LBPWS, LBPRZ: UNMAP, at most 2 descriptors of 8 blocks.
+    let cmds = zero_on_fake(0xc4);
+    assert_eq!(cmds.len(), 3, "{cmds:?}");
+    let mut covered = Vec::new();
+    for (cdb, params) in &cmds {
+        assert_eq!(cdb[0], 0x42);
+        let n = u16::from_be_bytes([params[2], params[3]]) as usize / 16;
+        assert!(n <= 2);
+        for d in params[8..].chunks(16).take(n) {
+            let lba = u64::from_be_bytes(d[..8].try_into().unwrap());
+            let count = u32::from_be_bytes(d[8..12].try_into().unwrap());
+            assert!(count <= 8);
+            covered.push((lba, count));
+        }
+    }
+    assert_eq!(covered.first(), Some(&(1, 8)));
+    assert_eq!(covered.iter().map(|c| c.1).sum::<u32>(), 40);
+
+    // LBPWS only: WRITE SAME(16) with UNMAP, at most 16 blocks each,
+    // one block of zeros as data.
+    let cmds = zero_on_fake(0x44);
+    let lens: Vec<u32> = cmds
+        .iter()
+        .map(|(c, d)| {
+            assert_eq!((c[0], c[1] & 0x08), (0x93, 0x08));
+            assert_eq!(d, &vec![0u8; 512]);
+            u32::from_be_bytes(c[10..14].try_into().unwrap())
+        })
+        .collect();
+    assert_eq!(lens, vec![16, 16, 8]);
+}

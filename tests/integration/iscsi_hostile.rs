@@ -605,7 +605,10 @@ fn iscsi_hostile_logins() {
 /// blocks and 2 descriptors per UNMAP and 16 blocks per WRITE SAME, and
 /// whose LBP page has `lbp_flags` (byte 5). It records every CDB with
 /// its data and returns them when the initiator logs out.
-fn fake_lun(lbp_flags: u8) -> (u16, JoinHandle<Vec<(Vec<u8>, Vec<u8>)>>) {
+/// The CDBs a fake LUN received, each with its data.
+type Seen = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn fake_lun(lbp_flags: u8) -> (u16, JoinHandle<Seen>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
@@ -676,7 +679,7 @@ fn fake_lun(lbp_flags: u8) -> (u16, JoinHandle<Vec<(Vec<u8>, Vec<u8>)>>) {
     (port, h)
 }
 
-fn zero_on_fake(lbp_flags: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn zero_on_fake(lbp_flags: u8) -> Seen {
     use lunforge::iscsi::{IscsiUrl, Lun};
     use lunforge::sink::{Device, Zeroing};
     let (port, h) = fake_lun(lbp_flags);

@@ -226,6 +226,17 @@ fn iscsi_unknown_target_and_missing_lun() {
     assert!(matches!(e, Error::NoLun { lun: 5, .. }), "{e:?}");
     assert!(e.to_string().contains("has no LUN 5"), "{e}");
 
+    // tgt's LUN 0 is its controller, not a disk.
+    let url = IscsiUrl::parse(&t.url(IQN, 0)).unwrap();
+    let e = Lun::open(&url, &Credentials::default(), &opts()).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!(
+            "{IQN} LUN 0: peripheral device type 0x0c is not a \
+             direct-access block device"
+        )),
+        "{e}"
+    );
+
     // Nothing listening.
     let port = crate::support::tgtd::free_port();
     let url =

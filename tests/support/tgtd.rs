@@ -231,6 +231,20 @@ impl Tgtd {
 
 impl Drop for Tgtd {
     fn drop(&mut self) {
+        self.stop();
+        // tgtd leaves its management socket and lock file behind.
+        for suffix in ["", ".lock"] {
+            let _ = std::fs::remove_file(format!(
+                "/var/run/tgtd/socket.{}{suffix}",
+                self.ctl
+            ));
+        }
+    }
+}
+
+impl Tgtd {
+    /// Delete the targets and the system, then kill if still alive.
+    fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             for tid in &self.tids {
                 let _ = self.try_tgtadm(&[

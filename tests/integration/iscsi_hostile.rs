@@ -269,6 +269,16 @@ fn iscsi_hostile_data_beyond_transfer() {
             .contains("Data-In of 4096 bytes at offset 2048"),
         "{e}"
     );
+    // More bytes on the wire than DataSegmentLength declares: the rest
+    // is read as the next header.
+    let e = read_against("", 4096, |s, d, b, _| {
+        let mut w = Vec::new();
+        write_pdu(&mut w, &data_in(b.itt(), 0, false).encode(), &[1; 512], d)
+            .unwrap();
+        w.extend_from_slice(&[1; 512]);
+        let _ = s.write_all(&w);
+    });
+    assert!(e.to_string().contains("initiator-only opcode 0x01"), "{e}");
     // Data-In for a write.
     let (port, h) = fake("", |s, d, b, _| {
         send(s, d, &data_in(b.itt(), 0, true).encode(), &[1; 512]);

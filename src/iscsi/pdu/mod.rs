@@ -548,6 +548,26 @@ fn read_full(
     Ok(())
 }
 
+/// Check that the Additional Header Segments fill their space exactly
+/// (RFC 7143 §11.2.2: each is AHSLength (2 bytes), AHSType, one
+/// specific byte, then AHSLength - 1 more bytes, padded to 4). Their
+/// contents are not used: no target PDU this initiator reads needs one.
+fn check_ahs(opcode: Opcode, mut ahs: &[u8]) -> Result<(), PduError> {
+    while !ahs.is_empty() {
+        let bad = || PduError::Inconsistent {
+            opcode,
+            what: "additional header segments do not fit their length".into(),
+        };
+        let len = ahs.get(..2).ok_or_else(bad)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        // AHSLength counts from the specific byte (offset 3) on.
+        let body = len.checked_add(3).ok_or_else(bad)?;
+        let padded = body.checked_add(pad_len(body)).ok_or_else(bad)?;
+        ahs = ahs.get(padded..).ok_or_else(bad)?;
+    }
+    Ok(())
+}
+
 /// Read one PDU from a target. `max_data` is the
 /// MaxRecvDataSegmentLength this side declared; `timeout_secs` only
 /// names the read timeout in errors.
@@ -580,6 +600,7 @@ pub fn read_pdu(
     if !opcode.is_target() {
         return Err(PduError::UnknownOpcode(opcode.code()));
     }
+    check_ahs(opcode, ahs)?;
     let len = bhs.data_segment_len();
     let max = max_data.min(MAX_DATA_SEGMENT);
     if len > max {

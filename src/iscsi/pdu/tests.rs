@@ -307,3 +307,29 @@ fn reply_decoders_never_panic() {
         }
     }
 }
+
+fn check_ahs_for_tests(ahs: &[u8]) -> Result<(), PduError> {
+    check_ahs(Opcode::ScsiResponse, ahs)
+}
+
+#[test]
+fn additional_header_segments() {
+    // One AHS of AHSLength 5: 3 + 5 = 8 bytes.
+    assert!(check_ahs_for_tests(&[0, 5, 1, 0, 1, 2, 3, 4]).is_ok());
+    // AHSLength 1: 4 bytes, then another of length 1.
+    assert!(check_ahs_for_tests(&[0, 1, 2, 0, 0, 1, 2, 0]).is_ok());
+    assert!(check_ahs_for_tests(&[0, 9, 1, 0, 1, 2, 3, 4]).is_err());
+    assert!(check_ahs_for_tests(&[0xff, 0xff, 1, 0]).is_err());
+    // Through the reader: an AHS that overflows its space.
+    let mut b = Bhs::new(Opcode::ScsiResponse, false);
+    b.0[1] = 0x80;
+    b.0[4] = 1;
+    let mut w = b.0.to_vec();
+    w.extend_from_slice(&[0, 7, 1, 0]);
+    let e = read_pdu(&mut Cursor::new(&w), 8192, Digests::default(), 1)
+        .unwrap_err();
+    assert!(e.to_string().contains("additional header segments"), "{e}");
+    let mut w = b.0.to_vec();
+    w.extend_from_slice(&[0, 1, 1, 0]);
+    assert!(read_pdu(&mut Cursor::new(&w), 8192, Digests::default(), 1).is_ok());
+}

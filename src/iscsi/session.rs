@@ -64,6 +64,9 @@ struct Task {
     /// is fatal at once and whose success is only counted.
     ticket: Option<u64>,
     retried: bool,
+    /// Bytes counted in `Session::in_flight_bytes` for this task (the
+    /// read buffer is handed over before the task is retired).
+    charged: usize,
 }
 
 impl Task {
@@ -188,6 +191,11 @@ impl Session {
         self.tasks.len()
     }
 
+    /// Bytes of the commands in flight.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.in_flight_bytes
+    }
+
     fn lost(&self, source: PduError) -> Error {
         Error::Lost {
             portal: self.conn.portal.clone(),
@@ -294,7 +302,7 @@ impl Session {
     }
 
     /// Send a command now, with its immediate and unsolicited data.
-    fn send_command(&mut self, task: Task) -> Result<()> {
+    fn send_command(&mut self, mut task: Task) -> Result<()> {
         let len = task.len();
         let itt = self.alloc_itt();
         let expected_len = u32::try_from(len)
@@ -344,6 +352,7 @@ impl Session {
             self.send_data_out(itt, task.lun, NO_TAG, unsol, immediate)?;
         }
         self.in_flight_bytes = self.in_flight_bytes.saturating_add(len);
+        task.charged = len;
         self.tasks.insert(itt, task);
         Ok(())
     }
@@ -496,8 +505,7 @@ impl Session {
         } else if r.status == STATUS_GOOD {
             match &mut task.dir {
                 Dir::Read { buf, got } => {
-                    let data = std::mem::take(buf);
-                    let mut data = data;
+                    let mut data = std::mem::take(buf);
                     data.truncate(*got);
                     Outcome::Good(data)
                 }
@@ -531,7 +539,8 @@ impl Session {
         let Some(mut task) = self.tasks.remove(&itt) else {
             return Ok(());
         };
-        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(task.len());
+        self.in_flight_bytes =
+            self.in_flight_bytes.saturating_sub(task.charged);
         // UNIT ATTENTION: the command was not executed; send it once
         // more when the window allows (SAM-5 §5.14).
         if let Outcome::Failed(Error::Scsi { sense, .. }) = &outcome {
@@ -692,6 +701,7 @@ impl Session {
             range: cmd.range,
             ticket: Some(ticket),
             retried: false,
+            charged: 0,
         })?;
         loop {
             if let Some(o) = self.finished.remove(&ticket) {
@@ -720,6 +730,7 @@ impl Session {
             range: Some(range),
             ticket: None,
             retried: false,
+            charged: 0,
         })
     }
 

@@ -417,6 +417,7 @@ fn iscsi_hostile_nop_in_is_answered() {
         })
         .unwrap();
     assert_eq!(got, vec![9; 512]);
+    assert_eq!((sess.in_flight(), sess.in_flight_bytes()), (0, 0));
     drop(sess);
     h.join().unwrap();
 }

@@ -476,38 +476,23 @@ pub fn write_pdu(
     } else {
         BHS_LEN
     };
-    let pad = pad_len(data.len());
-    if data.len() <= 8192 {
-        let mut buf = Vec::with_capacity(
-            head_len.saturating_add(data.len()).saturating_add(8),
-        );
-        buf.extend_from_slice(&head[..head_len]);
-        push_data(&mut buf, data, pad, digests);
-        w.write_all(&buf).map_err(io)?;
-    } else {
-        w.write_all(&head[..head_len]).map_err(io)?;
-        w.write_all(data).map_err(io)?;
-        let mut tail = Vec::with_capacity(8);
-        push_data(&mut tail, &[], pad, Digests::default());
-        if digests.data {
-            let mut h = crc32c::crc32c(data);
-            h = crc32c::crc32c_append(h, &[0u8; 3][..pad]);
-            tail.extend_from_slice(&h.to_le_bytes());
-        }
-        w.write_all(&tail).map_err(io)?;
+    // Written in pieces: the connection's writer buffers them.
+    w.write_all(&head[..head_len]).map_err(io)?;
+    if data.is_empty() {
+        return Ok(());
     }
+    w.write_all(data).map_err(io)?;
+    let pad = &[0u8; 3][..pad_len(data.len())];
+    let mut tail = [0u8; 7];
+    tail[..pad.len()].copy_from_slice(pad);
+    let mut tail_len = pad.len();
+    if digests.data {
+        let crc = crc32c::crc32c_append(crc32c(data), pad);
+        tail[tail_len..][..4].copy_from_slice(&crc.to_le_bytes());
+        tail_len = tail_len.saturating_add(4);
+    }
+    w.write_all(&tail[..tail_len]).map_err(io)?;
     Ok(())
-}
-
-/// Append data, padding and (when on and there is data) its digest.
-fn push_data(buf: &mut Vec<u8>, data: &[u8], pad: usize, d: Digests) {
-    let start = buf.len();
-    buf.extend_from_slice(data);
-    buf.extend_from_slice(&[0u8; 3][..pad]);
-    if d.data && !data.is_empty() {
-        let h = crc32c(&buf[start..]);
-        buf.extend_from_slice(&h.to_le_bytes());
-    }
 }
 
 /// Read until `buf` is full; a clean end of stream is

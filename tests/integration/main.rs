@@ -77,6 +77,8 @@ mod image_oracle;
 mod initrd;
 mod initrd_init;
 mod inspect_hostile;
+mod iscsi_hostile;
+mod iscsi_tgtd;
 mod lockfile;
 mod mkfs_cli;
 mod qemu_smoke;

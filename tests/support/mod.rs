@@ -12,6 +12,7 @@ pub(crate) mod http;
 pub(crate) mod oracle;
 pub(crate) mod qemu;
 pub(crate) mod testrepo;
+pub(crate) mod tgtd;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

@@ -86,6 +86,13 @@ impl From<crate::tree::host::Error> for Error {
     }
 }
 
+/// An initiator error outside a sink (discovery, listing).
+impl From<crate::iscsi::Error> for Error {
+    fn from(e: crate::iscsi::Error) -> Self {
+        Error::Sink(e.into())
+    }
+}
+
 /// Result of lunforge operations.
 pub type Result<T> = std::result::Result<T, Error>;
 

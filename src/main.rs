@@ -82,11 +82,13 @@ fn run(cli: Cli) -> Result<()> {
             portal,
             chap_secret,
         }) => {
-            let _ = (portal, secret(chap_secret.as_deref())?);
-            Err(lunforge::sink::Error::from(
-                lunforge::iscsi::Error::Unavailable,
-            )
-            .into())
+            let secret = secret(chap_secret.as_deref())?;
+            let listing = lunforge::iscsi::listing::discover_listing(
+                &portal,
+                secret.as_ref(),
+            )?;
+            print!("{listing}");
+            Ok(())
         }
         Command::Recipe(RecipeCommand::Show(r)) => {
             let recipe = load(&r)?;
@@ -226,6 +228,7 @@ fn write_image(
         device: write_options(write),
         force: write.force,
         chap_secret: secret(write.chap_secret.as_deref())?,
+        ..TargetOptions::default()
     };
     let progress = progress::Terminal::new(quiet);
     let f =
@@ -261,6 +264,8 @@ fn target_options(w: &WriteArgs, r: &Recipe) -> Result<TargetOptions> {
         device: write_options(w),
         force: w.force,
         chap_secret: secret(w.chap_secret.as_deref())?.or(recipe_secret),
+        chap_user: r.iscsi.as_ref().and_then(|i| i.chap_user.clone()),
+        ..TargetOptions::default()
     })
 }
 

@@ -516,9 +516,9 @@ impl Device for Lun {
         Ok(())
     }
 
-    fn close(self: Box<Self>) -> sink::Result<()> {
+    fn close(self: Box<Self>) -> sink::Result<Vec<String>> {
         self.session.logout()?;
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

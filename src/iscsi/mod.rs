@@ -16,7 +16,8 @@
 //!   and sense data;
 //! - [`session`]: a logged-in connection that pipelines commands within
 //!   the target's command window (§4.2.2.1), answers R2T and NOP-In;
-//! - [`discovery`]: `SendTargets=All` (§6.5 and Appendix C);
+//! - [`discovery`]: `SendTargets=All` (§6.5 and Appendix C), and
+//!   [`listing`], what `lunforge iscsi discover` prints of it;
 //! - [`lun`]: [`Lun`], one LUN as a [`crate::sink::Device`].
 //!
 //! # Why written here
@@ -68,6 +69,7 @@
 
 pub mod chap;
 pub mod discovery;
+pub mod listing;
 pub mod login;
 pub mod lun;
 pub mod pdu;

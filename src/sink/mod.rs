@@ -93,6 +93,22 @@ pub enum Error {
         /// Its length.
         len: u64,
     },
+    /// The target holds a partition table or a file system.
+    #[error("{target} holds {}; pass --force to overwrite", found.join(" and "))]
+    NotEmpty {
+        /// The target.
+        target: String,
+        /// What was found there.
+        found: Vec<String>,
+    },
+    /// The CHAP secret cannot be had from where it was said to be.
+    #[error("CHAP secret {source_name}: {detail}")]
+    Secret {
+        /// `env:VAR` or `file:PATH`.
+        source_name: String,
+        /// What is wrong (never the secret).
+        detail: String,
+    },
     /// `lunforge write` asked to write an image onto itself.
     #[error("{path}: the image and the target are the same file")]
     SameFile {

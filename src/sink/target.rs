@@ -8,9 +8,11 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
+use super::blockdev::signature::detect;
 use super::blockdev::{BlockDevice, BlockOptions};
 use super::device::{self, DeviceSink};
-use super::{FileSink, Result, Sink};
+use super::{Error, FileSink, Result, Sink};
+use crate::iscsi::{Credentials, IscsiUrl, Lun, Secret};
 use crate::progress::Progress;
 use crate::recipe::SecretSource;
 
@@ -25,12 +27,11 @@ pub enum Target {
     Iscsi(IscsiTarget),
 }
 
-/// An `iscsi://` target with the secret kept apart from its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IscsiTarget(String);
+/// An `iscsi://` target; its `Display` never shows a secret.
+pub type IscsiTarget = IscsiUrl;
 
 /// How a target is written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TargetOptions {
     /// Holes, sync and verification on a device or LUN.
     pub device: device::Options,
@@ -39,6 +40,11 @@ pub struct TargetOptions {
     pub force: bool,
     /// The CHAP secret of an iSCSI target, when not in its URL.
     pub chap_secret: Option<SecretSource>,
+    /// The CHAP user of an iSCSI target, when not in its URL (the
+    /// recipe's `iscsi.chap_user`).
+    pub chap_user: Option<String>,
+    /// The initiator's settings (name, digests, timeouts, queue depth).
+    pub iscsi: crate::iscsi::Options,
 }
 
 impl Target {
@@ -46,7 +52,8 @@ impl Target {
     /// device target when it is (or links to) a block device.
     pub fn parse(s: &str) -> Result<Target> {
         if s.starts_with("iscsi://") {
-            return Ok(Target::Iscsi(IscsiTarget(s.to_string())));
+            let url = IscsiUrl::parse(s).map_err(crate::iscsi::Error::from)?;
+            return Ok(Target::Iscsi(url));
         }
         let path = PathBuf::from(s);
         let block = std::fs::metadata(&path)
@@ -62,12 +69,7 @@ impl Target {
     /// secret (which then shows in the process list).
     pub fn has_secret_in_url(&self) -> bool {
         match self {
-            Target::Iscsi(t) => {
-                t.0.strip_prefix("iscsi://")
-                    .and_then(|rest| rest.split('/').next())
-                    .and_then(|auth| auth.rsplit_once('@'))
-                    .is_some_and(|(user, _)| user.contains('%'))
-            }
+            Target::Iscsi(url) => url.has_secret_in_url(),
             _ => false,
         }
     }
@@ -122,7 +124,24 @@ impl Target {
                 let o = BlockOptions { force: opts.force };
                 Ok(Box::new(BlockDevice::open(path, size, &o)?))
             }
-            Target::Iscsi(_) => Err(crate::iscsi::Error::Unavailable.into()),
+            Target::Iscsi(url) => {
+                use device::Device as _;
+                let lun = open_lun(url, opts)?;
+                if lun.capacity() < size {
+                    let capacity = lun.capacity();
+                    let _ = Box::new(lun).close();
+                    return Err(Error::TooSmall {
+                        target: url.to_string(),
+                        capacity,
+                        size,
+                    });
+                }
+                if size > 0 && !opts.force {
+                    refuse_data(lun, url)
+                } else {
+                    Ok(Box::new(lun))
+                }
+            }
         }
     }
 }
@@ -131,7 +150,71 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::File(p) | Target::Device(p) => write!(f, "{}", p.display()),
-            Target::Iscsi(t) => f.write_str(&t.0),
+            Target::Iscsi(url) => write!(f, "{url}"),
         }
     }
+}
+
+/// Log in to the LUN of `url` with the options' credentials.
+fn open_lun(url: &IscsiUrl, opts: &TargetOptions) -> Result<Lun> {
+    let secret = opts.chap_secret.as_ref().map(read_secret).transpose()?;
+    let mut creds = Credentials::from_url(url, secret, None);
+    if creds.user.is_none() && creds.secret.is_some() {
+        creds.user.clone_from(&opts.chap_user);
+    }
+    Ok(Lun::open(url, &creds, &opts.iscsi)?)
+}
+
+/// Bytes at the start of a LUN where partition tables and file systems
+/// show (as a block device's first MiB is checked).
+const PROBE: usize = 1 << 20;
+
+/// The LUN, unless its first MiB shows a partition table or a file
+/// system: a LUN, like an attached disk, is overwritten only when the
+/// operator says so (`--force`).
+fn refuse_data(
+    mut lun: Lun,
+    url: &IscsiUrl,
+) -> Result<Box<dyn device::Device>> {
+    use device::Device as _;
+    let cap = usize::try_from(lun.capacity()).unwrap_or(usize::MAX);
+    let mut head = vec![0u8; PROBE.min(cap)];
+    lun.read(0, &mut head)?;
+    let found = detect(&head);
+    if found.is_empty() {
+        return Ok(Box::new(lun));
+    }
+    let _ = Box::new(lun).close();
+    Err(Error::NotEmpty {
+        target: url.to_string(),
+        found: found.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// Read a CHAP secret from `env:VAR` or `file:PATH` (its first line).
+pub fn read_secret(source: &SecretSource) -> Result<Secret> {
+    let fail = |detail: String| Error::Secret {
+        source_name: source.to_string(),
+        detail,
+    };
+    let text = match source {
+        SecretSource::Env(var) => std::env::var(var).map_err(|e| {
+            fail(match e {
+                std::env::VarError::NotPresent => "is not set".into(),
+                std::env::VarError::NotUnicode(_) => {
+                    "is not valid UTF-8".into()
+                }
+            })
+        })?,
+        SecretSource::File(p) => std::fs::read_to_string(p)
+            .map_err(|e| fail(format!("cannot be read: {e}")))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+    };
+    if text.is_empty() {
+        return Err(fail("is empty".into()));
+    }
+    Ok(Secret::from(text.as_str()))
 }

@@ -79,6 +79,7 @@ mod initrd_init;
 mod inspect_hostile;
 mod iscsi_hostile;
 mod iscsi_tgtd;
+mod iscsi_write;
 mod lockfile;
 mod mkfs_cli;
 mod qemu_smoke;

@@ -22,6 +22,9 @@
 //! initrd configures the packages once, and a second boot of the same
 //! image does not configure again.
 //!
+//! And from a LUN of a real `tgtd`, written by `lunforge write` and by
+//! `build --target iscsi://…`, booted by QEMU's own iSCSI driver.
+//!
 //! Builds use the host's Debian mirror (`mirror = "host"`, found by
 //! lunforge in the host's apt sources) and a download cache shared by
 //! test runs (`target/test-cache`). Boots run one at a time: two TCG
@@ -337,4 +340,94 @@ fn firstboot_configures_once() {
         "the third boot configured again"
     );
     b.assert_configured("boot-firstboot-3", &third, &log);
+}
+
+/// The seed's way: the guest's disk is a LUN of the target, and the
+/// host boots it from there. One lock, two ways onto two LUNs of a real
+/// `tgtd` with CHAP: `build` then `lunforge write` onto LUN 1, and
+/// `build --target iscsi://…` streamed onto LUN 2 with no image file.
+/// Both LUNs hold the image byte for byte, the boot files are the same,
+/// and QEMU's own iSCSI driver (libiscsi) boots the guest straight from
+/// LUN 2 to the same checks as the image boots.
+#[test]
+fn default_recipe_boots_from_an_iscsi_lun() {
+    use crate::support::tgtd::Tgtd;
+    const IQN: &str = "iqn.2006-05.com.performancemagic:penfold.disk1";
+    const SECRET: &str = "penfold-chap-secret";
+    let mut t = Tgtd::start();
+    t.add_target(1, IQN);
+    let backing: Vec<PathBuf> = (1..=2)
+        .map(|lun| {
+            let f = t.backing_file(&format!("lun{lun}.img"), 8 << 30);
+            t.add_lun(1, lun, &f);
+            f
+        })
+        .collect();
+    t.chap(1, "dangermouse", SECRET, false);
+    let url = |lun: u32| {
+        format!("iscsi://dangermouse@127.0.0.1:{}/{IQN}/{lun}", t.port)
+    };
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let lock = dir.path().join("virtual01.lock");
+    let cache = artifacts_dir()
+        .parent()
+        .map(|t| t.join("test-cache"))
+        .expect("target directory");
+    let cache = cache.display().to_string();
+    lunforge([
+        "-q",
+        "lock",
+        "--cache",
+        &cache,
+        "-o",
+        lock.to_str().unwrap(),
+    ])
+    .ok();
+    let locked = ["--locked", "--lockfile", lock.to_str().unwrap()];
+    let b = build(&[&["--configure", "chroot"][..], &locked].concat());
+
+    let secret = ["--chap-secret", "env:LF_TEST_SECRET"];
+    let run = |args: &[&str]| {
+        let (mut cmd, shown) = crate::support::lunforge_cmd(args);
+        cmd.env("LF_TEST_SECRET", SECRET);
+        crate::support::finish(shown, cmd.output()).ok()
+    };
+    let image = b.image.to_str().unwrap();
+    run(&[&["-q", "write", image, &url(1)][..], &secret].concat());
+    let out2 = dir.path().join("out2");
+    let streamed = run(&[
+        &["build", "-o", out2.to_str().unwrap(), "--cache", &cache][..],
+        &["--configure", "chroot", "--target", &url(2)],
+        &locked,
+        &secret,
+    ]
+    .concat());
+    assert!(streamed.stdout.contains("verified"), "{}", streamed.stdout);
+    assert!(
+        !out2.join(format!("{HOSTNAME}.img")).exists(),
+        "an image file was written for a LUN target"
+    );
+    for (lun, f) in backing.iter().enumerate() {
+        let same = std::process::Command::new("cmp")
+            .arg(&b.image)
+            .arg(f)
+            .status()
+            .expect("cmp");
+        assert!(same.success(), "LUN {} differs from the image", lun + 1);
+    }
+    let sums = |dir: &Path| {
+        std::fs::read_to_string(dir.join(HOSTNAME).join("SHA256SUMS"))
+            .expect("SHA256SUMS")
+    };
+    let out1 = b.image.parent().expect("out dir");
+    assert_eq!(sums(out1), sums(&out2), "boot files differ");
+
+    // QEMU reads the LUN itself, as a Xen host's initiator would.
+    let lun2 =
+        format!("iscsi://dangermouse%{SECRET}@127.0.0.1:{}/{IQN}/2", t.port);
+    let test = "boot-iscsi-check";
+    let (r, log) = b.check(test, Path::new(&lun2), true);
+    b.assert_configured(test, &r, &log);
+    drop(t);
 }

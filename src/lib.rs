@@ -13,8 +13,12 @@
 //!             swap)          GPT)     device, iSCSI)
 //! ```
 //!
-//! [`pipeline`] runs the stages in order; each stage is a module with a
-//! typed input and output and its own error type, wrapped by [`Error`].
+//! [`pipeline::build`] runs the stages in order, the whole build as one
+//! call, and returns a [`pipeline::BuildReport`]; each stage is a module
+//! with a typed input and output and its own error type, wrapped by
+//! [`Error`]. The sink writes to a file, a block device or an iSCSI LUN
+//! ([`sink::target::Target`]), the last through lunforge's own initiator
+//! ([`iscsi`]).
 //!
 //! # Determinism and reproducibility
 //!

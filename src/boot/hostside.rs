@@ -51,21 +51,7 @@ impl Secret {
             source_name: source.to_string(),
             detail,
         };
-        let text = match source {
-            SecretSource::Env(var) => std::env::var(var).map_err(|e| {
-                fail(match e {
-                    std::env::VarError::NotPresent => "is not set".into(),
-                    std::env::VarError::NotUnicode(_) => {
-                        "is not valid UTF-8".into()
-                    }
-                })
-            })?,
-            SecretSource::File(p) => {
-                let t = std::fs::read_to_string(p)
-                    .map_err(|e| fail(format!("cannot be read: {e}")))?;
-                t.lines().next().unwrap_or("").to_string()
-            }
-        };
+        let text = source.read().map_err(fail)?;
         Secret::new(text).map_err(fail)
     }
 

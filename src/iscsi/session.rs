@@ -231,6 +231,22 @@ impl Session {
         }
     }
 
+    /// Answer a NOP-In that asks for it (a target's ping carries a
+    /// target transfer tag) with a NOP-Out echoing the tag; queued.
+    fn answer_nop(&mut self, n: &NopIn) -> Result<()> {
+        if n.ttt == NO_TAG {
+            return Ok(());
+        }
+        let out = NopOut {
+            lun: n.lun,
+            itt: NO_TAG,
+            ttt: n.ttt,
+            cmd_sn: self.cmd_sn,
+            exp_stat_sn: self.exp_stat_sn,
+        };
+        self.send(&out.encode(), &[])
+    }
+
     fn send(&mut self, bhs: &Bhs, data: &[u8]) -> Result<()> {
         self.conn.send(bhs, data).map_err(|e| self.lost(e))
     }
@@ -431,18 +447,8 @@ impl Session {
                 if n.itt != NO_TAG {
                     self.status_sn(n.stat_sn);
                 }
-                if n.ttt != NO_TAG {
-                    let out = NopOut {
-                        lun: n.lun,
-                        itt: NO_TAG,
-                        ttt: n.ttt,
-                        cmd_sn: self.cmd_sn,
-                        exp_stat_sn: self.exp_stat_sn,
-                    };
-                    self.send(&out.encode(), &[])?;
-                    self.conn.flush().map_err(|e| self.lost(e))?;
-                }
-                Ok(())
+                self.answer_nop(&n)?;
+                self.conn.flush().map_err(|e| self.lost(e))
             }
             Opcode::Reject => {
                 let r = Reject::decode(&pdu.bhs).map_err(|e| self.lost(e))?;
@@ -769,16 +775,7 @@ impl Session {
                 if pdu.bhs.opcode() == Opcode::NopIn {
                     let n =
                         NopIn::decode(&pdu.bhs).map_err(|e| self.lost(e))?;
-                    if n.ttt != NO_TAG {
-                        let out = NopOut {
-                            lun: n.lun,
-                            itt: NO_TAG,
-                            ttt: n.ttt,
-                            cmd_sn: self.cmd_sn,
-                            exp_stat_sn: self.exp_stat_sn,
-                        };
-                        self.send(&out.encode(), &[])?;
-                    }
+                    self.answer_nop(&n)?;
                     continue;
                 }
                 return Err(self.protocol(format!(

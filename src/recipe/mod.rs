@@ -262,6 +262,24 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+impl SecretSource {
+    /// The secret's text: the variable's value, or the file's first
+    /// line; on failure, what is wrong (never the secret).
+    pub fn read(&self) -> std::result::Result<String, String> {
+        match self {
+            SecretSource::Env(var) => std::env::var(var).map_err(|e| match e {
+                std::env::VarError::NotPresent => "is not set".into(),
+                std::env::VarError::NotUnicode(_) => {
+                    "is not valid UTF-8".into()
+                }
+            }),
+            SecretSource::File(p) => std::fs::read_to_string(p)
+                .map(|t| t.lines().next().unwrap_or("").to_string())
+                .map_err(|e| format!("cannot be read: {e}")),
+        }
+    }
+}
+
 impl std::str::FromStr for SecretSource {
     type Err = String;
 

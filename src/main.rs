@@ -152,6 +152,11 @@ fn build(
         Format::Image => pipeline::Format::Image,
         Format::Tar => pipeline::Format::Tar,
     };
+    if format == Format::Tar && target.is_some() {
+        anyhow::bail!(
+            "--target writes a disk; --format tar makes a tarball in OUT"
+        );
+    }
     req.target = target.map(target_of).transpose()?;
     req.target_options = target_options(write, &r)?;
     if args.locked {
@@ -205,10 +210,14 @@ fn written(f: &Finished) -> String {
         None => "holes skipped (--assume-zeroed)".to_string(),
         Some(how) => format!("{} of holes {how}", units::human(d.zeroed)),
     };
-    let verified = if d.verified > 0 {
-        format!(", {} verified", units::human(d.verified))
-    } else {
-        ", not verified".to_string()
+    let verified = match (d.verified, d.unverified) {
+        (0, _) if d.data > 0 => ", not verified".to_string(),
+        (v, 0) => format!(", {} verified", units::human(v)),
+        (v, u) => format!(
+            ", {} verified ({} overwritten before it could be)",
+            units::human(v),
+            units::human(u)
+        ),
     };
     format!(
         "{size}: {} of data, {holes}{verified}",

@@ -45,6 +45,13 @@ pub enum ChapError {
     /// The target's challenge is the one this side sent.
     #[error("the target sent back our own CHAP challenge (reflection); refusing to answer")]
     Reflected,
+    /// Mutual CHAP with one secret for both directions, which would let
+    /// a target replay the initiator's answer as its own.
+    #[error(
+        "mutual CHAP: the target secret equals the initiator's secret; \
+         RFC 7143 forbids one secret for both directions"
+    )]
+    SameSecret,
     /// Mutual CHAP: wrong name.
     #[error(
         "mutual CHAP: the target answered as {got:?}, expected {expected:?}"
@@ -125,11 +132,35 @@ impl OwnChallenge {
             .map_err(|e| ChapError::Random(e.to_string()))?;
         let mut challenge = [0u8; CHALLENGE_LEN];
         challenge.copy_from_slice(&b[1..]);
+        remember(&challenge);
         Ok(OwnChallenge {
             id: b[0],
             challenge,
         })
     }
+}
+
+/// Challenges this process has sent, newest last: a target (or a man in
+/// the middle) that hands one of them back in another session wants the
+/// answer to replay it (RFC 1994 §5's reflection; RFC 7143 §12.1.3).
+static SENT: std::sync::Mutex<Vec<[u8; CHALLENGE_LEN]>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How many of our challenges are remembered.
+const REMEMBERED: usize = 256;
+
+fn remember(c: &[u8; CHALLENGE_LEN]) {
+    let mut sent = SENT.lock().unwrap_or_else(|e| e.into_inner());
+    if sent.len() >= REMEMBERED {
+        sent.remove(0);
+    }
+    sent.push(*c);
+}
+
+/// Whether `c` is a challenge this process sent.
+fn ours(c: &[u8]) -> bool {
+    let sent = SENT.lock().unwrap_or_else(|e| e.into_inner());
+    sent.iter().any(|s| s.as_slice() == c)
 }
 
 /// The initiator's answer to a target's challenge.
@@ -163,10 +194,8 @@ pub fn answer(
         challenge.ok_or(ChapError::Missing("CHAP_C"))?,
         "CHAP_C",
     )?;
-    if let Some(own) = own {
-        if c == own.challenge {
-            return Err(ChapError::Reflected);
-        }
+    if own.is_some_and(|o| c == o.challenge) || ours(&c) {
+        return Err(ChapError::Reflected);
     }
     Ok(Answer {
         name: user.to_string(),

@@ -398,6 +398,15 @@ pub(crate) fn login(
         SessionKind::Discovery => keys.push("SessionType", "Discovery"),
     }
     let chap = creds.one_way();
+    if let (Some((_, mine)), Some((_, theirs))) = (chap, creds.mutual()) {
+        if mine == theirs {
+            return Err(Error::Chap {
+                portal: l.conn.portal.clone(),
+                target: l.target.clone(),
+                source: chap::ChapError::SameSecret,
+            });
+        }
+    }
     keys.push(
         "AuthMethod",
         if chap.is_some() { "CHAP,None" } else { "None" },
@@ -419,6 +428,11 @@ pub(crate) fn login(
             return Err(l.proto("security negotiation does not end"));
         }
         if rsp.transit && rsp.csg == Stage::Security {
+            // A target that leaves the security stage without having
+            // proved itself is refused when the operator asked it to.
+            if creds.mutual().is_some() && method.as_deref() != Some("done") {
+                return Err(chap_err(&l, chap::ChapError::NoTargetResponse));
+            }
             break;
         }
         match method.as_deref() {

@@ -232,6 +232,26 @@ impl Lun {
         creds: &Credentials,
         opts: &Options,
     ) -> Result<Lun> {
+        Self::open_as(url, creds, opts, "")
+    }
+
+    /// [`Lun::open`] for reading only (`inspect`): a session of its own
+    /// (another ISID), so that it never takes over, by session
+    /// reinstatement, the session of a write to the same LUN.
+    pub fn open_for_reading(
+        url: &IscsiUrl,
+        creds: &Credentials,
+        opts: &Options,
+    ) -> Result<Lun> {
+        Self::open_as(url, creds, opts, "/read")
+    }
+
+    fn open_as(
+        url: &IscsiUrl,
+        creds: &Credentials,
+        opts: &Options,
+        role: &str,
+    ) -> Result<Lun> {
         let target = require_target(url)?;
         let lun = url.lun.ok_or_else(|| Error::Incomplete {
             url: url.to_string(),
@@ -241,7 +261,7 @@ impl Lun {
             &url.host,
             url.port,
             SessionKind::Normal(target),
-            &format!("{target}/{lun}"),
+            &format!("{target}/{lun}{role}"),
             creds,
             opts,
         )?;

@@ -76,13 +76,16 @@ pub enum UrlError {
         /// Which part (user, secret, query).
         part: &'static str,
     },
-    /// A query parameter other than `target_user`/`target_password`.
-    #[error("{url}: unknown query parameter {key:?}")]
+    /// A query parameter other than `target_user`/`target_password`
+    /// (not shown: it may be the tail of a secret with an unescaped
+    /// `&`).
+    #[error(
+        "{url}: unknown query parameter (only target_user and \
+         target_password are known; escape & in a secret as %26)"
+    )]
     UnknownQuery {
         /// The URL, without secrets.
         url: String,
-        /// The parameter.
-        key: String,
     },
 }
 
@@ -200,12 +203,7 @@ impl IscsiUrl {
                 match k {
                     "target_user" => u.target_user = Some(v),
                     "target_password" => u.target_secret = Some(v),
-                    _ => {
-                        return Err(UrlError::UnknownQuery {
-                            url: shown,
-                            key: k.to_string(),
-                        })
-                    }
+                    _ => return Err(UrlError::UnknownQuery { url: shown }),
                 }
             }
         }
@@ -291,29 +289,38 @@ fn split_host_port<'a>(
 /// The raw URL with the secret and `target_password` cut out, for
 /// errors raised before it is parsed.
 fn redact(s: &str) -> String {
-    let (main, query) = match s.split_once('?') {
+    // The user information ends at the last `@`: taking the last one
+    // errs towards hiding (a `?`, `/` or `@` typed into a secret must not
+    // turn the rest of it into a shown host or query).
+    let (scheme, rest) = match s.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, s),
+    };
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((auth, rest)) => {
+            let user = auth.split(['%', '?', '/']).next().unwrap_or("");
+            (Some(user), rest)
+        }
+        None => (None, rest),
+    };
+    let (main, query) = match rest.split_once('?') {
         Some((m, q)) => (m, Some(q)),
-        None => (s, None),
+        None => (rest, None),
     };
     let mut out = String::new();
-    match main.split_once("://") {
-        Some((scheme, rest)) => {
-            out.push_str(scheme);
-            out.push_str("://");
-            match rest.rsplit_once('@') {
-                Some((auth, host)) => {
-                    out.push_str(auth.split('%').next().unwrap_or(""));
-                    out.push('@');
-                    out.push_str(host);
-                }
-                None => out.push_str(rest),
-            }
-        }
-        None => out.push_str(main.split('%').next().unwrap_or("")),
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push_str("://");
     }
+    if let Some(user) = user {
+        out.push_str(user);
+        out.push('@');
+    }
+    out.push_str(main.split('%').next().unwrap_or(""));
     if let Some(q) = query {
         let kept: Vec<&str> = q
             .split('&')
+            .filter(|kv| known_key(kv.split('=').next().unwrap_or("")))
             .filter(|kv| !kv.starts_with("target_password"))
             .collect();
         if !kept.is_empty() {
@@ -322,6 +329,12 @@ fn redact(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `key` is a query parameter this URL form knows (anything else
+/// may be the tail of a secret with an unescaped `&`).
+fn known_key(key: &str) -> bool {
+    matches!(key, "target_user" | "target_password")
 }
 
 /// Percent-decode `s`.

@@ -251,6 +251,9 @@ pub struct DeviceStats {
     pub zeroing: Option<Zeroing>,
     /// Bytes read back and found equal.
     pub verified: u64,
+    /// Bytes written and then partly overwritten by a later write,
+    /// whose first write's checksum therefore could not be checked.
+    pub unverified: u64,
 }
 
 /// The image sink over a [`Device`]: aligned, coalesced writes; holes
@@ -427,7 +430,11 @@ impl<'p> DeviceSink<'p> {
             .map(|(s, _)| *s)
             .collect();
         for s in over {
-            self.checks.remove(&s);
+            if let Some((len, _)) = self.checks.remove(&s) {
+                // What of it the new write does not cover goes unchecked.
+                let covered = (s + len).min(end).saturating_sub(s.max(start));
+                self.stats.unverified += len - covered;
+            }
         }
     }
 
@@ -553,7 +560,13 @@ impl Sink for DeviceSink<'_> {
         let target = self.dev.name().to_string();
         let stats = self.stats;
         let len = self.len;
-        let notes = self.dev.close()?;
+        // The image is durable and verified: a failure to log out or to
+        // re-read the partition table is something to tell, not a
+        // failed write.
+        let notes = match self.dev.close() {
+            Ok(notes) => notes,
+            Err(e) => vec![format!("{target}: after the write: {e}")],
+        };
         Ok(Finished {
             target,
             size: len,

@@ -23,6 +23,9 @@ pub struct FileSink {
     path: PathBuf,
     temp: tempfile::NamedTempFile,
     size: u64,
+    /// What has been written: a write of zeros may be skipped only
+    /// where nothing was.
+    written: super::device::Extents,
 }
 
 impl FileSink {
@@ -57,6 +60,7 @@ impl FileSink {
             path: path.to_path_buf(),
             temp,
             size,
+            written: super::device::Extents::default(),
         })
     }
 
@@ -94,9 +98,11 @@ impl Sink for FileSink {
                 size: self.size,
             });
         }
-        if is_zero(bytes) {
+        let end = offset + len;
+        if is_zero(bytes) && !self.written.overlaps(offset, end) {
             return Ok(());
         }
+        self.written.insert(offset, end);
         self.temp
             .as_file()
             .write_all_at(bytes, offset)
@@ -160,6 +166,9 @@ mod tests {
         let size = 64 << 20;
         let mut sink = Box::new(FileSink::create(&path, size).unwrap());
         sink.write_at(1 << 20, b"data").unwrap();
+        // Zeros over data are written; zeros over nothing are a hole.
+        sink.write_at(3 << 20, b"gone").unwrap();
+        sink.write_at(3 << 20, &[0; 4]).unwrap();
         sink.write_at(2 << 20, &vec![0u8; 1 << 20]).unwrap();
         assert!(!path.exists(), "visible before finish");
         let e = sink.write_at(size - 2, b"xyz").unwrap_err();
@@ -171,6 +180,7 @@ mod tests {
         assert_eq!(m.mode() & 0o777, IMAGE_MODE);
         let data = fs::read(&path).unwrap();
         assert_eq!(&data[1 << 20..(1 << 20) + 4], b"data");
+        assert_eq!(&data[3 << 20..(3 << 20) + 4], &[0; 4]);
         let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "temporary files left: {left:?}");
     }

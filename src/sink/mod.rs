@@ -101,6 +101,44 @@ pub enum Error {
         /// What was found there.
         found: Vec<String>,
     },
+    /// A CHAP secret was given for a target without a CHAP user.
+    #[error(
+        "{target}: a CHAP secret was given but no CHAP user: name it in \
+         the URL (iscsi://USER@host/...) or the recipe's iscsi.chap_user"
+    )]
+    NoChapUser {
+        /// The target.
+        target: String,
+    },
+    /// A path under `/dev` that names no device.
+    #[error("{path}: no such device")]
+    NoDevice {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The device's logical blocks are not the disk's 512-byte sectors.
+    #[error(
+        "{target}: logical blocks of {block} bytes; lunforge's disks are \
+         laid out in 512-byte sectors, which such a device would not read \
+         as partitions"
+    )]
+    BlockSize {
+        /// The target.
+        target: String,
+        /// Its logical block size.
+        block: u32,
+    },
+    /// The image is not a whole number of 512-byte sectors.
+    #[error(
+        "{target}: the image's {size} bytes are not a whole number of \
+         512-byte sectors"
+    )]
+    PartialSector {
+        /// The target.
+        target: String,
+        /// The image's size.
+        size: u64,
+    },
     /// The CHAP secret cannot be had from where it was said to be.
     #[error("CHAP secret {source_name}: {detail}")]
     Secret {

@@ -56,13 +56,16 @@ impl Target {
             return Ok(Target::Iscsi(url));
         }
         let path = PathBuf::from(s);
-        let block = std::fs::metadata(&path)
-            .is_ok_and(|m| m.file_type().is_block_device());
-        Ok(if block {
-            Target::Device(path)
-        } else {
-            Target::File(path)
-        })
+        let meta = std::fs::metadata(&path);
+        if meta.as_ref().is_ok_and(|m| m.file_type().is_block_device()) {
+            return Ok(Target::Device(path));
+        }
+        // A device path that names nothing is a typo, not a new image
+        // file to put in /dev.
+        if meta.is_err() && path.starts_with("/dev") {
+            return Err(Error::NoDevice { path });
+        }
+        Ok(Target::File(path))
     }
 
     /// Whether the target is an `iscsi://` URL that carries its CHAP
@@ -79,7 +82,13 @@ impl Target {
         &self,
         opts: &TargetOptions,
     ) -> Result<Box<dyn device::Device>> {
-        self.device(0, opts)
+        match self {
+            Target::Iscsi(url) => {
+                let creds = credentials(url, opts)?;
+                Ok(Box::new(Lun::open_for_reading(url, &creds, &opts.iscsi)?))
+            }
+            _ => self.device(0, opts),
+        }
     }
 
     /// Check that the target exists and can take `size` bytes, without
@@ -110,8 +119,19 @@ impl Target {
         }
     }
 
-    /// The device behind a device or iSCSI target, opened for writing.
+    /// The device behind a device or iSCSI target, opened for writing
+    /// `size` bytes: checked, and of 512-byte logical blocks.
     fn device(
+        &self,
+        size: u64,
+        opts: &TargetOptions,
+    ) -> Result<Box<dyn device::Device>> {
+        let dev = self.open_device(size, opts)?;
+        sectors_fit(&*dev, size)?;
+        Ok(dev)
+    }
+
+    fn open_device(
         &self,
         size: u64,
         opts: &TargetOptions,
@@ -155,14 +175,49 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// The disk is laid out in 512-byte sectors (the MBR's and GPT's LBAs,
+/// the GPT header at byte 512): on a device of 4096-byte logical blocks
+/// the kernel and the guest would look elsewhere and find no partitions.
+/// Refuse that, and an image that is not a whole number of sectors.
+fn sectors_fit(dev: &dyn device::Device, size: u64) -> Result<()> {
+    let sector = crate::disk::layout::SECTOR_SIZE;
+    if u64::from(dev.block_size()) != sector {
+        return Err(Error::BlockSize {
+            target: dev.name().to_string(),
+            block: dev.block_size(),
+        });
+    }
+    if size % sector != 0 {
+        return Err(Error::PartialSector {
+            target: dev.name().to_string(),
+            size,
+        });
+    }
+    Ok(())
+}
+
 /// Log in to the LUN of `url` with the options' credentials.
 fn open_lun(url: &IscsiUrl, opts: &TargetOptions) -> Result<Lun> {
+    let creds = credentials(url, opts)?;
+    Ok(Lun::open(url, &creds, &opts.iscsi)?)
+}
+
+/// The CHAP credentials for `url`: its own, the secret from the options
+/// (env:, file:) and the recipe's user where the URL names none. A
+/// secret without a user is a mistake to name, not a reason to log in
+/// without authentication.
+fn credentials(url: &IscsiUrl, opts: &TargetOptions) -> Result<Credentials> {
     let secret = opts.chap_secret.as_ref().map(read_secret).transpose()?;
     let mut creds = Credentials::from_url(url, secret, None);
     if creds.user.is_none() && creds.secret.is_some() {
         creds.user.clone_from(&opts.chap_user);
     }
-    Ok(Lun::open(url, &creds, &opts.iscsi)?)
+    if creds.user.is_none() && creds.secret.is_some() {
+        return Err(Error::NoChapUser {
+            target: url.to_string(),
+        });
+    }
+    Ok(creds)
 }
 
 /// Bytes at the start of a LUN where partition tables and file systems
@@ -202,4 +257,60 @@ pub fn read_secret(source: &SecretSource) -> Result<Secret> {
         return Err(fail("is empty".into()));
     }
     Ok(Secret::from(text.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::device::MemDevice;
+    use crate::sink::Zeroing;
+
+    #[test]
+    fn parse_names_each_kind() {
+        assert!(matches!(
+            Target::parse("out/x.img").unwrap(),
+            Target::File(_)
+        ));
+        let url =
+            "iscsi://jim%secret@127.0.0.1:3261/iqn.2001-04.com.example:d/1";
+        let t = Target::parse(url).unwrap();
+        assert!(t.has_secret_in_url());
+        assert!(!t.to_string().contains("secret"), "{t}");
+        let e = Target::parse("/dev/lunforge-no-such-disk").unwrap_err();
+        assert_eq!(e.to_string(), "/dev/lunforge-no-such-disk: no such device");
+    }
+
+    #[test]
+    fn only_512_byte_sectors_and_whole_sectors() {
+        let dev = MemDevice::new(1 << 20, 4096, Zeroing::Write);
+        let e = sectors_fit(&dev, 1 << 20).unwrap_err();
+        assert!(
+            e.to_string().starts_with("mem: logical blocks of 4096"),
+            "{e}"
+        );
+        let dev = MemDevice::new(1 << 20, 512, Zeroing::Write);
+        sectors_fit(&dev, 1 << 20).unwrap();
+        let e = sectors_fit(&dev, 1000).unwrap_err();
+        assert!(e.to_string().contains("whole number"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_needs_a_user() {
+        let url =
+            IscsiUrl::parse("iscsi://127.0.0.1/iqn.2001-04.com.example:d/1")
+                .unwrap();
+        std::env::set_var("LF_UNIT_SECRET", "twelve-chars");
+        let mut opts = TargetOptions {
+            chap_secret: Some(SecretSource::Env("LF_UNIT_SECRET".into())),
+            ..TargetOptions::default()
+        };
+        let e = credentials(&url, &opts).unwrap_err();
+        assert!(e.to_string().contains("no CHAP user"), "{e}");
+        opts.chap_user = Some("jim".into());
+        let c = credentials(&url, &opts).unwrap();
+        assert_eq!(c.user.as_deref(), Some("jim"));
+        opts.chap_secret = Some(SecretSource::Env("LF_UNIT_UNSET".into()));
+        let e = credentials(&url, &opts).unwrap_err();
+        assert_eq!(e.to_string(), "CHAP secret env:LF_UNIT_UNSET: is not set");
+    }
 }

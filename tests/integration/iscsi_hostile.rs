@@ -500,6 +500,14 @@ fn login_against<F>(f: F) -> Error
 where
     F: FnOnce(&mut TcpStream) + Send + 'static,
 {
+    login_with(&Credentials::default(), f)
+}
+
+/// [`login_against`] with `creds`.
+fn login_with<F>(creds: &Credentials, f: F) -> Error
+where
+    F: FnOnce(&mut TcpStream) + Send + 'static,
+{
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
@@ -514,12 +522,42 @@ where
         port,
         SessionKind::Normal(IQN),
         "hostile",
-        &Credentials::default(),
+        creds,
         &opts(),
     )
     .unwrap_err();
     h.join().unwrap();
     e
+}
+
+/// Mutual CHAP asked: a target that skips authentication (AuthMethod
+/// None, straight on to the operational stage) is not let through, and
+/// neither is one secret for both directions.
+#[test]
+fn iscsi_hostile_target_skips_mutual_chap() {
+    let none = Digests::default();
+    let creds = Credentials {
+        user: Some("dangermouse".into()),
+        secret: Some("initiator-secret".into()),
+        target_user: Some("penfold".into()),
+        target_secret: Some("target-secret-1".into()),
+    };
+    let e = login_with(&creds, move |s| {
+        let (b, _) = read_req(s, none).unwrap();
+        let mut r = rsp(Stage::Security, Stage::Operational, 0);
+        r.isid.copy_from_slice(&b.0[8..14]);
+        let _ = write_pdu(s, &r.encode(), b"AuthMethod=None\0", none);
+    });
+    assert!(e.to_string().contains("did not authenticate itself"), "{e}");
+    let same = Credentials {
+        target_secret: creds.secret.clone(),
+        ..creds
+    };
+    let e = login_with(&same, |_| {});
+    assert!(
+        e.to_string().contains("equals the initiator's secret"),
+        "{e}"
+    );
 }
 
 #[test]

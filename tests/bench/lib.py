@@ -11,7 +11,9 @@ lines for the shell or fails with a message and a non-zero status.
   check-debs RESOLVE_JSON DIR
   same-set RESOLVE_JSON OTHER_JSON
   apt-args RESOLVE_JSON       -> one "name=version" per line
-  report OUT_JSON key=value ... (hyperfine JSON files and extras)
+  dirty PATH                  -> 4 KiB of 0xff at every MiB of a file or device
+  report OUT_JSON key=value ... (hyperfine JSON files and extras; with
+                                 only=lun, section 3g's alone)
 """
 
 import hashlib
@@ -147,12 +149,30 @@ def cmd_apt_args(resolved):
         print(f"{p['name']}={p['version']}")
 
 
+def cmd_dirty(path):
+    """Non-zero bytes all over PATH (its size kept), so that a write that
+    leaves a hole of the image unwritten shows in a comparison."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        block = b"\xff" * 4096
+        for off in range(0, size - len(block) + 1, 1 << 20):
+            os.pwrite(fd, block, off)
+        os.pwrite(fd, block, size - len(block))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+MIN_RUNS = 3  # `report min_runs=1` lowers it for a quick one-section run
+
+
 def hf(path):
     """Median, mean, stddev, min, max and run count of a hyperfine JSON."""
     with open(path, encoding="utf-8") as f:
         r = json.load(f)["results"][0]
     times = r["times"]
-    if len(times) < 3:
+    if len(times) < MIN_RUNS:
         die(f"{path}: only {len(times)} runs")
     if any(code != 0 for code in r.get("exit_codes", [0])):
         die(f"{path}: a run failed: exit codes {r['exit_codes']}")
@@ -167,8 +187,122 @@ def hf(path):
     }
 
 
+LUN_TIMINGS = (
+    "lun_qemu_thick", "lun_lunforge_thick", "lun_lunforge_thin",
+    "lun_qemu_thin", "lun_lunforge_zeroed",
+    "loop_lunforge", "loop_dd", "loop_lunforge_zeroed",
+)
+
+
+def lun_report(a):
+    """Section 3g: its part of results.json and its lines of the table.
+    Its ratios are the other tool's time over lunforge's (> 1: lunforge
+    is faster), as the targets are stated that way."""
+    t = {k: hf(a[k]) for k in LUN_TIMINGS}
+    med = {k: v["median_s"] for k, v in t.items()}
+    over = lambda x, y: med[x] / med[y]  # noqa: E731
+    mib = lambda k: int(a[k]) / (1 << 20)  # noqa: E731
+    res = {
+        "image": {"bytes": int(a["lun_image_bytes"]),
+                  "allocated": int(a["lun_image_alloc"])},
+        "qemu_img": a["qemu_img"], "tgt": a["tgt"],
+        "timings": t,
+        "ratios": {
+            "qemu_img_thick_over_lunforge_thick":
+                over("lun_qemu_thick", "lun_lunforge_thick"),
+            "qemu_img_thick_over_lunforge_thin":
+                over("lun_qemu_thick", "lun_lunforge_thin"),
+            "qemu_img_thick_over_lunforge_assume_zeroed":
+                over("lun_qemu_thick", "lun_lunforge_zeroed"),
+            "qemu_img_thin_over_lunforge_thin":
+                over("lun_qemu_thin", "lun_lunforge_thin"),
+            "dd_sparse_over_lunforge_loop":
+                over("loop_dd", "loop_lunforge"),
+            "dd_sparse_over_lunforge_loop_assume_zeroed_no_verify":
+                over("loop_dd", "loop_lunforge_zeroed"),
+        },
+        "targets": {
+            "qemu_img_thick_over_lunforge_thick": 1.2,
+            "qemu_img_thick_over_lunforge_thin": 5.0,
+            "qemu_img_thick_over_lunforge_assume_zeroed": 5.0,
+        },
+        # The LUN's backing file after each kind of write (bytes).
+        "allocated": {
+            "thick": int(a["lun_alloc_thick"]),
+            "thin_lunforge_over_dirty": int(a["lun_alloc_thin_dirty"]),
+            "thin_lunforge": int(a["lun_alloc_thin"]),
+            "thin_qemu_img": int(a["lun_alloc_qemu_thin"]),
+            "thin_lunforge_assume_zeroed": int(a["lun_alloc_zeroed"]),
+            "loop_lunforge": int(a["loop_alloc_lunforge"]),
+            "loop_dd": int(a["loop_alloc_dd"]),
+        },
+        "lunforge_says": {
+            "thick": a["lun_says_thick"], "thin": a["lun_says_thin"],
+            "thin_assume_zeroed": a["lun_says_zeroed"],
+            "loop": a["loop_says"],
+        },
+    }
+    r, al = res["ratios"], res["allocated"]
+    gib = lambda n: n / (1 << 30)  # noqa: E731
+    lines = [
+        f"write to an iSCSI LUN (tgtd on 127.0.0.1, CHAP; image "
+        f"{gib(res['image']['bytes']):.1f} GiB, "
+        f"{mib('lun_image_alloc'):.0f} MiB of data; {a['qemu_img']}):",
+        f"  thick LUN       : qemu-img convert {med['lun_qemu_thick']:.1f} s, "
+        f"lunforge {med['lun_lunforge_thick']:.1f} s, qemu-img/lunforge "
+        f"{r['qemu_img_thick_over_lunforge_thick']:.2f} (target >= 1.2)",
+        f"  thin LUN        : lunforge {med['lun_lunforge_thin']:.2f} s, "
+        f"qemu-img thick/lunforge "
+        f"{r['qemu_img_thick_over_lunforge_thin']:.1f} (target >= 5); "
+        f"qemu-img {med['lun_qemu_thin']:.2f} s, qemu-img thin/lunforge "
+        f"{r['qemu_img_thin_over_lunforge_thin']:.2f}",
+        f"  --assume-zeroed : lunforge {med['lun_lunforge_zeroed']:.2f} s, "
+        f"qemu-img thick/lunforge "
+        f"{r['qemu_img_thick_over_lunforge_assume_zeroed']:.1f} "
+        f"(target >= 5)",
+        f"  backing file allocated: thick {al['thick'] / (1 << 20):.0f} MiB; "
+        f"thin: lunforge {al['thin_lunforge'] / (1 << 20):.0f} MiB "
+        f"(over a dirty LUN {al['thin_lunforge_over_dirty'] / (1 << 20):.0f}"
+        f" MiB), qemu-img {al['thin_qemu_img'] / (1 << 20):.0f} MiB, "
+        f"lunforge --assume-zeroed "
+        f"{al['thin_lunforge_assume_zeroed'] / (1 << 20):.0f} MiB",
+        f"write to a loop device: lunforge {med['loop_lunforge']:.2f} s "
+        f"(holes unmapped, verified), --assume-zeroed --no-verify "
+        f"{med['loop_lunforge_zeroed']:.2f} s; dd conv=sparse,fsync "
+        f"{med['loop_dd']:.2f} s; dd/lunforge "
+        f"{r['dd_sparse_over_lunforge_loop']:.2f}, like for like "
+        f"{r['dd_sparse_over_lunforge_loop_assume_zeroed_no_verify']:.2f}",
+    ]
+    return res, lines
+
+
+def cmd_report_lun(out, a):
+    """`report only=lun`: section 3g alone (BENCH_ONLY=lun)."""
+    res, lines = lun_report(a)
+    results = {"date": a["date"], "host": {"nproc": int(a["nproc"])},
+               "lunforge": a["lunforge"], "runs": int(a["runs"]),
+               "tar_runs": int(a["tar_runs"]), "lun": res}
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    t = res["timings"]
+    runs = min(v["runs"] for k, v in t.items() if k.startswith("loop_"))
+    lun_runs = min(v["runs"] for k, v in t.items() if k.startswith("lun_"))
+    print(f"lunforge bench (LUN and block device only), {a['date']}, "
+          f"medians of >= {runs} runs (LUN writes: {lun_runs}) "
+          f"({a['lunforge']}; tgt {res['tgt']}; {a['nproc']} CPUs)")
+    for line in lines:
+        print(line)
+    print(f"results: {out}")
+
+
 def cmd_report(out, *pairs):
+    global MIN_RUNS
     a = dict(p.split("=", 1) for p in pairs)
+    MIN_RUNS = int(a.get("min_runs", MIN_RUNS))
+    if a.get("only") == "lun":
+        return cmd_report_lun(out, a)
+    lun = lun_report(a) if "lun_qemu_thick" in a else None
     t = {k: hf(a[k]) for k in (
         "fetch_cold", "apt_download", "apt_update_download",
         "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
@@ -242,14 +376,20 @@ def cmd_report(out, *pairs):
             "apt_download": mib / med["apt_download"],
         },
     }
+    if lun:
+        results["lun"] = lun[0]
     with open(out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
     r = results["ratios"]
     runs = min(v["runs"] for k, v in t.items() if not k.startswith("tar_"))
     tar_runs = min(t[k]["runs"] for k in ("tar_lunforge", "tar_mmdebstrap"))
+    if lun:
+        tar_runs = min([tar_runs] + [v["runs"] for k, v in
+                                     lun[0]["timings"].items()
+                                     if k.startswith("lun_")])
     print(f"lunforge bench, {a['date']}, medians of >= {runs} runs "
-          f"(tarballs: {tar_runs}) "
+          f"(tarballs{', LUN writes' if lun else ''}: {tar_runs}) "
           f"({a['lunforge']}; apt {a['apt']}; mmdebstrap "
           f"{a['mmdebstrap_version']} --mode={a['mode']}; {a['nproc']} CPUs)")
     print(f"fetch cold ({what}): lunforge {med['fetch_cold']:.3f} s, "
@@ -303,6 +443,11 @@ def cmd_report(out, *pairs):
     print(f"peak RSS: lunforge fetch (cold) "
           f"{int(a['rss_fetch']) / 1024:.1f} MiB, lunforge resolve "
           f"{int(a['rss_resolve']) / 1024:.1f} MiB")
+    if lun:
+        for line in lun[1]:
+            print(line)
+    else:
+        print("writes to a LUN and a loop device: not measured (not root)")
     print(f"results: {out}")
 
 
@@ -310,7 +455,7 @@ COMMANDS = {
     "index": cmd_index, "fields": cmd_fields, "missing": cmd_missing,
     "check-pool": cmd_check_pool, "check-cache": cmd_check_cache,
     "check-debs": cmd_check_debs, "same-set": cmd_same_set,
-    "apt-args": cmd_apt_args, "report": cmd_report,
+    "apt-args": cmd_apt_args, "dirty": cmd_dirty, "report": cmd_report,
 }
 
 if __name__ == "__main__":

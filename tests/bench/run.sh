@@ -19,6 +19,14 @@
 #        f. `lunforge initrd` vs `mkinitramfs` (chroot of the same tree
 #           with a kernel), the initrd sizes, and the time to `login:`
 #           under QEMU with each (one boot each);
+#        g. writing that image (tests/bench/lun.sh): to an iSCSI LUN of
+#           tgtd on 127.0.0.1 with CHAP, `lunforge write` vs `qemu-img
+#           convert -n`, on a thick LUN (holes written as zeros), on a thin
+#           one (holes unmapped; and lunforge --assume-zeroed), checked
+#           with cmp, with the backing file's allocated size after each;
+#           and to a loop device, `lunforge write` (default, and
+#           --assume-zeroed --no-verify) vs `dd conv=sparse,fsync`
+#           (median of BENCH_TAR_RUNS runs on the LUN: up to 40 s each);
 #      plus the peak RSS of one cold fetch, one resolve and one tarball
 #      build of each tool;
 #   4. the table goes to stdout and to $BENCH_DIR/results.json.
@@ -30,6 +38,10 @@
 # (default 5), BENCH_TAR_RUNS (default 3: the tarball runs are long),
 # BENCH_MMDEBSTRAP_MODE (default root as root, else unshare),
 # BENCH_KEEP=1 keeps the scratch dir, LUNFORGE (binary to measure).
+# BENCH_ONLY=lun BENCH_IMAGE=IMG runs only 3g, on that image (e.g. the
+# virtual01.img of an earlier `lunforge build`), and writes its table to
+# $BENCH_DIR/results-lun.json; there BENCH_RUNS and BENCH_TAR_RUNS may be
+# 1, for a quick check of the section itself.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,9 +54,30 @@ say() { echo "bench: $*" >&2; }
 start_s=$SECONDS
 lunforge=${LUNFORGE:-${CARGO_TARGET_DIR:-$root/target}/release/lunforge}
 [ -x "$lunforge" ] || die "$lunforge not built (run: cargo build --release)"
-for tool in hyperfine mmdebstrap apt-get curl python3 /usr/bin/time; do
+only=${BENCH_ONLY:-}
+case $only in
+    "") tools=(hyperfine mmdebstrap apt-get curl python3 /usr/bin/time) ;;
+    lun) tools=(hyperfine python3) ;;
+    *) die "BENCH_ONLY=$only: only 'lun' is known" ;;
+esac
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || die "$tool missing (make bench-deps)"
 done
+# Section 3g needs root (tgtd's control socket, loop devices): without it
+# the full bench skips it, and says so. Its tools are checked now rather
+# than after the other sections.
+lun=yes
+if [ "$(id -u)" -ne 0 ]; then
+    [ -z "$only" ] || die "BENCH_ONLY=lun needs root (tgtd, losetup)"
+    lun=no
+    say "not root: section 3g (writes to a LUN and a loop device) skipped"
+else
+    for tool in tgtd:tgt tgtadm:tgt qemu-img:qemu-utils losetup:mount \
+                blkdiscard:util-linux fallocate:util-linux cmp:diffutils; do
+        command -v "${tool%%:*}" >/dev/null \
+            || die "${tool%%:*} missing (apt-get install ${tool#*:})"
+    done
+fi
 
 # What is measured. The issue asks for trixie `important`: large enough
 # (about 150 packages, 50 MB) that transfer matters, small enough to
@@ -54,11 +87,13 @@ arch=amd64
 component=main
 variant=important
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+min_runs=3
+[ -n "$only" ] && min_runs=1   # a quick check of one section
 runs=${BENCH_RUNS:-5}
-[[ "$runs" =~ ^[0-9]+$ ]] && [ "$runs" -ge 3 ] || die "BENCH_RUNS must be >= 3"
+[[ "$runs" =~ ^[0-9]+$ ]] && [ "$runs" -ge "$min_runs" ] || die "BENCH_RUNS must be >= $min_runs"
 tar_runs=${BENCH_TAR_RUNS:-3}
-[[ "$tar_runs" =~ ^[0-9]+$ ]] && [ "$tar_runs" -ge 3 ] || die "BENCH_TAR_RUNS must be >= 3"
-[ -r "$keyring" ] || die "$keyring missing (debian-archive-keyring)"
+[[ "$tar_runs" =~ ^[0-9]+$ ]] && [ "$tar_runs" -ge "$min_runs" ] || die "BENCH_TAR_RUNS must be >= $min_runs"
+[ -n "$only" ] || [ -r "$keyring" ] || die "$keyring missing (debian-archive-keyring)"
 bench_dir=${BENCH_DIR:-$HOME/.cache/lunforge-bench}
 mirror=$bench_dir/mirror
 dists=dists/$suite
@@ -100,14 +135,34 @@ host_mirror() {
 # Scratch space of this run; the server is stopped and the scratch removed
 # however the script ends.
 mkdir -p "$bench_dir"
-rm -f "$bench_dir/results.json"   # a failed run must not leave old numbers
+results=$bench_dir/results${only:+-$only}.json
+rm -f "$results"   # a failed run must not leave old numbers
 work=$(mktemp -d "$bench_dir/run.XXXXXX")
 server_pid=""
 mounted=()
+tgt_pid="" tgt_ctl="" tgt_tids=() loop_dev=""
 cleanup() {
     local rc=$?
-    local m
+    local m tid
     for m in "${mounted[@]}"; do umount "$m" 2>/dev/null || true; done
+    if [ -n "$tgt_pid" ]; then
+        # tgtd ignores SIGTERM: its targets, then the daemon, through
+        # tgtadm; SIGKILL if it is still there after 5 s.
+        for tid in "${tgt_tids[@]}"; do
+            tgtadm -C "$tgt_ctl" --lld iscsi --op delete --mode target --tid "$tid" \
+                --force >/dev/null 2>&1 || true
+        done
+        tgtadm -C "$tgt_ctl" --op delete --mode system >/dev/null 2>&1 || true
+        for _ in $(seq 50); do
+            kill -0 "$tgt_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$tgt_pid" 2>/dev/null || true
+        wait "$tgt_pid" 2>/dev/null || true
+        # Exactly this daemon's socket (a glob would match longer ports).
+        rm -f "/var/run/tgtd/socket.$tgt_ctl" "/var/run/tgtd/socket.$tgt_ctl.lock"
+    fi
+    [ -z "$loop_dev" ] || losetup -d "$loop_dev" 2>/dev/null || true
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -122,6 +177,34 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# A command line quoted for sh (hyperfine runs its commands through sh).
+q() { printf '%q ' "$@"; }
+# hyperfine NAME PREPARE COMMAND [RUNS WARMUP]: BENCH_RUNS runs after one
+# warmup run (it warms the page cache and the server the same way for
+# every tool). A failing run stops hyperfine, and so the bench.
+bench() {
+    local name=$1 prepare=$2 cmd=$3 n=${4:-$runs} warmup=${5:-1}
+    say "measuring $name: $cmd"
+    local prep=()
+    [ -n "$prepare" ] && prep=(--prepare "$prepare")
+    hyperfine --style basic --warmup "$warmup" --runs "$n" "${prep[@]}" \
+        --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
+}
+
+# BENCH_ONLY=lun: section 3g alone, on the given image.
+if [ "$only" = lun ]; then
+    lun_img=${BENCH_IMAGE:-}
+    [ -f "$lun_img" ] || die "BENCH_ONLY=lun needs BENCH_IMAGE=IMAGE_FILE"
+    # shellcheck source=tests/bench/lun.sh
+    . "$here/lun.sh"
+    "${lib[@]}" report "$results" only=lun "${lun_report[@]}" \
+        runs="$runs" tar_runs="$tar_runs" min_runs="$min_runs" \
+        date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
+        lunforge="$("$lunforge" --version)"
+    say "done in $((SECONDS - start_s)) s"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------
 # 1. The partial mirror. Its InRelease is the host mirror's own, signed
@@ -247,7 +330,6 @@ if grep -E '^(W|E|Err):' "$work/apt-update.log" >&2; then die "apt-get update wa
 
 # The timed commands as small scripts: hyperfine runs them through sh, and
 # 150 name=version arguments are better kept out of its command line.
-q() { printf '%q ' "$@"; }
 mapfile -t apt_args < <("${lib[@]}" apt-args "$work/packages.json")
 dl=$work/apt-download
 cat >"$work/apt-download.sh" <<EOF
@@ -269,18 +351,6 @@ resolve_cold=("$lunforge" -q resolve --mirror "$url" "${common[@]}" --cache "$wo
 mode=${BENCH_MMDEBSTRAP_MODE:-$([ "$(id -u)" -eq 0 ] && echo root || echo unshare)}
 mmdebstrap_cmd="mmdebstrap -q --simulate --variant=$variant --mode=$mode \
 --architectures=$arch --keyring=$keyring $suite /dev/null $(q "deb $url $suite $component")"
-
-# hyperfine NAME PREPARE COMMAND [RUNS WARMUP]: BENCH_RUNS runs after one
-# warmup run (it warms the page cache and the server the same way for
-# every tool). A failing run stops hyperfine, and so the bench.
-bench() {
-    local name=$1 prepare=$2 cmd=$3 n=${4:-$runs} warmup=${5:-1}
-    say "measuring $name: $cmd"
-    local prep=()
-    [ -n "$prepare" ] && prep=(--prepare "$prepare")
-    hyperfine --style basic --warmup "$warmup" --runs "$n" "${prep[@]}" \
-        --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
-}
 
 # ---------------------------------------------------------------------------
 # 3a. Cold fetch: every run starts from an empty cache (lunforge) or an
@@ -477,9 +547,17 @@ say "booting to login: with each initrd"
 boot_lunforge=$(boot_to_login "$lf_initrd")
 boot_mkinitramfs=$(boot_to_login "$kroot/tmp/mkinitramfs.img")
 
+# 3g. That image written to an iSCSI LUN and to a loop device.
+lun_report=()
+if [ "$lun" = yes ]; then
+    lun_img=$work/kimg/virtual01.img
+    # shellcheck source=tests/bench/lun.sh
+    . "$here/lun.sh"
+fi
+
 # ---------------------------------------------------------------------------
 # 4. The report.
-"${lib[@]}" report "$bench_dir/results.json" \
+"${lib[@]}" report "$results" "${lun_report[@]}" min_runs="$min_runs" \
     fetch_cold="$work/fetch_cold.json" apt_download="$work/apt_download.json" \
     apt_update_download="$work/apt_update_download.json" \
     fetch_warm="$work/fetch_warm.json" resolve="$work/resolve.json" \

@@ -44,9 +44,21 @@ all: build
 build:
 	$(CARGO) build --release
 
-## test: install the oracles (as root), then every unit and integration test
+## test: install the oracles (as root), then every unit and integration test,
+## each in a process of its own (cargo-nextest, when installed), and the
+## slowest of them, so that CI's time budget stays visible
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 test: test-deps
-	$(CARGO) test --release --all-targets --no-fail-fast
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	    status=0; \
+	    $(CARGO) nextest run --release --all-targets --no-fail-fast \
+	        --config-file tests/nextest.toml || status=$$?; \
+	    bash tests/support/slowest.sh $(TARGET_DIR)/nextest/default/junit.xml; \
+	    exit $$status; \
+	else \
+	    echo "cargo-nextest is not installed: cargo test (no test times)" >&2; \
+	    $(CARGO) test --release --all-targets --no-fail-fast; \
+	fi
 
 test-deps:
 	@bash tests/support/install-debs.sh $(TEST_DEBS)

@@ -27,18 +27,16 @@
 //!
 //! Builds use the host's Debian mirror (`mirror = "host"`, found by
 //! lunforge in the host's apt sources) and a download cache shared by
-//! test runs (`target/test-cache`). Boots run one at a time: two TCG
-//! guests on two cores would only make each other time out.
+//! test runs (`target/test-cache`). Boots run one at a time
+//! ([`crate::support::qemu::one_boot`]): two TCG guests on two cores
+//! would only make each other time out.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::support::lunforge;
 use crate::support::qemu::{artifacts_dir, Boot, BootLog, Nic};
 
-/// One boot at a time.
-static QEMU_LOCK: Mutex<()> = Mutex::new(());
 
 /// The recipe's values the guest must show.
 const ADDRESS: &str = "192.0.2.50/24";
@@ -146,7 +144,6 @@ impl Built {
 
     /// Boot to the login prompt.
     fn login(&self, test: &str, image: &Path, snapshot: bool) -> BootLog {
-        let _one = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let log = self
             .boot(image, "")
             .snapshot(snapshot)
@@ -168,7 +165,6 @@ impl Built {
         let mut bytes = CHECK_SCRIPT.as_bytes().to_vec();
         bytes.resize(bytes.len().div_ceil(512) * 512, 0);
         std::fs::write(&script, bytes).expect("write the check disk");
-        let _one = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let log = self
             .boot(
                 image,

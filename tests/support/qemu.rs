@@ -310,6 +310,8 @@ impl Boot {
             fail(test, why, &args, &log_path, &err_path);
         };
         let stderr = std::fs::File::create(&err_path).expect("stderr file");
+        // Waiting for the other guest does not count against this one.
+        let _one = one_boot();
         let start = Instant::now();
         let mut child = {
             use std::os::unix::process::CommandExt as _;
@@ -455,6 +457,28 @@ fn kill_group(pid: u32) {
 }
 
 /// The directory kept for failed boots: `target/test-artifacts`.
+/// One TCG guest at a time, across every test and every test process
+/// (the test runner gives each test a process of its own): two guests
+/// on two cores only make each other time out. An exclusive `flock` on
+/// `target/test-artifacts/qemu.lock`, released when dropped (or when the
+/// process dies).
+pub(crate) struct OneBoot(#[allow(dead_code)] std::fs::File);
+
+/// Wait for the boot lock.
+pub(crate) fn one_boot() -> OneBoot {
+    let dir = artifacts_dir();
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("qemu.lock"))
+        .expect("boot lock file");
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+        .expect("flock the boot lock");
+    OneBoot(f)
+}
+
 pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -55,6 +55,14 @@ pub enum Error {
     /// The lockfile failed.
     #[error(transparent)]
     Lock(#[from] crate::resolve::lockfile::Error),
+    /// Writing a device or LUN in place failed part way.
+    #[error("{target} now holds an incomplete image: {source}")]
+    Incomplete {
+        /// The target.
+        target: String,
+        /// What failed.
+        source: Box<Error>,
+    },
     /// An output cannot be written.
     #[error("{path}: {source}")]
     Io {
@@ -93,6 +101,18 @@ impl From<crate::iscsi::Error> for Error {
     }
 }
 
+impl Error {
+    /// Whether the message already says that a device holds a partial
+    /// image (a failed device write does).
+    pub fn says_incomplete(&self) -> bool {
+        matches!(
+            self,
+            Error::Incomplete { .. }
+                | Error::Sink(crate::sink::Error::Device { .. })
+        )
+    }
+}
+
 /// Result of lunforge operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -107,5 +127,15 @@ mod tests {
             source: std::io::Error::other("disk full"),
         };
         assert_eq!(e.to_string(), "out/x: disk full");
+        assert!(!e.says_incomplete());
+        let e = Error::Incomplete {
+            target: "/dev/sdb".into(),
+            source: Box::new(e),
+        };
+        assert_eq!(
+            e.to_string(),
+            "/dev/sdb now holds an incomplete image: out/x: disk full"
+        );
+        assert!(e.says_incomplete());
     }
 }

@@ -56,7 +56,19 @@ pub fn write_disk(
 ) -> Result<Finished> {
     let (layout, contents, size) = plan(recipe, tree, time)?;
     let sink = target.open(size, opts, &*ctx.progress)?;
-    fill(&layout, &contents, sink)
+    match (fill(&layout, &contents, sink), target) {
+        // A file target is replaced only on success; a device or LUN
+        // has been written in place, and the operator must know.
+        (Err(e), Target::Device(_) | Target::Iscsi(_))
+            if !e.says_incomplete() =>
+        {
+            Err(crate::Error::Incomplete {
+                target: target.to_string(),
+                source: Box::new(e),
+            })
+        }
+        (r, _) => r,
+    }
 }
 
 /// Write the guest's partitioned disk image at `path`, atomically: a

@@ -37,7 +37,6 @@ use std::time::Duration;
 use crate::support::lunforge;
 use crate::support::qemu::{artifacts_dir, Boot, BootLog, Nic};
 
-
 /// The recipe's values the guest must show.
 const ADDRESS: &str = "192.0.2.50/24";
 const HOSTNAME: &str = "virtual01";

@@ -167,21 +167,50 @@ fn thin_lun_and_mutual_chap_keep_holes_and_hide_the_secret() {
 #[test]
 fn discover_lists_what_iscsi_ls_lists() {
     let (t, _) = target(64 * MIB, false);
+    let backing = t.backing_file("lun2.img", 40 * MIB);
+    t.add_lun(1, 2, &backing);
     let portal = format!("127.0.0.1:{}", t.port);
-    let out = lunforge(["iscsi", "discover", &portal]).ok().stdout;
-    assert!(
-        out.starts_with(&format!("{IQN} (127.0.0.1:{}", t.port)),
-        "{out}"
-    );
-    assert!(out.contains("LUN 1: "), "{out}");
-    assert!(out.contains("64.0 MiB"), "{out}");
+    let ours = lunforge(["iscsi", "discover", &portal]).ok().stdout;
     crate::support::require("iscsi-ls", "libiscsi-bin");
     let ls = Command::new("iscsi-ls")
         .args(["-s", &format!("iscsi://{portal}")])
         .output()
         .expect("iscsi-ls");
-    let ls = String::from_utf8_lossy(&ls.stdout);
-    assert!(ls.contains(IQN), "{ls}");
+    let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
+    // iscsi-ls: "Target:IQN Portal:HOST:PORT,TPGT", then
+    // "Lun:N    Type:DIRECT_ACCESS (Size:SM)" with S the last LBA's
+    // offset in whole MiB.
+    let (name, portal_tag) = ls
+        .lines()
+        .find_map(|l| l.strip_prefix("Target:"))
+        .and_then(|l| l.split_once(" Portal:"))
+        .unwrap_or_else(|| panic!("no target in iscsi-ls:\n{ls}"));
+    assert!(
+        ours.starts_with(&format!("{name} ({portal_tag})")),
+        "{ours}\n{ls}"
+    );
+    let disks: Vec<(u32, u64)> = ls
+        .lines()
+        .filter(|l| l.contains("Type:DIRECT_ACCESS"))
+        .map(|l| {
+            let n = l["Lun:".len()..].split_whitespace().next().unwrap();
+            let size = l.split("(Size:").nth(1).unwrap().trim_end_matches("M)");
+            (n.parse().unwrap(), size.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(disks.len(), 2, "{ls}");
+    for (lun, mib) in disks {
+        let line = ours
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("LUN {lun}: ")))
+            .unwrap_or_else(|| panic!("LUN {lun} missing:\n{ours}\n{ls}"));
+        // "(131072 blocks of 512 bytes)"
+        let inner = line.split('(').nth(1).unwrap();
+        let mut words = inner.split_whitespace();
+        let blocks: u64 = words.next().unwrap().parse().unwrap();
+        let size: u64 = words.nth(2).unwrap().parse().unwrap();
+        assert_eq!((blocks - 1) * size / MIB, mib, "{line}\n{ls}");
+    }
 }
 
 #[test]

@@ -43,11 +43,10 @@ pub fn write_image(
             });
         }
     }
-    let size = meta.len();
-    target.preflight(size, opts)?;
-    let mut sink = target.open(size, opts, progress)?;
+    // Opening the target makes every check a preflight would.
+    let mut sink = target.open(meta.len(), opts, progress)?;
     let mut buf = Vec::new();
-    for (start, end) in data_regions(&file, size)
+    for (start, end) in data_regions(&file, meta.len())
         .map_err(|e| io("finding the image's data", e))?
     {
         let mut at = start;

@@ -120,9 +120,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Lock { recipe, output } => {
             let (r, ctx) = setup(&recipe, quiet)?;
             let lock = pipeline::resolve(&r, &ctx)?;
-            let path = output
-                .or_else(|| recipe.lockfile.clone())
-                .unwrap_or_else(|| lockfile::path_for(r.source.as_deref()));
+            let path = output.unwrap_or_else(|| lock_path(&recipe, &r));
             lock.write(&path)?;
             println!(
                 "wrote {}: {} packages from {} ({})",
@@ -158,13 +156,9 @@ fn build(
         );
     }
     req.target = target.map(target_of).transpose()?;
-    req.target_options = target_options(write, &r)?;
+    req.target_options = target_options(write, Some(&r))?;
     if args.locked {
-        req.lockfile = Some(
-            args.lockfile
-                .clone()
-                .unwrap_or_else(|| lockfile::path_for(r.source.as_deref())),
-        );
+        req.lockfile = Some(lock_path(args, &r));
     }
     let report = pipeline::build(&r, &ctx, &req)?;
     print_build(&report, &r);
@@ -233,12 +227,7 @@ fn write_image(
     quiet: bool,
 ) -> Result<()> {
     let target = target_of(target)?;
-    let opts = TargetOptions {
-        device: write_options(write),
-        force: write.force,
-        chap_secret: secret(write.chap_secret.as_deref())?,
-        ..TargetOptions::default()
-    };
+    let opts = target_options(write, None)?;
     let progress = progress::Terminal::new(quiet);
     let f =
         lunforge::sink::copy::write_image(image, &target, &opts, &progress)?;
@@ -265,15 +254,16 @@ fn write_options(w: &WriteArgs) -> lunforge::sink::device::Options {
     }
 }
 
-/// The target options of a build: the CHAP secret from the command line,
-/// else the recipe's.
-fn target_options(w: &WriteArgs, r: &Recipe) -> Result<TargetOptions> {
-    let recipe_secret = r.iscsi.as_ref().and_then(|i| i.chap_secret.clone());
+/// The target options: the CHAP secret from the command line, else the
+/// recipe's (a build has one), and the recipe's CHAP user.
+fn target_options(w: &WriteArgs, r: Option<&Recipe>) -> Result<TargetOptions> {
+    let iscsi = r.and_then(|r| r.iscsi.as_ref());
+    let recipe_secret = iscsi.and_then(|i| i.chap_secret.clone());
     Ok(TargetOptions {
         device: write_options(w),
         force: w.force,
         chap_secret: secret(w.chap_secret.as_deref())?.or(recipe_secret),
-        chap_user: r.iscsi.as_ref().and_then(|i| i.chap_user.clone()),
+        chap_user: iscsi.and_then(|i| i.chap_user.clone()),
         ..TargetOptions::default()
     })
 }
@@ -408,12 +398,16 @@ fn setup(args: &RecipeArgs, quiet: bool) -> Result<(Recipe, Context)> {
 }
 
 /// The package set: from the lockfile with `--locked`, else resolved.
+/// `--lockfile`, else the recipe's path with `.lock`.
+fn lock_path(args: &RecipeArgs, r: &Recipe) -> PathBuf {
+    args.lockfile
+        .clone()
+        .unwrap_or_else(|| lockfile::path_for(r.source.as_deref()))
+}
+
 fn package_set(args: &RecipeArgs, r: &Recipe, ctx: &Context) -> Result<Lock> {
     if args.locked {
-        let path: PathBuf = args
-            .lockfile
-            .clone()
-            .unwrap_or_else(|| lockfile::path_for(r.source.as_deref()));
+        let path = lock_path(args, r);
         return pipeline::locked(r, &path)
             .with_context(|| format!("--locked needs {}", path.display()));
     }

@@ -398,14 +398,18 @@ impl<'p> DeviceSink<'p> {
         Ok(())
     }
 
+    /// The largest device write: `max_write`, in whole blocks.
+    fn chunk(&self) -> u64 {
+        (self.dev.max_write() as u64 / self.block).max(1) * self.block
+    }
+
     fn down_unit(&self, x: u64) -> u64 {
         x - x % ZERO_UNIT
     }
 
     /// One or more device writes of at most `max_write` bytes.
     fn issue(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        let max =
-            (self.dev.max_write() as u64 / self.block).max(1) * self.block;
+        let max = self.chunk();
         for (i, chunk) in data.chunks(max as usize).enumerate() {
             let at = offset + i as u64 * max;
             let len = chunk.len() as u64;
@@ -456,8 +460,7 @@ impl<'p> DeviceSink<'p> {
         let how = self.dev.zeroing();
         self.stats.zeroing = Some(how);
         let end = self.up(self.len);
-        let max =
-            (self.dev.max_write() as u64 / self.block).max(1) * self.block;
+        let max = self.chunk();
         let zeros = match how {
             Zeroing::Write => vec![0u8; max as usize],
             _ => Vec::new(),

@@ -194,6 +194,65 @@ pub fn tgt_conf(
     Some(s)
 }
 
+/// open-iscsi's node database, where `iscsiadm` keeps its records
+/// (Debian builds open-iscsi with its database under `/etc/iscsi`).
+pub const NODE_DB: &str = "/etc/iscsi/nodes";
+
+/// The target portal group tag in the node record: tgt and IET give
+/// their portals group 1.
+pub const TPGT: u32 = 1;
+
+/// The node record `iscsiadm -m discovery` followed by the login
+/// script's updates would leave for the guest's LUN, so that the host
+/// logs in at boot (`node.startup = automatic`, which Debian's
+/// `open-iscsi.service` logs in to with `iscsiadm -m node
+/// --loginall=automatic`): its path below `/` and its text. Keys
+/// `iscsiadm` does not find here take its defaults.
+pub fn node_record(i: &Iscsi, secret: Option<&Secret>) -> (String, String) {
+    // `192.0.2.10:3260` or `[2001:db8::1]:3260`.
+    let (addr, port) = i.portal.rsplit_once(':').unwrap_or((&i.portal, "3260"));
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let path =
+        format!("{NODE_DB}/{t}/{addr},{port},{TPGT}/default", t = i.target);
+    let mut text = format!(
+        "# BEGIN RECORD (written by lunforge)\n\
+         node.name = {t}\n\
+         node.tpgt = {TPGT}\n\
+         node.startup = automatic\n\
+         node.leading_login = No\n\
+         iface.iscsi_ifacename = default\n\
+         iface.transport_name = tcp\n\
+         node.discovery_address = {addr}\n\
+         node.discovery_port = {port}\n\
+         node.discovery_type = send_targets\n\
+         node.conn[0].address = {addr}\n\
+         node.conn[0].port = {port}\n\
+         node.conn[0].startup = automatic\n",
+        t = i.target
+    );
+    match (&i.chap_user, secret) {
+        (Some(user), Some(secret)) => text.push_str(&format!(
+            "node.session.auth.authmethod = CHAP\n\
+             node.session.auth.username = {user}\n\
+             node.session.auth.password = {}\n",
+            secret.expose()
+        )),
+        _ => text.push_str("node.session.auth.authmethod = None\n"),
+    }
+    text.push_str("# END RECORD\n");
+    (path, text)
+}
+
+/// `/etc/iscsi/initiatorname.iscsi` naming the host `iqn`. open-iscsi's
+/// postinst makes a random name only where the file asks for one
+/// (`GenerateName=yes`), so this one stays.
+pub fn initiator_name(iqn: &str) -> String {
+    format!(
+        "## The iSCSI initiator name of this host, written by lunforge.\n\
+         InitiatorName={iqn}\n"
+    )
+}
+
 /// All host-side snippets for the guest `name`.
 pub fn artifacts(
     name: &str,

@@ -21,6 +21,7 @@
 //! only when there is an `[iscsi]` section. [`write_out`] writes the
 //! artifacts, plus any the caller adds (kernel, initrd), atomically.
 
+pub mod efi;
 pub mod grub2;
 pub mod grub_legacy;
 pub mod guest_grub;
@@ -81,6 +82,47 @@ pub enum Error {
         /// The tool package.
         package: &'static str,
     },
+    /// A GRUB file the EFI boot loader needs is not in the suite's GRUB
+    /// packages.
+    #[error("boot.loader: the suite's GRUB EFI packages have no {what}")]
+    NoGrubFile {
+        /// The file.
+        what: String,
+    },
+    /// The lock has no package of a build tool the recipe needs.
+    #[error(
+        "{needs} needs the build tool {package}, which the package set \
+         lacks: run `lunforge lock` again"
+    )]
+    NoTool {
+        /// The tool package.
+        package: String,
+        /// The recipe key that needs it.
+        needs: &'static str,
+    },
+    /// `boot.hypervisor = "xen"` but the system has no hypervisor.
+    #[error(
+        "boot.hypervisor: \"xen\" but the system has no /boot/xen-*.gz: \
+         include xen-system-amd64 (or the suite's xen-hypervisor package)"
+    )]
+    NoHypervisor,
+    /// A recipe key needs a package that is not in the package set.
+    #[error("{needs} needs the package {package}: add it to system.include")]
+    NeedsPackage {
+        /// The key.
+        needs: String,
+        /// The package.
+        package: &'static str,
+    },
+    /// A host's guest recipe has no kernel to boot.
+    #[error("host.guests: {guest} has no kernel (include linux-image-…)")]
+    GuestWithoutKernel {
+        /// The guest recipe.
+        guest: String,
+    },
+    /// `boot.loader` is set but the disk has no EFI system partition.
+    #[error("boot.loader: the disk has no partition with use = \"esp\"")]
+    NoEsp,
     /// Writing the output directory failed.
     #[error("{path}: {source}")]
     Io {

@@ -115,6 +115,7 @@ mod tests {
         let a = AccessFile {
             root_password_hash: None,
             root_authorized_keys: vec!["ssh-ed25519 AAAA op@host".into()],
+            ..Default::default()
         };
         authorized_keys(&mut t, &a, 0).unwrap();
         let f = t

@@ -162,11 +162,28 @@ fn interfaces(recipe: &Recipe) -> Result<Option<String>> {
     let Some(net) = recipe.network.as_ref() else {
         return Ok(None);
     };
-    let iface = net.interface.as_deref().unwrap_or("eth0");
-    let mut out = format!(
+    let port = net.interface.as_deref().unwrap_or("eth0");
+    let mut out = String::from(
         "# /etc/network/interfaces (written by lunforge)\n\
-         auto lo\niface lo inet loopback\n\nauto {iface}\n"
+         auto lo\niface lo inet loopback\n\n",
     );
+    // With a bridge, the interface is only its port and the bridge
+    // carries the address (bridge-utils' ifupdown hook reads
+    // `bridge_ports`), as Xen's network-bridge script once arranged.
+    let iface = match net.bridge.as_deref() {
+        Some(bridge) => {
+            out.push_str(&format!(
+                "# {port} is a port of {bridge}, which has the address\n\
+                 iface {port} inet manual\n\n\
+                 auto {bridge}\n"
+            ));
+            bridge
+        }
+        None => {
+            out.push_str(&format!("auto {port}\n"));
+            port
+        }
+    };
     let dhcp = net.dhcp.unwrap_or(false);
     match (static_address(recipe)?, dhcp) {
         (Some(_), true) => {
@@ -191,6 +208,14 @@ fn interfaces(recipe: &Recipe) -> Result<Option<String>> {
             }
         }
         (None, _) => out.push_str(&format!("iface {iface} inet dhcp\n")),
+    }
+    if net.bridge.is_some() {
+        // No spanning tree and no forwarding delay: the bridge is up
+        // at once, as a host's only uplink needs.
+        out.push_str(&format!(
+            "    bridge_ports {port}\n    bridge_stp off\n    \
+             bridge_fd 0\n    bridge_waitport 0\n"
+        ));
     }
     Ok(Some(out))
 }

@@ -136,6 +136,23 @@ pub struct Options {
     pub staging: PathBuf,
 }
 
+/// The packages' files alone, unpacked into a tree in the suite's
+/// merged-/usr layout: no dpkg database, no configuration. Enough for
+/// what is read from a system's files without running it (its kernel,
+/// its modules, the initrd made from them), as a Xen host's build reads
+/// its guests'.
+pub fn unpacked_tree(
+    packages: &[Unpacked],
+    spool: Spool,
+    arch: &str,
+    sde: i64,
+) -> Result<Tree> {
+    let mut tree = Tree::with_spool(sde, spool);
+    layout::merged_usr(&mut tree, packages, arch, sde)?;
+    unpack_all(&mut tree, packages)?;
+    Ok(tree)
+}
+
 /// Build the installed system from `packages` (in resolver order), whose
 /// contents are in `spool`.
 pub fn assemble(

@@ -355,6 +355,8 @@ pub(crate) mod tests {
             xen: crate::recipe::resolve::default_xen("virtual01"),
             access: None,
             iscsi: None,
+            boot: crate::recipe::Boot::external(),
+            host: None,
         }
     }
 

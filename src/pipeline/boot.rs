@@ -11,7 +11,7 @@ use crate::boot::{self, initrd};
 use crate::context::Context;
 use crate::error::Result;
 use crate::fetch;
-use crate::recipe::Recipe;
+use crate::recipe::{Loader, Recipe};
 use crate::resolve::lockfile::Lock;
 use crate::tree::{self, GuestPath, Meta, Tree};
 
@@ -41,6 +41,16 @@ pub fn boot(
     let kernel = kernel_image(tree, &version)?;
     let image = guest_initrd(tree, &modules, deb, &version, time)?;
     let facts = boot::BootFacts::new(recipe, &version)?;
+    if recipe.boot.loader == Loader::GrubEfi {
+        let cfg = efi_loader(recipe, tree, lock, fetched, &facts, time)?;
+        // The disk boots by itself: what a host needs of a guest (xl
+        // config, kernel and initrd to copy) makes no sense for it.
+        return Ok(Some(vec![boot::Artifact {
+            name: "grub.cfg".into(),
+            bytes: cfg.into_bytes(),
+            mode: 0o644,
+        }]));
+    }
     let grub = boot::guest_grub::files(recipe, &facts);
     boot::guest_grub::install(tree, &grub, time)?;
     let mut artifacts = boot::artifacts(recipe, &facts)?;
@@ -53,6 +63,40 @@ pub fn boot(
     }
     artifacts.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(artifacts))
+}
+
+/// The GRUB EFI loader of a disk that boots by itself, into `tree`
+/// ([`boot::efi`]); the entries' `grub.cfg`.
+fn efi_loader(
+    recipe: &Recipe,
+    tree: &mut Tree,
+    lock: &Lock,
+    fetched: &fetch::Report,
+    facts: &boot::BootFacts,
+    time: i64,
+) -> Result<String> {
+    let arch = &recipe.system.architecture;
+    let efi = boot::efi::arch(arch).ok_or_else(|| boot::Error::NoGrubFile {
+        what: format!("EFI image for architecture {arch}"),
+    })?;
+    let tool = |name: &str| {
+        tool_deb(lock, fetched, name).ok_or_else(|| boot::Error::NoTool {
+            package: name.into(),
+            needs: "boot.loader = \"grub-efi\"",
+        })
+    };
+    let mut debs = vec![tool(efi.modules_package)?];
+    debs.extend(tool_deb(lock, fetched, efi.image_package));
+    let grub = boot::efi::read_grub(&debs, &efi)?;
+    let entries = boot::efi::entries(
+        recipe,
+        tree,
+        &facts.kernel_version,
+        facts.root_uuid,
+    )?;
+    let cfg = boot::efi::grub_cfg(recipe, &entries);
+    boot::efi::install(tree, recipe, &efi, &grub, &cfg, facts.root_uuid, time)?;
+    Ok(cfg)
 }
 
 /// The guest's initrd, also put into its `/boot` when the guest has none

@@ -24,6 +24,7 @@ use crate::sink::target::{Target, TargetOptions};
 
 pub mod boot;
 pub mod disk;
+pub mod host;
 pub mod packages;
 mod report;
 pub mod system;
@@ -104,6 +105,14 @@ pub fn build(
     let mut tree = t.stage("configure", || {
         system::configure(recipe, ctx, &lock, unpacked)
     })?;
+    let time = source_date_epoch(&lock);
+    let locked_guests = req.lockfile.is_some();
+    let mut host_files =
+        || host::install(recipe, ctx, &lock, locked_guests, &mut tree, time);
+    match recipe.host {
+        Some(_) => t.stage("guests' files", host_files)?,
+        None => host_files()?,
+    }
     let paths = tree.len();
     std::fs::create_dir_all(&req.out_dir).map_err(|source| {
         crate::Error::Io {
@@ -118,7 +127,6 @@ pub fn build(
     }
     let artifacts =
         t.stage("boot files", || boot(recipe, &mut tree, &lock, &fetched))?;
-    let time = source_date_epoch(&lock);
     let finished = t.stage("partition, format and write", || {
         write_disk(recipe, tree, time, &target, &req.target_options, ctx)
     })?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::context::Context;
 use crate::error::Result;
 use crate::fetch::{self, Cache};
-use crate::recipe::Recipe;
+use crate::recipe::{Loader, Recipe};
 use crate::repo::{self, inrelease::Keyring, transport, Trust};
 use crate::resolve::lockfile::{
     Inputs, Lock, LockedPackage, LockedRelease, FORMAT,
@@ -49,7 +49,7 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
     let selection = resolve::resolve(&suite.packages, &request)?;
     let tools = resolve::tools(
         &suite.packages,
-        &tools_for(&selection),
+        &tools_for(recipe, &selection, &suite.packages)?,
         &sys.architecture,
     )?;
     let r = &suite.release;
@@ -97,16 +97,43 @@ fn locked_package(p: &repo::packages::BinaryPackage) -> LockedPackage {
 /// The build's tools for a package set: packages fetched from the
 /// guest's suite and lock but not installed in it. A guest with a
 /// kernel gets an initrd, whose shell and utilities are busybox-static's.
-fn tools_for(selection: &resolve::Selection<'_>) -> Vec<String> {
+fn tools_for(
+    recipe: &Recipe,
+    selection: &resolve::Selection<'_>,
+    suite: &[repo::packages::BinaryPackage],
+) -> Result<Vec<String>> {
     let kernel = selection
         .packages
         .iter()
         .any(|p| p.name.starts_with("linux-image-"));
+    let mut tools = Vec::new();
     if kernel {
-        vec![BUSYBOX.to_string()]
-    } else {
-        Vec::new()
+        tools.push(BUSYBOX.to_string());
     }
+    if recipe.boot.loader == Loader::GrubEfi {
+        tools.extend(grub_tools(recipe, suite)?);
+    }
+    Ok(tools)
+}
+
+/// The GRUB EFI packages of the recipe's architecture: the modules, and
+/// the prebuilt images where the suite has them in a package of their
+/// own (trixie and later).
+fn grub_tools(
+    recipe: &Recipe,
+    suite: &[repo::packages::BinaryPackage],
+) -> Result<Vec<String>> {
+    let arch = &recipe.system.architecture;
+    let efi = crate::boot::efi::arch(arch).ok_or_else(|| {
+        crate::boot::Error::NoGrubFile {
+            what: format!("EFI image for architecture {arch}"),
+        }
+    })?;
+    let mut names = vec![efi.modules_package.to_string()];
+    if suite.iter().any(|p| *p.name == *efi.image_package) {
+        names.push(efi.image_package.to_string());
+    }
+    Ok(names)
 }
 
 /// The package whose static busybox goes into the initrd.

@@ -34,6 +34,69 @@ pub struct RecipeFile {
     /// `[access]`: how the operator logs in.
     #[serde(default)]
     pub access: Option<AccessFile>,
+    /// `[boot]`: how the disk boots by itself, if it does.
+    #[serde(default)]
+    pub boot: Option<BootFile>,
+    /// `[host]`: what a Xen host serves: its guests and its iSCSI
+    /// initiator name.
+    #[serde(default)]
+    pub host: Option<HostFile>,
+}
+
+/// `[boot]`: a disk that boots by itself, from firmware, rather than
+/// by a Xen host's `kernel =` or pygrub.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BootFile {
+    /// The boot loader written to the disk.
+    #[serde(default)]
+    pub loader: Option<Loader>,
+    /// What the boot entry starts: Linux, or Xen with Linux as domain 0.
+    #[serde(default)]
+    pub hypervisor: Option<Hypervisor>,
+    /// More of the kernel's command line, after `root=UUID=… ro`.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+    /// Seconds the boot menu waits.
+    #[serde(default)]
+    pub timeout: Option<u32>,
+}
+
+/// The boot loader of a disk that boots by itself.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loader {
+    /// None: the disk is booted from outside (Xen's `kernel =`, pygrub).
+    None,
+    /// The suite's GRUB EFI image on the EFI system partition, at the
+    /// firmware's removable-media path.
+    GrubEfi,
+}
+
+/// What the boot entry starts.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hypervisor {
+    /// Linux alone.
+    None,
+    /// The suite's Xen (`/boot/xen-*.gz`), with the system's Linux as
+    /// domain 0 (`multiboot2`/`module2`).
+    Xen,
+}
+
+/// `[host]`: a Xen host's guests and its iSCSI initiator.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HostFile {
+    /// Guest recipes (relative to this recipe) whose host files go into
+    /// this system: the xl config in `/etc/xen/`, the kernel and initrd
+    /// in their `xen.guest_boot_dir`, the udev rule, the iSCSI node
+    /// record that logs in to the guest's LUN at boot.
+    #[serde(default)]
+    pub guests: Vec<String>,
+    /// The initiator name (`/etc/iscsi/initiatorname.iscsi`).
+    #[serde(default)]
+    pub iscsi_initiator: Option<String>,
 }
 
 /// `[access]`.
@@ -47,6 +110,12 @@ pub struct AccessFile {
     /// Lines of root's `~/.ssh/authorized_keys`.
     #[serde(default)]
     pub root_authorized_keys: Vec<String>,
+    /// A file of public keys for root (one per line, as
+    /// `authorized_keys`), supplied by the operator; relative to the
+    /// recipe. Read when the recipe is loaded, its keys join
+    /// `root_authorized_keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_authorized_keys_file: Option<String>,
 }
 
 /// `[image]`.
@@ -268,6 +337,10 @@ pub struct NetworkFile {
     /// DNS servers for `/etc/resolv.conf`.
     #[serde(default)]
     pub dns: Vec<String>,
+    /// A bridge (ifupdown `bridge_ports`) that takes `interface` as its
+    /// port and carries the address, as a Xen host's `xenbr0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
 }
 
 /// `[xen]`: the Xen hosts, the guest's domain and the hosts' own boot

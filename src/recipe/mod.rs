@@ -9,6 +9,7 @@
 //! document before typing ([`overrides`]), so they are checked like the
 //! file itself.
 
+pub mod extends;
 pub mod file;
 pub mod overrides;
 pub mod resolve;
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use file::{
-    ConfigureStrategy, DiskPaths, FsKind, PartSize, PartitionUse, TableKind,
-    Variant, XlAction,
+    ConfigureStrategy, DiskPaths, FsKind, Hypervisor, Loader, PartSize,
+    PartitionUse, TableKind, Variant, XlAction,
 };
 
 use crate::units::ByteSize;
@@ -145,6 +146,47 @@ pub struct Recipe {
     /// `[iscsi]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iscsi: Option<Iscsi>,
+    /// `[boot]`, always resolved (`loader = "none"`: booted from
+    /// outside, as a Xen guest).
+    pub boot: Boot,
+    /// `[host]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Host>,
+}
+
+/// `[boot]`, resolved.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Boot {
+    /// The boot loader on the disk.
+    pub loader: Loader,
+    /// What its entry starts.
+    pub hypervisor: Hypervisor,
+    /// More of the kernel's command line.
+    pub cmdline: String,
+    /// Seconds the menu waits.
+    pub timeout: u32,
+}
+
+impl Boot {
+    /// A disk booted from outside: no loader of its own.
+    pub fn external() -> Boot {
+        Boot {
+            loader: Loader::None,
+            hypervisor: Hypervisor::None,
+            cmdline: String::new(),
+            timeout: 5,
+        }
+    }
+}
+
+/// `[host]`, resolved.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Host {
+    /// The guest recipes, as paths.
+    pub guests: Vec<PathBuf>,
+    /// The iSCSI initiator name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iscsi_initiator: Option<String>,
 }
 
 /// `[xen]`, resolved: the guest's domain on the hosts and the hosts' own
@@ -395,11 +437,11 @@ impl Recipe {
     ) -> Result<Recipe> {
         let text = source.read()?;
         let name = source.name();
-        let file = parse(&name, &text, overrides)?;
         let path = match source {
             Source::Path(p) => Some(p.clone()),
             Source::Embedded => None,
         };
+        let file = parse_file(&name, path.as_deref(), &text, overrides)?;
         let mut recipe = resolve::resolve(&name, path, file, apt_root)?;
         if recipe.system.mirror_origin == resolve::FROM_RECIPE {
             let set_mirror = overrides.iter().rev().find(|o| {
@@ -427,13 +469,18 @@ pub fn parse(
     text: &str,
     overrides: &[String],
 ) -> Result<file::RecipeFile> {
-    let mut doc: toml_edit::DocumentMut =
-        text.parse()
-            .map_err(|e: toml_edit::TomlError| Error::Syntax {
-                file: name.into(),
-                line: line_of(text, e.span().map(|s| s.start)),
-                message: first_line(e.message()),
-            })?;
+    parse_file(name, None, text, overrides)
+}
+
+/// [`parse`] of the recipe at `path` (when it is a file), whose
+/// `extends` is read relative to it ([`extends`]).
+pub fn parse_file(
+    name: &str,
+    path: Option<&Path>,
+    text: &str,
+    overrides: &[String],
+) -> Result<file::RecipeFile> {
+    let (mut doc, layers) = extends::load(name, path, text)?;
     for arg in overrides {
         overrides::apply(&mut doc, arg)?;
     }
@@ -449,6 +496,11 @@ pub fn parse(
         });
         let location = match from_set {
             Some(arg) => format!("--set {arg}"),
+            // A merged recipe's text is not any one file's: look the
+            // key up in the file that set it.
+            None if layers.extended() => {
+                layers.locate(&key).unwrap_or_else(|| name.to_string())
+            }
             None => format!(
                 "{name}:{}",
                 line_of(&text, inner.span().map(|s| s.start))
@@ -466,7 +518,6 @@ pub fn parse(
     })
 }
 
-/// `partitions[1].size` and `partitions.1.size` compare equal.
 fn normalise_key(k: &str) -> String {
     k.trim().replace('[', ".").replace(']', "")
 }
@@ -743,5 +794,104 @@ mod tests {
             message: "m".into(),
         };
         assert_eq!(e.to_string(), "r: k: m");
+    }
+
+    /// The shipped host recipes, with a keys file of the test's.
+    fn host(name: &str, keys: &Path) -> Result<Recipe> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("recipes")
+            .join(format!("{name}.toml"));
+        let set =
+            format!("access.root_authorized_keys_file={}", keys.display());
+        Recipe::load(&Source::Path(path), &[set], apt_root().path())
+    }
+
+    #[test]
+    fn host_recipes_share_their_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, "# operator\nssh-ed25519 AAAA op@desk\n\n")
+            .unwrap();
+        let d = host("dangermouse", &keys).unwrap();
+        let b = host("buggles", &keys).unwrap();
+        assert_eq!(d.image.name, "dangermouse");
+        assert_eq!(b.image.name, "buggles");
+        for r in [&d, &b] {
+            assert_eq!(r.boot.loader, Loader::GrubEfi);
+            assert_eq!(r.boot.hypervisor, Hypervisor::Xen);
+            assert_eq!(r.image.table, TableKind::Gpt);
+            assert_eq!(r.partitions[0].usage, PartitionUse::Esp);
+            let net = r.network.as_ref().unwrap();
+            assert_eq!(net.bridge.as_deref(), Some("xenbr0"));
+            let h = r.host.as_ref().unwrap();
+            assert!(h.guests[0].ends_with("recipes/virtual01.toml"));
+            let a = r.access.as_ref().unwrap();
+            assert_eq!(a.root_authorized_keys, ["ssh-ed25519 AAAA op@desk"]);
+            assert!(r.system.include.iter().any(|p| p == "xen-system-amd64"));
+        }
+        let iqn = |r: &Recipe| r.host.as_ref().unwrap().iscsi_initiator.clone();
+        assert_eq!(
+            iqn(&d).as_deref(),
+            Some("iqn.2006-05.com.performancemagic:dangermouse.01")
+        );
+        assert_ne!(iqn(&d), iqn(&b));
+        assert_eq!(d.system.include, b.system.include);
+        assert_eq!(d.system.suite, b.system.suite);
+        assert_eq!(d.partitions, b.partitions);
+    }
+
+    #[test]
+    fn host_keys_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = host("dangermouse", &dir.path().join("none"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("access.root_authorized_keys_file:"), "{e}");
+        assert!(e.contains("none: No such file"), "{e}");
+        let base = "[image]\nname = \"h\"\nsize = \"1GiB\"\ntable = \"gpt\"\n\
+                    [system]\nsuite = \"trixie\"\n";
+        let root = "[[partitions]]\nuse = \"root\"\nsize = \"rest\"\n";
+        let esp = "[[partitions]]\nuse = \"esp\"\nsize = \"64MiB\"\n";
+        let cases = [
+            (
+                format!("{base}{root}[boot]\nloader = \"grub-efi\"\n"),
+                "boot.loader: \"grub-efi\" needs a partition with use = \"esp\"",
+            ),
+            (
+                format!("{base}{esp}{root}[boot]\nhypervisor = \"xen\"\n"),
+                "boot.hypervisor: \"xen\" is started by the disk's own boot loader",
+            ),
+            (
+                format!("{base}{root}[host]\nguests = [\"nowhere.toml\"]\n"),
+                "host.guests: ",
+            ),
+            (
+                format!("{base}{root}[host]\niscsi_initiator = \"disk1\"\n"),
+                "host.iscsi_initiator: ",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     interface = \"br0\"\nbridge = \"br0\"\n"
+                ),
+                "network.bridge: \"br0\" is network.interface itself",
+            ),
+            (
+                format!("{base}{root}[boot]\nloader = \"grub\"\n"),
+                "boot.loader: unknown variant `grub`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = load_text(&text, &[]).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}\n--- wanted: {want}");
+        }
+        let ok = format!(
+            "{base}{esp}{root}[boot]\nloader = \"grub-efi\"\nhypervisor = \"xen\"\n"
+        );
+        let r = load_text(&ok, &[]).unwrap();
+        assert_eq!(r.boot.timeout, 5);
+        let plain = load_text(&format!("{base}{root}"), &[]).unwrap();
+        assert_eq!(plain.boot, Boot::external());
+        assert_eq!(plain.host, None);
     }
 }

@@ -72,9 +72,21 @@ pub fn resolve(
             return Err(invalid(key, format!("{bad:?} is not a package name")));
         }
     }
-    if let Some(a) = &file.access {
-        check_access(a).map_err(|(key, m)| invalid(key, m))?;
+    let access = file
+        .access
+        .map(|a| access(path.as_deref(), a))
+        .transpose()
+        .map_err(|(key, m)| invalid(key, m))?;
+    if let Some(n) = &file.network {
+        network(n).map_err(|(key, m)| invalid(key, m))?;
     }
+    let boot = boot(file.boot.unwrap_or_default(), &partitions)
+        .map_err(|(key, m)| invalid(&format!("boot.{key}"), m))?;
+    let host = file
+        .host
+        .map(|h| host(path.as_deref(), h))
+        .transpose()
+        .map_err(|(key, m)| invalid(&format!("host.{key}"), m))?;
     let components = sys.components.unwrap_or_else(|| vec!["main".into()]);
     if components.is_empty() {
         return Err(invalid("system.components", "must not be empty".into()));
@@ -115,7 +127,139 @@ pub fn resolve(
         network: file.network,
         xen,
         iscsi,
-        access: file.access,
+        access,
+        boot,
+        host,
+    })
+}
+
+/// `[access]`, with the keys of `root_authorized_keys_file` read into
+/// `root_authorized_keys` (so the resolved recipe says which keys the
+/// image holds).
+fn access(
+    path: Option<&Path>,
+    mut a: super::file::AccessFile,
+) -> std::result::Result<super::file::AccessFile, (&'static str, String)> {
+    check_access(&a)?;
+    if let Some(f) = a.root_authorized_keys_file.take() {
+        const KEY: &str = "access.root_authorized_keys_file";
+        let file = relative_to(path, &f);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            (
+                KEY,
+                format!(
+                    "{}: {e} (the operator's public keys that may log in \
+                     as root, one per line as in authorized_keys)",
+                    file.display()
+                ),
+            )
+        })?;
+        let keys: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        if keys.is_empty() {
+            return Err((KEY, format!("{} holds no key", file.display())));
+        }
+        if let Some(bad) = keys.iter().find(|k| k.contains("PRIVATE KEY")) {
+            let _ = bad;
+            return Err((
+                KEY,
+                format!(
+                    "{} holds a private key: give the public keys",
+                    file.display()
+                ),
+            ));
+        }
+        a.root_authorized_keys.extend(keys);
+        check_access(&a)?;
+    }
+    Ok(a)
+}
+
+/// `[network]` rules that need no other key.
+fn network(
+    n: &super::file::NetworkFile,
+) -> std::result::Result<(), (&'static str, String)> {
+    if let Some(b) = &n.bridge {
+        if b.is_empty() || b.len() > 15 {
+            return Err((
+                "network.bridge",
+                format!("{b:?}: an interface name has 1 to 15 characters"),
+            ));
+        }
+        word(b, "-._").map_err(|m| ("network.bridge", m))?;
+        if Some(b.as_str()) == n.interface.as_deref() {
+            return Err((
+                "network.bridge",
+                format!(
+                    "{b:?} is network.interface itself: the bridge \
+                         takes the interface as its port"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[boot]` with its defaults: a loader needs an EFI system partition,
+/// and Xen needs a loader to start it.
+fn boot(
+    b: super::file::BootFile,
+    partitions: &[Partition],
+) -> std::result::Result<super::Boot, (&'static str, String)> {
+    let mut out = super::Boot::external();
+    out.loader = b.loader.unwrap_or(out.loader);
+    out.hypervisor = b.hypervisor.unwrap_or(out.hypervisor);
+    out.timeout = b.timeout.unwrap_or(out.timeout);
+    out.cmdline = b.cmdline.unwrap_or_default();
+    cmdline(&out.cmdline).map_err(|m| ("cmdline", m))?;
+    if out.timeout > 600 {
+        return Err(("timeout", "at most 600 seconds".into()));
+    }
+    let has_esp = partitions.iter().any(|p| p.usage == PartitionUse::Esp);
+    match (out.loader, out.hypervisor) {
+        (super::Loader::GrubEfi, _) if !has_esp => Err((
+            "loader",
+            "\"grub-efi\" needs a partition with use = \"esp\" (the EFI \
+             system partition, e.g. 64MiB)"
+                .into(),
+        )),
+        (super::Loader::None, super::Hypervisor::Xen) => Err((
+            "hypervisor",
+            "\"xen\" is started by the disk's own boot loader: set \
+             boot.loader = \"grub-efi\""
+                .into(),
+        )),
+        _ => Ok(out),
+    }
+}
+
+/// `[host]`: guest recipe paths relative to this recipe, which must
+/// exist; the initiator name an IQN.
+fn host(
+    path: Option<&Path>,
+    h: super::file::HostFile,
+) -> std::result::Result<super::Host, (&'static str, String)> {
+    let mut guests = Vec::new();
+    for g in &h.guests {
+        let p = relative_to(path, g);
+        if !p.is_file() {
+            return Err((
+                "guests",
+                format!("{}: no such recipe file", p.display()),
+            ));
+        }
+        guests.push(p);
+    }
+    if let Some(i) = &h.iscsi_initiator {
+        check_iqn(i).map_err(|m| ("iscsi_initiator", m))?;
+    }
+    Ok(super::Host {
+        guests,
+        iscsi_initiator: h.iscsi_initiator,
     })
 }
 

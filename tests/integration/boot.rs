@@ -39,25 +39,25 @@ use crate::support::qemu::{artifacts_dir, Boot, BootLog, Nic};
 
 /// The recipe's values the guest must show.
 const ADDRESS: &str = "192.0.2.50/24";
-const HOSTNAME: &str = "virtual01";
+pub(crate) const HOSTNAME: &str = "virtual01";
 
 /// A built guest: the image and what the build wrote for the Xen hosts.
-struct Built {
+pub(crate) struct Built {
     _dir: tempfile::TempDir,
-    image: PathBuf,
-    kernel: PathBuf,
-    initrd: PathBuf,
+    pub(crate) image: PathBuf,
+    pub(crate) kernel: PathBuf,
+    pub(crate) initrd: PathBuf,
     /// `extra =` of the xl config.
-    extra: String,
+    pub(crate) extra: String,
     /// The vif's MAC of the xl config.
-    mac: String,
+    pub(crate) mac: String,
     /// Root UUID, from `root=UUID=` in `extra`.
     root_uuid: String,
 }
 
 /// `lunforge build` with `args` (after `build -o OUT`) into a fresh
-/// directory.
-fn build(args: &[&str]) -> Built {
+/// directory. [`crate::vm_ssh`] builds its guest here too.
+pub(crate) fn build(args: &[&str]) -> Built {
     let dir = tempfile::tempdir().expect("temporary directory");
     let out = dir.path().join("out");
     let cache = artifacts_dir()

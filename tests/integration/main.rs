@@ -25,6 +25,9 @@
 //!   ([`support::oracle::mmdebstrap`]).
 //! - [`qemu_smoke`]: the boot harness ([`support::qemu`]) with Debian's
 //!   kernel and a busybox initrd under `qemu-system-x86_64`.
+//! - [`vm_ssh`]: the harness of long-running machines ([`support::vm`])
+//!   on the default guest, driven over SSH: login, `scp`, a jump host,
+//!   power-off.
 //!
 //! - [`boot_config`]: the boot configuration artifacts, through
 //!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
@@ -87,4 +90,5 @@ mod repo_client;
 mod resolve_local;
 mod rootfs;
 mod swap_oracle;
+mod vm_ssh;
 mod write_cli;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Install qemu-system-x86_64, the boot tests' oracle, and QEMU's iSCSI
-# block driver (libiscsi, in qemu-block-extra: the guest boots straight
-# from a LUN as a Xen host uses it) when either is missing.
+# Install qemu-system-x86_64, the boot tests' oracle, QEMU's iSCSI block
+# driver (libiscsi, in qemu-block-extra: the guest boots straight from a
+# LUN as a Xen host uses it) and the UEFI firmware (ovmf: a Xen host boots
+# from its own disk under UEFI) when any of them is missing.
 #
 # Debian's qemu-system-x86 must come from the same QEMU release as the
-# installed qemu-utils. When qemu-utils comes from backports (a version
+# installed qemu-utils, and the firmware from the emulator's suite where
+# that suite has it (`-t` prefers it; bookworm-backports has no ovmf, so
+# there it comes from bookworm). When qemu-utils comes from backports (a version
 # with "~bpo"), a plain `apt-get install qemu-system-x86` cannot resolve,
 # so this adds a `<codename>-backports main` apt source made from the
 # host's own Debian entry (its URI and Signed-By, read from the apt
@@ -15,7 +18,7 @@
 # fails, so a boot test never runs without its emulator.
 set -euo pipefail
 
-debs=(qemu-system-x86 qemu-block-extra)
+debs=(qemu-system-x86 qemu-block-extra ovmf)
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
 }
@@ -24,7 +27,7 @@ for d in "${debs[@]}"; do installed "$d" || missing=1; done
 [ "$missing" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "QEMU is missing: install the Debian packages" \
+    echo "QEMU or its firmware is missing: install the Debian packages" \
          "${debs[*]} (from <codename>-backports when qemu-utils" \
          "comes from there), or run \`make test\` as root" >&2
     exit 1

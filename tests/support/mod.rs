@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: the external tools they rely
 //! on, running the `lunforge` binary, recipes pointing at a test mirror,
-//! looking into a download cache, and booting guests under QEMU
-//! ([`qemu`]).
+//! looking into a download cache, booting guests under QEMU ([`qemu`]),
+//! and machines that run for minutes, driven over SSH ([`vm`]).
 //!
 //! A tool that is missing makes the test fail with the Debian package to
 //! install; nothing is ever skipped silently.
@@ -13,6 +13,7 @@ pub(crate) mod oracle;
 pub(crate) mod qemu;
 pub(crate) mod testrepo;
 pub(crate) mod tgtd;
+pub(crate) mod vm;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

@@ -102,7 +102,7 @@ pub(crate) enum DriveIf {
 }
 
 impl DriveIf {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DriveIf::Virtio => "virtio",
             DriveIf::Ide => "ide",
@@ -384,7 +384,7 @@ impl Boot {
 /// Why `arg` (following `prev`) must not be passed through
 /// [`Boot::arg`], if it must not: a network option, a configuration file
 /// that could hold one, or a network card device.
-fn refused(prev: Option<&str>, arg: &str) -> Option<&'static str> {
+pub(crate) fn refused(prev: Option<&str>, arg: &str) -> Option<&'static str> {
     const NIC_MODELS: [&str; 9] = [
         "e1000", "rtl8139", "ne2k", "pcnet", "i825", "igb", "tulip", "vmxnet",
         "usb-net",
@@ -405,7 +405,7 @@ fn refused(prev: Option<&str>, arg: &str) -> Option<&'static str> {
 
 /// A path as an option value: QEMU splits options at `,`, and `,,`
 /// stands for a literal comma.
-fn opt_path(p: &Path) -> String {
+pub(crate) fn opt_path(p: &Path) -> String {
     let s = p
         .to_str()
         .unwrap_or_else(|| panic!("path {p:?} is not UTF-8"));
@@ -419,7 +419,8 @@ fn contains(path: &Path, needle: &str) -> bool {
     })
 }
 
-fn read_lossy(path: &Path) -> String {
+/// The file as text (lossy UTF-8; a missing file is empty).
+pub(crate) fn read_lossy(path: &Path) -> String {
     let data = std::fs::read(path).unwrap_or_default();
     String::from_utf8_lossy(&data).into_owned()
 }
@@ -446,7 +447,8 @@ impl Drop for Group {
     }
 }
 
-fn kill_group(pid: u32) {
+/// SIGKILL to the process group `pid` (which may be gone already).
+pub(crate) fn kill_group(pid: u32) {
     let pid = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -456,7 +458,6 @@ fn kill_group(pid: u32) {
         rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }
 
-/// The directory kept for failed boots: `target/test-artifacts`.
 /// One TCG guest at a time, across every test and every test process
 /// (the test runner gives each test a process of its own): two guests
 /// on two cores only make each other time out. An exclusive `flock` on
@@ -479,6 +480,7 @@ pub(crate) fn one_boot() -> OneBoot {
     OneBoot(f)
 }
 
+/// The directory kept for failed boots: `target/test-artifacts`.
 pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -486,6 +488,26 @@ pub(crate) fn artifacts_dir() -> PathBuf {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
         });
     target.join("test-artifacts")
+}
+
+/// `test` as a file name: ASCII letters, digits and `-`, anything else
+/// replaced by `_`.
+pub(crate) fn artifact_name(test: &str) -> String {
+    test.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The last `n` lines of `text`.
+pub(crate) fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Keep the serial log as `target/test-artifacts/<test>.log` and panic
@@ -499,22 +521,10 @@ fn fail(
     stderr: &Path,
 ) -> ! {
     let dir = artifacts_dir();
-    let name: String = test
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let kept = dir.join(format!("{name}.log"));
+    let kept = dir.join(format!("{}.log", artifact_name(test)));
     let saved = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::copy(log, &kept).map(|_| ()));
-    let text = read_lossy(log);
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    let tail = tail(&read_lossy(log), TAIL_LINES);
     let mut msg = format!("{test}: {why}\n");
     let shown: Vec<String> = args
         .iter()

@@ -17,7 +17,7 @@
 
 use super::{guest_cmdline, BootFacts};
 use crate::ids;
-use crate::recipe::{DiskPaths, Iscsi, Recipe};
+use crate::recipe::{DiskPaths, Iscsi, Recipe, XenBoot};
 
 /// The host-independent path of the guest's whole LUN.
 pub fn disk_target(recipe: &Recipe) -> String {
@@ -46,10 +46,26 @@ pub fn by_path(i: &Iscsi) -> String {
     )
 }
 
+/// How Xen finds the guest's kernel: the host's copy with the guest's
+/// command line, or pygrub reading the guest's own GRUB configuration
+/// from its disk (which carries the same command line).
+fn boot_lines(recipe: &Recipe, facts: &BootFacts) -> String {
+    let dir = &recipe.xen.guest_boot_dir;
+    let v = &facts.kernel_version;
+    match recipe.xen.bootloader {
+        XenBoot::Kernel => format!(
+            "kernel = \"{dir}/vmlinuz-{v}\"\n\
+             ramdisk = \"{dir}/initrd.img-{v}\"\n\
+             extra = \"{}\"\n",
+            guest_cmdline(facts)
+        ),
+        XenBoot::Pygrub => "bootloader = \"pygrub\"\n".into(),
+    }
+}
+
 /// The config file's text.
 pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
     let x = &recipe.xen;
-    let v = &facts.kernel_version;
     let dir = &x.guest_boot_dir;
     let hosts = if x.hosts.is_empty() {
         "each Xen host".to_string()
@@ -59,12 +75,10 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
     format!(
         "# xl config of the guest {name} (xl.cfg(5)), written by lunforge.\n\
          # The same file on every host ({hosts}): /etc/xen/{name}.cfg.\n\
-         # Kernel and initrd go to {dir}/ on each host.\n\
+         # {boots}\n\
          name = \"{name}\"\n\
          type = \"pv\"\n\
-         kernel = \"{dir}/vmlinuz-{v}\"\n\
-         ramdisk = \"{dir}/initrd.img-{v}\"\n\
-         extra = \"{extra}\"\n\
+         {boot}\
          memory = {memory}\n\
          vcpus = {vcpus}\n\
          vif = [ \"mac={mac},bridge={bridge}\" ]\n\
@@ -73,7 +87,15 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
          on_reboot = \"{reboot}\"\n\
          on_crash = \"{crash}\"\n",
         name = recipe.image.name,
-        extra = guest_cmdline(facts),
+        boot = boot_lines(recipe, facts),
+        boots = match x.bootloader {
+            XenBoot::Kernel =>
+                format!("Kernel and initrd go to {dir}/ on each host."),
+            XenBoot::Pygrub => {
+                "pygrub boots what the guest's /boot/grub/grub.cfg names."
+                    .into()
+            }
+        },
         memory = x.memory.bytes() >> 20,
         vcpus = x.vcpus,
         mac = ids::vif_mac(&recipe.image.name, 0),
@@ -156,5 +178,20 @@ mod tests {
             disk_target(&r),
             "/var/lib/lunforge/virtual01/virtual01.img"
         );
+    }
+
+    #[test]
+    fn pygrub_reads_the_guest_s_own_config() {
+        let mut r = recipe();
+        r.xen.bootloader = XenBoot::Pygrub;
+        let text = config(&r, &facts());
+        let s = settings(&text);
+        let keys: Vec<&str> = s.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"bootloader"), "{text}");
+        for k in ["kernel", "ramdisk", "extra"] {
+            assert!(!keys.contains(&k), "{k} in {text}");
+        }
+        assert!(text.contains("bootloader = \"pygrub\"\n"));
+        assert!(text.contains("/boot/grub/grub.cfg"));
     }
 }

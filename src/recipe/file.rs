@@ -396,6 +396,21 @@ pub struct XenFile {
     /// GRUB's root device on the hosts, GRUB 2 numbering (`hd0,1`).
     #[serde(default)]
     pub host_boot_partition: Option<String>,
+    /// How Xen finds the guest's kernel: `kernel` (the default: the
+    /// host's copy, `kernel =`/`ramdisk =`/`extra =`) or `pygrub` (the
+    /// guest's own `/boot/grub/grub.cfg`, read from its disk).
+    #[serde(default)]
+    pub bootloader: Option<XenBoot>,
+}
+
+/// How Xen finds a guest's kernel.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum XenBoot {
+    /// The host's copy of the kernel and initrd.
+    Kernel,
+    /// pygrub reads the guest's own boot loader configuration.
+    Pygrub,
 }
 
 /// How the xl config names the guest's LUN on the hosts.

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use file::{
     ConfigureStrategy, DiskPaths, FsKind, Hypervisor, Loader, PartSize,
-    PartitionUse, TableKind, Variant, XlAction,
+    PartitionUse, TableKind, Variant, XenBoot, XlAction,
 };
 
 use crate::units::ByteSize;
@@ -226,6 +226,8 @@ pub struct Xen {
     pub dom0_root: Option<String>,
     /// More of domain 0's command line.
     pub dom0_cmdline: String,
+    /// How Xen finds the guest's kernel.
+    pub bootloader: XenBoot,
     /// GRUB's root device on the hosts; none leaves GRUB's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_boot_partition: Option<GrubPartition>,

@@ -22,7 +22,7 @@ use super::file::{IscsiFile, PartitionFile, RecipeFile, XenFile};
 use super::{
     ConfigureStrategy, DiskPaths, Error, ExtOptions, FsKind, Image, Iscsi,
     PartSize, Partition, PartitionUse, Recipe, Result, SecretSource, System,
-    TableKind, Variant, Xen, XlAction,
+    TableKind, Variant, Xen, XenBoot, XlAction,
 };
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
@@ -519,6 +519,7 @@ fn xen(name: &str, x: XenFile) -> std::result::Result<Xen, KeyError> {
         dom0_kernel_version: x.dom0_kernel_version,
         dom0_root: x.dom0_root,
         dom0_cmdline,
+        bootloader: x.bootloader.unwrap_or(XenBoot::Kernel),
         host_boot_partition,
     })
 }

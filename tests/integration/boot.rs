@@ -52,7 +52,7 @@ pub(crate) struct Built {
     /// The vif's MAC of the xl config.
     pub(crate) mac: String,
     /// Root UUID, from `root=UUID=` in `extra`.
-    root_uuid: String,
+    pub(crate) root_uuid: String,
 }
 
 /// `lunforge build` with `args` (after `build -o OUT`) into a fresh

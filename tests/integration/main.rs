@@ -92,3 +92,4 @@ mod rootfs;
 mod swap_oracle;
 mod vm_ssh;
 mod write_cli;
+mod xen_host;

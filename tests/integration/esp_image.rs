@@ -175,10 +175,16 @@ fn esp_image_matches_fstab_blkid_and_the_package() {
         .unwrap_or_else(|| panic!("fsck.fat said:\n{summary}"));
     assert_fsck_fat_clean(&esp, want.len(), used, total);
 
-    // inspect says what blkid says.
+    // inspect says what blkid says, of the disk and of the partition
+    // alone (whose boot sector is no partition table).
+    let said = format!("vfat (FAT32) UUID {id} label \"EFI\", 40.0 MiB");
     let report = lunforge(["inspect", p]).ok().stdout;
+    assert!(report.contains(&said), "{report}");
+    let report = lunforge([std::ffi::OsStr::new("inspect"), esp.as_os_str()])
+        .ok()
+        .stdout;
     assert!(
-        report.contains(&format!("vfat (FAT32) UUID {id} label \"EFI\"")),
+        report.contains(&format!("no partition table: {said}")),
         "{report}"
     );
 }

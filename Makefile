@@ -25,7 +25,8 @@ CARGO ?= cargo
 #                after its apt-get update, so empty package lists do not
 #                drop it)
 #   cpio kmod zstd gzip  initrd: cpio -t/-i, depmod -b, zstd -t, gzip -t
-#   util-linux   blkid, swaplabel, mkswap, dmesg: swap and ext identity
+#   util-linux   blkid, swaplabel, mkswap, dmesg: swap, ext and vfat identity
+#   dosfstools mtools  fsck.fat, mdir and mcopy: the FAT file systems
 #   mount        losetup and mount: the kernel reads our images (as root)
 #   tgt          tgtd and tgtadm: a real iSCSI target for the initiator
 #   libiscsi-bin iscsi-ls and iscsi-inq: libiscsi's view of that target
@@ -35,7 +36,7 @@ CARGO ?= cargo
 # (tests/support/install-qemu.sh: from backports when the host's qemu-utils
 # comes from there).
 TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
-             cpio kmod zstd gzip util-linux mount \
+             cpio kmod zstd gzip util-linux mount dosfstools mtools \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
              python3 tgt libiscsi-bin openssh-client xen-utils-4.x
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3

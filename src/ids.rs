@@ -76,6 +76,32 @@ pub fn partition_fs_uuid(image: &str, index: usize) -> Uuid {
     Uuid::derive(&[image, "partition", &index.to_string(), "filesystem"])
 }
 
+/// The volume serial number of a FAT file system (`BS_VolID`): what
+/// `blkid` and `/dev/disk/by-uuid` call a vfat file system's UUID, and
+/// so what the guest's `/etc/fstab` names it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VolumeId(pub u32);
+
+impl VolumeId {
+    /// The volume id of the FAT file system whose planned UUID is
+    /// `uuid` (the partition's [`partition_fs_uuid`]): its first four
+    /// bytes, so that `XXXX-XXXX` is the UUID's first eight hex digits.
+    /// The FAT writer and `/etc/fstab` both take it from here.
+    pub fn from_fs_uuid(uuid: Uuid) -> VolumeId {
+        let [a, b, c, d, ..] = uuid.0;
+        VolumeId(u32::from_be_bytes([a, b, c, d]))
+    }
+}
+
+impl std::fmt::Display for VolumeId {
+    /// `XXXX-XXXX`, upper-case hex, high half first: as `blkid` prints
+    /// the little-endian field, and as `mount UUID=` matches it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        write!(f, "{:04X}-{:04X}", v >> 16, v & 0xffff)
+    }
+}
+
 /// A MAC address in its 6 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mac(pub [u8; 6]);
@@ -126,6 +152,20 @@ mod tests {
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "4");
         assert!("89ab".contains(&s[19..20]));
+    }
+
+    #[test]
+    fn fat_volume_id_is_the_uuids_first_eight_digits() {
+        let u: Uuid = "1a2b3c4d-0000-4000-8000-000000000000".parse().unwrap();
+        let v = VolumeId::from_fs_uuid(u);
+        assert_eq!(v, VolumeId(0x1a2b_3c4d));
+        assert_eq!(v.to_string(), "1A2B-3C4D");
+        assert_eq!(VolumeId(0xbeef).to_string(), "0000-BEEF");
+        let a = partition_fs_uuid("virtual01", 0);
+        assert_eq!(
+            VolumeId::from_fs_uuid(a).to_string().replace('-', ""),
+            a.to_string()[..8].to_uppercase()
+        );
     }
 
     #[test]

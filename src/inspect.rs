@@ -1,7 +1,8 @@
 //! `lunforge inspect`: what an image holds, read back from its bytes.
 //!
 //! The partition table (MBR or GPT), each partition's contents (ext2/3/4
-//! from its superblock, swap from its header) with type, UUID, label,
+//! from its superblock, swap from its header, FAT from its boot sector)
+//! with type, UUID (a FAT volume id), label,
 //! size and usage, the image's apparent and allocated size, and the
 //! partition map as a bar drawn to scale. An image without a table is
 //! probed as one file system.
@@ -24,8 +25,9 @@ use crate::disk::layout::SECTOR_SIZE;
 use crate::disk::mbr::{self, Mbr};
 use crate::disk::Sectors;
 use crate::filesystems::ext::superblock::Superblock;
+use crate::filesystems::fat::boot_sector::BootSector;
 use crate::filesystems::swap::{SwapHeader, PAGE_BYTES, PAGE_SIZE};
-use crate::ids::Uuid;
+use crate::ids::{Uuid, VolumeId};
 use crate::sink::device::DeviceReader;
 use crate::sink::target::{Target, TargetOptions};
 use crate::units::human;
@@ -90,6 +92,17 @@ pub enum Contents {
         size: u64,
         /// Bytes in use.
         used: u64,
+    },
+    /// A FAT file system.
+    Fat {
+        /// `FAT12`, `FAT16` or `FAT32`, from the cluster count.
+        kind: &'static str,
+        /// The volume id, which `blkid` calls its UUID.
+        volume_id: VolumeId,
+        /// The boot sector's volume label.
+        label: String,
+        /// Size in bytes.
+        size: u64,
     },
     /// A swap area.
     Swap {
@@ -344,6 +357,18 @@ fn probe(
             });
         }
     }
+    if size >= 512 {
+        let mut s0 = [0u8; 512];
+        read_at(f, offset, &mut s0)?;
+        if let Some(b) = BootSector::decode(&s0) {
+            return Ok(Contents::Fat {
+                kind: b.kind.name(),
+                volume_id: VolumeId(b.volume_id),
+                size: b.size(),
+                label: b.label,
+            });
+        }
+    }
     if size >= PAGE_BYTES {
         let mut page = [0u8; PAGE_SIZE];
         read_at(f, offset, &mut page)?;
@@ -413,6 +438,15 @@ fn describe(c: &Contents) -> String {
                 human(*used),
                 human(*size)
             )
+        }
+        Contents::Fat {
+            kind,
+            volume_id,
+            label,
+            size,
+        } => {
+            let label = label_part(label);
+            format!("vfat ({kind}) UUID {volume_id}{label}, {}", human(*size))
         }
         Contents::Swap { uuid, label, size } => {
             let label = label_part(label);
@@ -594,6 +628,45 @@ mod tests {
         assert!(
             out.lines().nth(3).is_some_and(
                 |l| l.ends_with("beyond the end of the 8.0 MiB image")
+            ),
+            "{out}"
+        );
+    }
+
+    /// A FAT partition: its kind, volume id and label, as blkid gives
+    /// them.
+    #[test]
+    fn reads_a_fat_partition() {
+        use crate::filesystems::fat::{self, FatParams};
+        let layout = {
+            use crate::disk::layout::tests::recipe;
+            use crate::recipe::{PartitionUse::*, TableKind};
+            let parts = [(Esp, Some(40 * MIB)), (Root, None)];
+            crate::disk::plan(&recipe(64 * MIB, TableKind::Gpt, &parts))
+                .unwrap()
+        };
+        let mut c = std::io::Cursor::new(vec![0u8; 64 << 20]);
+        crate::disk::write_table(&mut c, &layout).unwrap();
+        let esp = &layout.partitions[0];
+        let p = FatParams {
+            size: esp.size(),
+            volume_id: VolumeId(0x1A2B_3C4D),
+            label: Some("ESP".into()),
+            time: 0,
+        };
+        let tree = crate::tree::Tree::new(0).unwrap();
+        let l = fat::plan(&tree, &p).unwrap();
+        let mut part = std::io::Cursor::new(vec![0u8; 40 << 20]);
+        fat::write(&tree, &l, &mut part).unwrap();
+        let at = usize::try_from(esp.offset()).unwrap();
+        c.get_mut()[at..at + (40 << 20)].copy_from_slice(part.get_ref());
+        let img = image(c.get_ref(), 64 * MIB);
+        let out = inspect(img.path(), false).unwrap();
+        let line = out.lines().nth(2).unwrap();
+        assert!(line.contains("EFI System"), "{out}");
+        assert!(
+            line.ends_with(
+                "vfat (FAT32) UUID 1A2B-3C4D label \"ESP\", 40.0 MiB"
             ),
             "{out}"
         );

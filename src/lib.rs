@@ -10,7 +10,7 @@
 //!            Packages)    deps)                           guest files)
 //!        ──► filesystems ──► disk ──► sink
 //!            (ext2/3/4,     (MBR/    (file, block
-//!             swap)          GPT)     device, iSCSI)
+//!             FAT, swap)     GPT)     device, iSCSI)
 //! ```
 //!
 //! [`pipeline::build`] runs the stages in order, the whole build as one

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use super::{Error, Result};
 use crate::ids;
-use crate::recipe::{FsKind, PartitionUse, Recipe};
+use crate::recipe::{FsKind, PartitionUse, Recipe, ESP_MOUNT};
 use crate::tree::{GuestPath, Kind, Meta, Tree};
 
 /// Write every guest file the recipe asks for.
@@ -41,7 +41,10 @@ pub fn write(tree: &mut Tree, recipe: &Recipe, sde: i64) -> Result<()> {
     Ok(())
 }
 
-/// `/etc/fstab`: every partition by the UUID the disk stage gives it.
+/// `/etc/fstab`: every partition by the UUID the disk stage gives it;
+/// a vfat file system by its volume id (`XXXX-XXXX`, derived from that
+/// UUID as the FAT writer derives it), which is what `blkid` and
+/// `mount UUID=` call its UUID.
 pub fn fstab(recipe: &Recipe) -> String {
     let mut out = String::from(
         "# /etc/fstab: static file system information (written by lunforge).\n\
@@ -50,6 +53,10 @@ pub fn fstab(recipe: &Recipe) -> String {
     let mut lines: Vec<(u8, String)> = Vec::new();
     for (i, p) in recipe.partitions.iter().enumerate() {
         let uuid = ids::partition_fs_uuid(&recipe.image.name, i);
+        let uuid = match p.fs {
+            Some(FsKind::Vfat) => ids::VolumeId::from_fs_uuid(uuid).to_string(),
+            _ => uuid.to_string(),
+        };
         let fs = p.fs.map_or("swap", fs_name);
         match p.usage {
             PartitionUse::Root => lines.push((
@@ -57,7 +64,7 @@ pub fn fstab(recipe: &Recipe) -> String {
                 format!("UUID={uuid} / {fs} defaults,errors=remount-ro 0 1"),
             )),
             PartitionUse::Data | PartitionUse::Esp => {
-                let mount = p.mount.as_deref().unwrap_or("/boot/efi");
+                let mount = p.mount.as_deref().unwrap_or(ESP_MOUNT);
                 let opts = if p.usage == PartitionUse::Esp {
                     "umask=0077"
                 } else {
@@ -235,4 +242,39 @@ fn hvc0_getty(tree: &mut Tree, sde: i64) -> Result<()> {
         Kind::Symlink(unit.as_str().into()),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::layout::tests::recipe;
+    use crate::recipe::{PartitionUse::*, TableKind};
+
+    /// The ESP by its volume id, as blkid names a vfat file system, at
+    /// /boot/efi; the rest by their full UUIDs.
+    #[test]
+    fn fstab_names_vfat_by_volume_id() {
+        let r = recipe(
+            1 << 30,
+            TableKind::Gpt,
+            &[(Esp, Some(64 << 20)), (Root, None)],
+        );
+        let text = fstab(&r);
+        let esp = ids::partition_fs_uuid("virtual01", 0);
+        let id = ids::VolumeId::from_fs_uuid(esp);
+        let root = ids::partition_fs_uuid("virtual01", 1);
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("UUID={root} / ext3 defaults,errors=remount-ro 0 1"),
+                format!("UUID={id} /boot/efi vfat umask=0077 0 2"),
+            ]
+        );
+        assert_eq!(id.to_string().len(), 9);
+        assert!(esp
+            .to_string()
+            .to_uppercase()
+            .starts_with(&id.to_string()[..4]));
+    }
 }

@@ -99,7 +99,8 @@ pub struct PlannedPartition {
     pub fs: Option<FsKind>,
     /// Label (file system or swap label, and the GPT partition name).
     pub label: Option<String>,
-    /// Where a data partition is mounted in the guest.
+    /// Where a data partition or an EFI system partition is mounted in
+    /// the guest.
     pub mount: Option<String>,
     /// The recipe's ext settings.
     pub ext: crate::recipe::ExtOptions,

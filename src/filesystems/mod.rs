@@ -4,10 +4,12 @@
 //! them ([`write`]), and holds the stage's error, which wraps each
 //! format's typed error.
 //!
-//! Formats: [`ext`] (ext2/3/4) and [`swap`] (the `mkswap` v1 header).
+//! Formats: [`ext`] (ext2/3/4), [`fat`] (FAT12/16/32, for EFI system
+//! partitions) and [`swap`] (the `mkswap` v1 header).
 //!
 //! The root partition holds the tree, except what lies below the mount
-//! point of a data partition: that subtree moves to the data partition's
+//! point of a data partition or an EFI system partition (by default
+//! [`ESP_MOUNT`], `/boot/efi`): that subtree moves to that partition's
 //! file system ([`Tree::split_off`]), deepest mount first, leaving an
 //! empty directory to mount on.
 //!
@@ -16,13 +18,14 @@
 //! exists.
 
 pub mod ext;
+pub mod fat;
 pub mod swap;
 
 use std::io::Write;
 
 use crate::disk::{DiskLayout, PlannedPartition};
-use crate::ids::Uuid;
-use crate::recipe::{FsKind, PartitionUse};
+use crate::ids::{Uuid, VolumeId};
+use crate::recipe::{FsKind, PartitionUse, ESP_MOUNT};
 use crate::sink::{Sink, Window};
 use crate::tree::{self, GuestPath, Meta, Tree};
 
@@ -42,6 +45,14 @@ pub enum Error {
         /// The writer's error.
         source: ext::Error,
     },
+    /// A FAT file system cannot be made.
+    #[error("partitions[{index}] (vfat): {source}")]
+    Fat {
+        /// Recipe index of the partition.
+        index: usize,
+        /// The writer's error.
+        source: fat::Error,
+    },
     /// The tree cannot be divided between the partitions.
     #[error("partitions[{index}]: mount point {mount}: {source}")]
     Split {
@@ -51,17 +62,6 @@ pub enum Error {
         mount: String,
         /// The tree's error.
         source: tree::Error,
-    },
-    /// A file system this version does not write.
-    #[error(
-        "partitions[{index}]: a {fs} file system is not written by \
-         lunforge yet; use ext2, ext3 or ext4"
-    )]
-    Unsupported {
-        /// Recipe index of the partition.
-        index: usize,
-        /// The file system.
-        fs: &'static str,
     },
     /// Writing a partition's contents failed.
     #[error("partitions[{index}]: writing its contents: {source}")]
@@ -88,6 +88,13 @@ pub enum Contents {
         /// The plan.
         layout: Box<ext::ExtLayout>,
     },
+    /// A FAT file system holding `tree`.
+    Fat {
+        /// The file system's tree (the subtree below its mount point).
+        tree: Tree,
+        /// The plan.
+        layout: Box<fat::FatLayout>,
+    },
 }
 
 /// The recipe name of a file system.
@@ -100,6 +107,56 @@ pub fn fs_name(fs: FsKind) -> &'static str {
     }
 }
 
+/// The member of the ext family `fs` names; `None` for vfat.
+pub fn ext_kind(fs: FsKind) -> Option<ext::ExtKind> {
+    match fs {
+        FsKind::Ext2 => Some(ext::ExtKind::Ext2),
+        FsKind::Ext3 => Some(ext::ExtKind::Ext3),
+        FsKind::Ext4 => Some(ext::ExtKind::Ext4),
+        FsKind::Vfat => None,
+    }
+}
+
+/// The parameters of the FAT file system of partition `p`: its size,
+/// the volume id derived from its planned UUID (the `UUID=` the guest's
+/// fstab names, [`VolumeId::from_fs_uuid`]), its label, every time
+/// `time`.
+pub fn fat_params(p: &PlannedPartition, time: i64) -> fat::FatParams {
+    fat::FatParams {
+        size: p.size(),
+        volume_id: VolumeId::from_fs_uuid(p.fs_uuid),
+        label: p.label.clone(),
+        time,
+    }
+}
+
+/// Where partition `p`'s file system is mounted in the guest: its mount
+/// point, [`ESP_MOUNT`] for an EFI system partition that names none,
+/// `None` for the root and swap.
+pub fn mount_point(p: &PlannedPartition) -> Option<&str> {
+    match p.usage {
+        PartitionUse::Data => p.mount.as_deref(),
+        PartitionUse::Esp => Some(p.mount.as_deref().unwrap_or(ESP_MOUNT)),
+        PartitionUse::Root | PartitionUse::Swap => None,
+    }
+}
+
+/// Check, before there is a tree, what can be checked of the contents
+/// of `layout`'s partitions: each FAT file system's size and label.
+pub fn check(layout: &DiskLayout) -> Result<()> {
+    for p in &layout.partitions {
+        if p.fs == Some(FsKind::Vfat) {
+            fat::check_params(&fat_params(p, 0)).map_err(|source| {
+                Error::Fat {
+                    index: p.index,
+                    source,
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// The parameters of the ext file system of partition `p` of the disk
 /// of guest `image`: size, UUID (the one the guest's fstab names) and
 /// label from the plan, the hash seed derived from the recipe, every
@@ -107,20 +164,9 @@ pub fn fs_name(fs: FsKind) -> &'static str {
 pub fn ext_params(
     image: &str,
     p: &PlannedPartition,
-    fs: FsKind,
+    kind: ext::ExtKind,
     time: i64,
-) -> Result<ext::ExtParams> {
-    let kind = match fs {
-        FsKind::Ext2 => ext::ExtKind::Ext2,
-        FsKind::Ext3 => ext::ExtKind::Ext3,
-        FsKind::Ext4 => ext::ExtKind::Ext4,
-        FsKind::Vfat => {
-            return Err(Error::Unsupported {
-                index: p.index,
-                fs: fs_name(fs),
-            })
-        }
-    };
+) -> ext::ExtParams {
     let seed =
         Uuid::derive(&[image, "partition", &p.index.to_string(), "hash-seed"]);
     let mut params = ext::ExtParams::new(
@@ -137,7 +183,7 @@ pub fn ext_params(
     params.inodes = o.inodes.or(params.inodes);
     params.reserved_percent =
         o.reserved_percent.unwrap_or(params.reserved_percent);
-    Ok(params)
+    params
 }
 
 /// Plan the contents of every partition of `layout` from the guest's
@@ -147,12 +193,12 @@ pub fn plan(
     mut tree: Tree,
     time: i64,
 ) -> Result<Vec<Contents>> {
-    // Data partitions take their subtrees, deepest mount point first.
+    // Data partitions and ESPs take their subtrees, deepest mount point
+    // first.
     let mut mounts: Vec<(&PlannedPartition, &str)> = layout
         .partitions
         .iter()
-        .filter(|p| p.usage == PartitionUse::Data)
-        .filter_map(|p| p.mount.as_deref().map(|m| (p, m)))
+        .filter_map(|p| mount_point(p).map(|m| (p, m)))
         .collect();
     mounts.sort_by(|a, b| b.1.cmp(a.1));
     let spool = tree.spool().clone();
@@ -188,16 +234,36 @@ pub fn plan(
                     Some(t) => t,
                     None => Tree::with_spool(time, spool.clone()),
                 };
-                let params = ext_params(&layout.image, p, fs, time)?;
-                let ext_err = |source| Error::Ext {
-                    index: p.index,
-                    fs: fs_name(fs),
-                    source,
-                };
-                let planned = ext::plan(&t, &params).map_err(ext_err)?;
-                Contents::Ext {
-                    tree: t,
-                    layout: Box::new(planned),
+                match ext_kind(fs) {
+                    Some(kind) => {
+                        let params = ext_params(&layout.image, p, kind, time);
+                        let planned =
+                            ext::plan(&t, &params).map_err(|source| {
+                                Error::Ext {
+                                    index: p.index,
+                                    fs: fs_name(fs),
+                                    source,
+                                }
+                            })?;
+                        Contents::Ext {
+                            tree: t,
+                            layout: Box::new(planned),
+                        }
+                    }
+                    None => {
+                        let params = fat_params(p, time);
+                        let planned =
+                            fat::plan(&t, &params).map_err(|source| {
+                                Error::Fat {
+                                    index: p.index,
+                                    source,
+                                }
+                            })?;
+                        Contents::Fat {
+                            tree: t,
+                            layout: Box::new(planned),
+                        }
+                    }
                 }
             }
             (_, None) => continue,
@@ -238,6 +304,11 @@ pub fn write(
                     fs: p.fs.map_or("ext", fs_name),
                     source,
                 })?,
+            Contents::Fat { tree, layout: l } => fat::write(tree, l, &mut out)
+                .map_err(|source| Error::Fat {
+                    index: p.index,
+                    source,
+                })?,
         }
     }
     Ok(())
@@ -246,6 +317,90 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::disk::layout::tests::recipe;
+    use crate::recipe::{PartitionUse::*, TableKind};
+
+    fn gp(s: &str) -> GuestPath {
+        GuestPath::new(s).unwrap()
+    }
+
+    /// The ESP holds what lies below /boot/efi, the root an empty
+    /// directory there; what FAT cannot hold there is an error that
+    /// names the partition and the path.
+    #[test]
+    fn the_esp_takes_the_tree_below_boot_efi() {
+        let r = recipe(
+            256 << 20,
+            TableKind::Gpt,
+            &[(Esp, Some(64 << 20)), (Root, None)],
+        );
+        let layout = crate::disk::plan(&r).unwrap();
+        let mut t = Tree::new(0).unwrap();
+        let d = Meta::root(0o755, 0);
+        t.create_dirs(&gp("/boot/efi/EFI/debian"), &d).unwrap();
+        t.create_dirs(&gp("/etc"), &d).unwrap();
+        let f = Meta::root(0o644, 0);
+        t.write_file(&gp("/boot/efi/EFI/debian/grubx64.efi"), f.clone(), b"MZ")
+            .unwrap();
+        t.write_file(&gp("/etc/hostname"), f, b"x\n").unwrap();
+        let c = plan(&layout, t.clone(), 0).unwrap();
+        let Contents::Fat {
+            tree: esp,
+            layout: l,
+        } = &c[0]
+        else {
+            panic!("{:?}", c[0])
+        };
+        let paths: Vec<&str> = esp.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/", "/EFI", "/EFI/debian", "/EFI/debian/grubx64.efi"]
+        );
+        assert_eq!(l.geometry.kind, fat::FatKind::Fat32);
+        assert_eq!(
+            l.volume_id,
+            VolumeId::from_fs_uuid(layout.partitions[0].fs_uuid)
+        );
+        let Contents::Ext { tree: root, .. } = &c[1] else {
+            panic!("{:?}", c[1])
+        };
+        assert!(root.get(&gp("/boot/efi")).is_some());
+        assert!(root.get(&gp("/boot/efi/EFI")).is_none());
+        assert!(root.get(&gp("/etc/hostname")).is_some());
+
+        t.insert(
+            &gp("/boot/efi/EFI/link"),
+            Meta::root(0o777, 0),
+            tree::Kind::Symlink("debian".into()),
+        )
+        .unwrap();
+        let e = plan(&layout, t, 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "partitions[0] (vfat): /EFI/link: a symlink cannot be stored on \
+             FAT, which holds only regular files and directories"
+        );
+    }
+
+    /// A bad FAT label or size is found before there is a tree.
+    #[test]
+    fn check_finds_what_fat_cannot_have() {
+        let r = recipe(
+            256 << 20,
+            TableKind::Gpt,
+            &[(Esp, Some(64 << 20)), (Root, None)],
+        );
+        let mut layout = crate::disk::plan(&r).unwrap();
+        check(&layout).unwrap();
+        layout.partitions[0].label = Some("a label too long".into());
+        let e = check(&layout).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "partitions[0] (vfat): label \"a label too long\" is longer than \
+             the 11 bytes a FAT label holds"
+        );
+    }
 
     #[test]
     fn error_messages() {

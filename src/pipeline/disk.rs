@@ -13,21 +13,12 @@ use crate::tree::Tree;
 use crate::{disk, filesystems};
 
 /// Check, before anything is downloaded, that the recipe's disk can be
-/// written: the layout fits and every partition's contents are a kind
-/// lunforge writes. The disk's size in bytes.
+/// written: the layout fits, and what can be known of each partition's
+/// file system before there is a tree (a FAT size and label) is right.
+/// The disk's size in bytes.
 pub fn check_image(recipe: &Recipe) -> Result<u64> {
     let layout = disk::plan(recipe)?;
-    for p in &layout.partitions {
-        if let Some(fs) = p.fs {
-            if fs == crate::recipe::FsKind::Vfat {
-                return Err(filesystems::Error::Unsupported {
-                    index: p.index,
-                    fs: filesystems::fs_name(fs),
-                }
-                .into());
-            }
-        }
-    }
+    filesystems::check(&layout)?;
     disk_size(recipe, &layout)
 }
 

@@ -362,6 +362,11 @@ pub struct Image {
     pub table: TableKind,
 }
 
+/// Where an EFI system partition is mounted when the recipe names no
+/// mount point: where Debian's installer mounts it and `grub-install`
+/// looks for it.
+pub const ESP_MOUNT: &str = "/boot/efi";
+
 /// One partition.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Partition {
@@ -376,7 +381,8 @@ pub struct Partition {
     /// Label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// Mount point.
+    /// Mount point: the recipe's, [`ESP_MOUNT`] for an EFI system
+    /// partition that names none, `None` for swap and root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mount: Option<String>,
     /// ext settings that replace mke2fs.conf's defaults.
@@ -689,6 +695,33 @@ mod tests {
         assert!(
             e.contains(
                 "partitions[2].mount: /srv is the mount point of another"
+            ),
+            "{e}"
+        );
+        // An ESP is mounted at /boot/efi unless it says otherwise, and
+        // that mount point is taken like any other.
+        let esp =
+            format!("{head}{}{}", part("esp", "64M"), part("root", "rest"));
+        let r = load_text(&esp, &[]).unwrap();
+        assert_eq!(r.partitions[0].mount.as_deref(), Some(ESP_MOUNT));
+        assert_eq!(r.partitions[0].fs, Some(FsKind::Vfat));
+        let efi = format!(
+            "{head}{}mount = \"/efi\"\n{}",
+            part("esp", "64M"),
+            part("root", "rest")
+        );
+        let r = load_text(&efi, &[]).unwrap();
+        assert_eq!(r.partitions[0].mount.as_deref(), Some("/efi"));
+        let both = format!(
+            "{head}{}{}{}mount = \"/boot/efi\"\n",
+            part("esp", "64M"),
+            part("root", "1G"),
+            part("data", "rest")
+        );
+        let e = load_text(&both, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "partitions[2].mount: /boot/efi is the mount point of another"
             ),
             "{e}"
         );

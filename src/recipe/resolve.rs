@@ -22,7 +22,7 @@ use super::file::{IscsiFile, PartitionFile, RecipeFile, XenFile};
 use super::{
     ConfigureStrategy, DiskPaths, Error, ExtOptions, FsKind, Image, Iscsi,
     PartSize, Partition, PartitionUse, Recipe, Result, SecretSource, System,
-    TableKind, Variant, Xen, XenBoot, XlAction,
+    TableKind, Variant, Xen, XenBoot, XlAction, ESP_MOUNT,
 };
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
@@ -343,7 +343,13 @@ fn partitions(
                 "a data partition needs a mount point".into(),
             ));
         }
-        if let Some(m) = &p.mount {
+        // An EFI system partition is mounted where Debian's installer
+        // and grub-efi put it, unless the recipe says otherwise.
+        let mount = match (p.usage, &p.mount) {
+            (PartitionUse::Esp, None) => Some(ESP_MOUNT.to_string()),
+            (_, m) => m.clone(),
+        };
+        if let Some(m) = &mount {
             check_mount(m, &mounts).map_err(|msg| (key("mount"), msg))?;
             let parts: Vec<&str> = m
                 .split('/')
@@ -363,7 +369,7 @@ fn partitions(
             size: p.size,
             fs,
             label: p.label.clone(),
-            mount: p.mount.clone(),
+            mount,
             ext,
         });
     }

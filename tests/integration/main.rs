@@ -43,6 +43,10 @@
 //!   `debugfs`, `dumpe2fs`), the kernel (a read-only loop mount, as
 //!   root), `blkid`, `swaplabel`, `mkswap`, `sfdisk` and `sgdisk`
 //!   ([`support::ext`]).
+//! - [`fat_oracle`]: the FAT writer checked by `fsck.fat`, mtools and
+//!   `blkid`; [`esp_image`]: a GPT image with an EFI system partition
+//!   built by `lunforge build`, checked by `sfdisk`, `blkid`, mtools,
+//!   `fsck.fat` and the guest's `/etc/fstab` read with `debugfs`.
 //! - [`image_oracle`]: the whole partitioned image of
 //!   `pipeline::write_image` (msdos and gpt, swap, ext4 root, ext3 on
 //!   `/srv`) through `sfdisk`, `blkid`, `dd`, `e2fsck`, `debugfs` and
@@ -68,10 +72,12 @@ mod boot_config;
 mod build_library;
 mod cli_recipe;
 mod disk_oracle;
+mod esp_image;
 mod ext4_parts;
 mod ext_features;
 mod ext_oracle;
 mod ext_props;
+mod fat_oracle;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;

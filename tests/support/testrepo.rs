@@ -4,7 +4,8 @@
 //!
 //! - each package is a real `.deb` made by `dpkg-deb --build
 //!   --root-owner-group` (package `dpkg`) from a tree with a
-//!   `DEBIAN/control` and a payload file;
+//!   `DEBIAN/control`, a payload file and any file the test adds
+//!   ([`Pkg::file`]);
 //! - `dists/SUITE/main/binary-amd64/Packages` is written by
 //!   `apt-ftparchive packages` (package `apt-utils`), compressed with
 //!   `xz` (`xz-utils`) and `gzip`;
@@ -42,6 +43,8 @@ pub(crate) struct Pkg {
     fields: Vec<(String, String)>,
     priority: String,
     payload: usize,
+    /// More files: path in the package (absolute), bytes.
+    files: Vec<(String, Vec<u8>)>,
     /// Turns the `.deb` dpkg-deb built into the one the mirror serves
     /// (hostile packages); the index then lists the changed bytes.
     mangle: Option<fn(Vec<u8>) -> Vec<u8>>,
@@ -64,6 +67,7 @@ impl Pkg {
             fields: Vec::new(),
             priority: "optional".into(),
             payload: 64,
+            files: Vec::new(),
             mangle: None,
         }
     }
@@ -123,6 +127,12 @@ impl Pkg {
     /// Size of the (incompressible) payload file, in bytes.
     pub(crate) fn payload(mut self, bytes: usize) -> Pkg {
         self.payload = bytes;
+        self
+    }
+
+    /// Ship `bytes` at `path` (absolute, as installed) too.
+    pub(crate) fn file(mut self, path: &str, bytes: &[u8]) -> Pkg {
+        self.files.push((path.into(), bytes.into()));
         self
     }
 
@@ -289,6 +299,12 @@ impl TestRepo {
                 .expect("control");
             std::fs::write(doc.join(&p.name), p.payload_bytes())
                 .expect("payload");
+            for (path, bytes) in &p.files {
+                let at = tree.join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(at.parent().expect("parent"))
+                    .expect("tree");
+                std::fs::write(&at, bytes).expect("file");
+            }
             let rel = format!("pool/main/{}", p.file_name());
             run(
                 Command::new("dpkg-deb")

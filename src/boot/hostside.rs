@@ -194,9 +194,21 @@ pub fn tgt_conf(
     Some(s)
 }
 
-/// open-iscsi's node database, where `iscsiadm` keeps its records
-/// (Debian builds open-iscsi with its database under `/etc/iscsi`).
-pub const NODE_DB: &str = "/etc/iscsi/nodes";
+/// open-iscsi's node database, where `iscsiadm` keeps its records:
+/// `/var/lib/iscsi/nodes` from open-iscsi 2.1.9 on (Debian trixie),
+/// `/etc/iscsi/nodes` before. [`node_db`] picks by what the package
+/// ships.
+pub const NODE_DBS: [&str; 2] = ["/var/lib/iscsi/nodes", "/etc/iscsi/nodes"];
+
+/// The node database of a system whose open-iscsi ships `/var/lib/iscsi`
+/// (`has_var_lib`) or not.
+pub fn node_db(has_var_lib: bool) -> &'static str {
+    if has_var_lib {
+        NODE_DBS[0]
+    } else {
+        NODE_DBS[1]
+    }
+}
 
 /// The target portal group tag in the node record: tgt and IET give
 /// their portals group 1.
@@ -208,12 +220,15 @@ pub const TPGT: u32 = 1;
 /// `open-iscsi.service` logs in to with `iscsiadm -m node
 /// --loginall=automatic`): its path below `/` and its text. Keys
 /// `iscsiadm` does not find here take its defaults.
-pub fn node_record(i: &Iscsi, secret: Option<&Secret>) -> (String, String) {
+pub fn node_record(
+    db: &str,
+    i: &Iscsi,
+    secret: Option<&Secret>,
+) -> (String, String) {
     // `192.0.2.10:3260` or `[2001:db8::1]:3260`.
     let (addr, port) = i.portal.rsplit_once(':').unwrap_or((&i.portal, "3260"));
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
-    let path =
-        format!("{NODE_DB}/{t}/{addr},{port},{TPGT}/default", t = i.target);
+    let path = format!("{db}/{t}/{addr},{port},{TPGT}/default", t = i.target);
     let mut text = format!(
         "# BEGIN RECORD (written by lunforge)\n\
          node.name = {t}\n\

@@ -130,12 +130,17 @@ fn install_guest(
         put(tree, &to, 0o644, &a.bytes, time)?;
     }
     if let Some(i) = &guest.iscsi {
-        let facts_secret = i
+        let secret = i
             .chap_secret
             .as_ref()
             .map(hostside::Secret::read)
             .transpose()?;
-        let (path, text) = hostside::node_record(i, facts_secret.as_ref());
+        let var_lib = GuestPath::new("/var/lib/iscsi")
+            .ok()
+            .and_then(|p| tree.get(&p))
+            .is_some_and(|n| matches!(n.kind, crate::tree::Kind::Dir));
+        let db = hostside::node_db(var_lib);
+        let (path, text) = hostside::node_record(db, i, secret.as_ref());
         put(tree, &path, 0o600, text.as_bytes(), time)?;
     }
     Ok(())

@@ -426,4 +426,43 @@ mod tests {
         let e = Secret::read(&SecretSource::File(p)).unwrap_err();
         assert!(e.to_string().contains("CHAP needs 12 to 255"), "{e}");
     }
+
+    #[test]
+    fn node_record_logs_in_at_boot() {
+        let (path, text) = node_record(node_db(true), &lun(1, false), None);
+        assert_eq!(
+            path,
+            "/var/lib/iscsi/nodes/iqn.2006-05.com.performancemagic:\
+             penfold.disk1/192.0.2.10,3260,1/default"
+        );
+        for line in [
+            "node.name = iqn.2006-05.com.performancemagic:penfold.disk1\n",
+            "node.tpgt = 1\n",
+            "node.startup = automatic\n",
+            "node.conn[0].address = 192.0.2.10\n",
+            "node.conn[0].port = 3260\n",
+            "node.session.auth.authmethod = None\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        let secret = Secret::new("othersecret123".into()).unwrap();
+        let (old, chap) =
+            node_record(node_db(false), &lun(0, true), Some(&secret));
+        assert!(old.starts_with("/etc/iscsi/nodes/"), "{old}");
+        assert!(chap.contains("node.session.auth.authmethod = CHAP\n"));
+        assert!(chap.contains("node.session.auth.username = jim\n"));
+        assert!(chap.contains("node.session.auth.password = othersecret123\n"));
+        let mut v6 = lun(0, false);
+        v6.portal = "[2001:db8::1]:3261".into();
+        let (p6, _) = node_record(node_db(true), &v6, None);
+        assert!(p6.ends_with("/2001:db8::1,3261,1/default"), "{p6}");
+        assert_eq!(
+            initiator_name("iqn.2006-05.com.performancemagic:dangermouse.01")
+                .lines()
+                .last(),
+            Some(
+                "InitiatorName=iqn.2006-05.com.performancemagic:dangermouse.01"
+            )
+        );
+    }
 }

@@ -277,4 +277,29 @@ mod tests {
             .to_uppercase()
             .starts_with(&id.to_string()[..4]));
     }
+
+    #[test]
+    fn static_interface_or_its_bridge() {
+        let mut r = crate::boot::tests::recipe();
+        let plain = interfaces(&r).unwrap().unwrap();
+        assert!(
+            plain.contains("auto eth0\niface eth0 inet static\n"),
+            "{plain}"
+        );
+        assert!(!plain.contains("bridge"), "{plain}");
+        let net = r.network.as_mut().unwrap();
+        net.bridge = Some("xenbr0".into());
+        let bridged = interfaces(&r).unwrap().unwrap();
+        let want = "iface eth0 inet manual\n\nauto xenbr0\n\
+                    iface xenbr0 inet static\n    address 192.0.2.50/24\n";
+        assert!(bridged.contains(want), "{bridged}");
+        assert!(!bridged.contains("auto eth0"), "{bridged}");
+        assert!(
+            bridged.ends_with(
+                "    bridge_ports eth0\n    bridge_stp off\n    \
+                 bridge_fd 0\n    bridge_waitport 0\n"
+            ),
+            "{bridged}"
+        );
+    }
 }

@@ -6,8 +6,9 @@
 //!
 //! The stages' plumbing sits next to the stage it serves:
 //! [`packages`] (the suite, the lock, the build's tools), [`system`]
-//! (unpack and configure), [`boot`] (kernel, initrd, host files) and
-//! [`disk`] (layout, file systems, the sink).
+//! (unpack and configure), [`host`] (a Xen host's guests and initiator
+//! name), [`boot`] (kernel, initrd, host files, the disk's own boot
+//! loader) and [`disk`] (layout, file systems, the sink).
 //!
 //! A [`Lock`] is the one representation of a resolved package set: fresh
 //! from the resolver ([`resolve`]) or read back from `<recipe>.lock`

@@ -296,13 +296,54 @@ def cmd_report_lun(out, a):
     print(f"results: {out}")
 
 
+def hosts_report(a):
+    """Section 3h: build times of the guest and both Xen hosts, cold and
+    warm, and the boot times the xen_host test printed."""
+    t = {k: hf(a[k]) for k in ("hosts_cold", "hosts_warm")}
+    boots = {}
+    with open(a["hosts_timings"], encoding="utf-8") as f:
+        for line in f:
+            what, _, secs = line[len("timing: "):].rpartition(": ")
+            boots[what] = float(secs)
+    res = {"timings": t, "boot_s": boots}
+    lines = [
+        "3h. virtual01 + dangermouse + buggles, built (--configure chroot):",
+        f"    cold cache {t['hosts_cold']['median_s']:.1f} s, "
+        f"warm {t['hosts_warm']['median_s']:.1f} s "
+        f"(medians of {t['hosts_cold']['runs']} and "
+        f"{t['hosts_warm']['runs']} runs)",
+        "    under TCG (one run of the xen_host test):",
+    ]
+    lines += [f"      {k}: {v:.1f} s" for k, v in boots.items()]
+    return res, lines
+
+
+def cmd_report_hosts(out, a):
+    """`report only=hosts`: section 3h alone (BENCH_ONLY=hosts)."""
+    res, lines = hosts_report(a)
+    results = {"date": a["date"], "host": {"nproc": int(a["nproc"])},
+               "lunforge": a["lunforge"], "tar_runs": int(a["tar_runs"]),
+               "hosts": res}
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    print(f"lunforge bench (the Xen hosts only), {a['date']} "
+          f"({a['lunforge']}; {a['nproc']} CPUs)")
+    for line in lines:
+        print(line)
+    print(f"results: {out}")
+
+
 def cmd_report(out, *pairs):
     global MIN_RUNS
     a = dict(p.split("=", 1) for p in pairs)
     MIN_RUNS = int(a.get("min_runs", MIN_RUNS))
     if a.get("only") == "lun":
         return cmd_report_lun(out, a)
+    if a.get("only") == "hosts":
+        return cmd_report_hosts(out, a)
     lun = lun_report(a) if "lun_qemu_thick" in a else None
+    hosts = hosts_report(a) if "hosts_cold" in a else None
     t = {k: hf(a[k]) for k in (
         "fetch_cold", "apt_download", "apt_update_download",
         "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
@@ -378,6 +419,8 @@ def cmd_report(out, *pairs):
     }
     if lun:
         results["lun"] = lun[0]
+    if hosts:
+        results["hosts"] = hosts[0]
     with open(out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
@@ -448,6 +491,11 @@ def cmd_report(out, *pairs):
             print(line)
     else:
         print("writes to a LUN and a loop device: not measured (not root)")
+    if hosts:
+        for line in hosts[1]:
+            print(line)
+    else:
+        print("the Xen hosts: not measured (not root)")
     print(f"results: {out}")
 
 

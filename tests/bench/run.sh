@@ -27,6 +27,11 @@
 #           and to a loop device, `lunforge write` (default, and
 #           --assume-zeroed --no-verify) vs `dd conv=sparse,fsync`
 #           (median of BENCH_TAR_RUNS runs on the LUN: up to 40 s each);
+#        h. the seed's three machines (tests/bench/hosts.sh): the guest
+#           and the Xen hosts dangermouse and buggles built from their
+#           recipes, cold and warm cache (times: no other tool builds a
+#           Xen host), and the boot times under TCG of one run of the
+#           xen_host test (dangermouse to `xl info`, virtual01 to ssh);
 #      plus the peak RSS of one cold fetch, one resolve and one tarball
 #      build of each tool;
 #   4. the table goes to stdout and to $BENCH_DIR/results.json.
@@ -41,7 +46,8 @@
 # BENCH_ONLY=lun BENCH_IMAGE=IMG runs only 3g, on that image (e.g. the
 # virtual01.img of an earlier `lunforge build`), and writes its table to
 # $BENCH_DIR/results-lun.json; there BENCH_RUNS and BENCH_TAR_RUNS may be
-# 1, for a quick check of the section itself.
+# 1, for a quick check of the section itself. BENCH_ONLY=hosts runs the
+# mirror steps and 3h alone (results-hosts.json).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,7 +64,8 @@ only=${BENCH_ONLY:-}
 case $only in
     "") tools=(hyperfine mmdebstrap apt-get curl python3 /usr/bin/time) ;;
     lun) tools=(hyperfine python3) ;;
-    *) die "BENCH_ONLY=$only: only 'lun' is known" ;;
+    hosts) tools=(hyperfine python3 curl ssh-keygen cargo) ;;
+    *) die "BENCH_ONLY=$only: only 'lun' and 'hosts' are known" ;;
 esac
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || die "$tool missing (make bench-deps)"
@@ -66,11 +73,12 @@ done
 # Section 3g needs root (tgtd's control socket, loop devices): without it
 # the full bench skips it, and says so. Its tools are checked now rather
 # than after the other sections.
-lun=yes
+lun=yes hosts=yes
 if [ "$(id -u)" -ne 0 ]; then
-    [ -z "$only" ] || die "BENCH_ONLY=lun needs root (tgtd, losetup)"
-    lun=no
-    say "not root: section 3g (writes to a LUN and a loop device) skipped"
+    [ -z "$only" ] || die "BENCH_ONLY=$only needs root (tgtd, losetup, chroot)"
+    lun=no hosts=no
+    say "not root: sections 3g (writes to a LUN and a loop device) and" \
+        "3h (the Xen hosts: chroot configuration, tgtd) skipped"
 else
     for tool in tgtd:tgt tgtadm:tgt qemu-img:qemu-utils losetup:mount \
                 blkdiscard:util-linux fallocate:util-linux cmp:diffutils; do
@@ -263,12 +271,28 @@ kcommon=(--set "system.suite=$suite" --set "system.architecture=$arch"
 "$lunforge" -q resolve --json --mirror "file://$mirror" "${kcommon[@]}" \
     --cache "$work/list-cache" >"$work/packages-kernel.json" \
     || die "lunforge resolve (with a kernel) against the local mirror failed"
+# Section 3h's recipes (with their build tools: GRUB's EFI packages),
+# with an operator key made for the run.
+resolved=("$work/packages.json" "$work/packages-kernel.json")
+if [ "$hosts" = yes ]; then
+    hosts_key=$work/hosts-key
+    ssh-keygen -q -t ed25519 -N '' -C lunforge-bench -f "$hosts_key"
+    hosts_keys=(--keyring "$keyring" --set "access.root_authorized_keys_file=$hosts_key.pub")
+    for r in virtual01 dangermouse buggles; do
+        "$lunforge" -q resolve --json "$root/recipes/$r.toml" --mirror "file://$mirror" \
+            "${hosts_keys[@]}" --cache "$work/list-cache" >"$work/packages-$r.json" \
+            || die "lunforge resolve of recipes/$r.toml against the local mirror failed"
+        resolved+=("$work/packages-$r.json")
+    done
+fi
+[ "$only" = hosts ] && resolved=("${resolved[@]:2}")
 rm -rf "$work/list-cache"
 
 # Pool files: download only those absent or corrupt (normally none after
 # the first run), in parallel, then check every one.
-{ "${lib[@]}" missing "$work/packages.json" "$mirror"
-  "${lib[@]}" missing "$work/packages-kernel.json" "$mirror"; } | sort -u >"$work/missing"
+for r in "${resolved[@]}"; do
+    "${lib[@]}" missing "$r" "$mirror"
+done | sort -u >"$work/missing"
 if [ -s "$work/missing" ]; then
     say "downloading $(wc -l <"$work/missing") pool files from the host mirror"
     while read -r path; do
@@ -276,8 +300,9 @@ if [ -s "$work/missing" ]; then
     done <"$work/missing" >"$work/curl.cfg"
     curl -fsS --no-progress-meter --retry 3 --create-dirs --parallel --parallel-max 4 -K "$work/curl.cfg"
 fi
-"${lib[@]}" check-pool "$work/packages.json" "$mirror"
-"${lib[@]}" check-pool "$work/packages-kernel.json" "$mirror"
+for r in "${resolved[@]}"; do
+    "${lib[@]}" check-pool "$r" "$mirror"
+done
 read -r npkgs nbytes < <(python3 -c 'import json,sys
 t = json.load(open(sys.argv[1]))["total"]
 print(t["packages"], t["download_size"])' "$work/packages.json")
@@ -296,6 +321,19 @@ done
 url=http://127.0.0.1:$(cat "$work/port")
 curl -fsS -o /dev/null "$url/$dists/InRelease" || die "$url does not serve the mirror"
 say "serving $mirror on $url"
+
+# BENCH_ONLY=hosts: section 3h alone.
+if [ "$only" = hosts ]; then
+    hosts_common=(--mirror "$url" "${hosts_keys[@]}")
+    # shellcheck source=tests/bench/hosts.sh
+    . "$here/hosts.sh"
+    "${lib[@]}" report "$results" only=hosts "${hosts_report[@]}" \
+        runs="$runs" tar_runs="$tar_runs" min_runs="$min_runs" \
+        date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
+        lunforge="$("$lunforge" --version)"
+    say "done in $((SECONDS - start_s)) s"
+    exit 0
+fi
 
 # A private apt: its own state, cache, sources and (empty) configuration
 # parts, so the host's apt setup neither leaks in nor gets touched.
@@ -555,9 +593,17 @@ if [ "$lun" = yes ]; then
     . "$here/lun.sh"
 fi
 
+# 3h. The guest and the Xen hosts.
+hosts_report=()
+if [ "$hosts" = yes ]; then
+    hosts_common=(--mirror "$url" "${hosts_keys[@]}")
+    # shellcheck source=tests/bench/hosts.sh
+    . "$here/hosts.sh"
+fi
+
 # ---------------------------------------------------------------------------
 # 4. The report.
-"${lib[@]}" report "$results" "${lun_report[@]}" min_runs="$min_runs" \
+"${lib[@]}" report "$results" "${lun_report[@]}" "${hosts_report[@]}" min_runs="$min_runs" \
     fetch_cold="$work/fetch_cold.json" apt_download="$work/apt_download.json" \
     apt_update_download="$work/apt_update_download.json" \
     fetch_warm="$work/fetch_warm.json" resolve="$work/resolve.json" \

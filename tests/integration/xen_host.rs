@@ -142,6 +142,12 @@ fn list_root_dir(image: &Path, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// A time the benchmark reads (`make bench`, section 3h): one line
+/// `timing: WHAT: SECONDS` on stderr.
+fn timing(what: &str, d: Duration) {
+    eprintln!("timing: {what}: {:.1}", d.as_secs_f64());
+}
+
 #[test]
 fn dangermouse_runs_virtual01_from_the_lun() {
     let started = Instant::now();
@@ -179,7 +185,7 @@ fn dangermouse_runs_virtual01_from_the_lun() {
         let b = s.spawn(|| build_host("buggles", &outs[1], &guest, &keys));
         (a.join().expect("dangermouse"), b.join().expect("buggles"))
     });
-    eprintln!("built the guest and both hosts in {:?}", started.elapsed());
+    timing("build guest and hosts", started.elapsed());
 
     // The two hosts hold the same guest files, and they are the guest
     // build's own.
@@ -222,7 +228,7 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     let lock = one_boot();
     let mut vm = Vm::start(spec, &lock);
     let to_ssh = vm.wait_for_ssh(Duration::from_secs(900));
-    eprintln!("dangermouse: ssh after {to_ssh:?}");
+    timing("dangermouse: emulator start to ssh", to_ssh);
     vm.set_command_timeout(Duration::from_secs(300));
     let log = vm.serial_log(0);
     for seen in [
@@ -236,6 +242,7 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     assert_eq!(vm.ssh_ok("hostname").trim(), "dangermouse");
     let info = vm.ssh_ok("xl info");
     assert!(info.contains("xen_version"), "{info}");
+    timing("dangermouse: emulator start to xl info", vm.uptime());
     let bridge =
         vm.ssh_ok("ip -br link show xenbr0; ls /sys/class/net/xenbr0/brif");
     assert!(bridge.contains("UP"), "{bridge}");
@@ -263,7 +270,8 @@ fn dangermouse_runs_virtual01_from_the_lun() {
                  ip -br addr show eth0; systemctl is-active multi-user.target; \
                  dpkg --audit; echo audit-done";
     let check = |vm: &mut Vm, how: &str| {
-        vm.wait_for_ssh_via(GUEST, Duration::from_secs(600));
+        let up = vm.wait_for_ssh_via(GUEST, Duration::from_secs(600));
+        timing(&format!("virtual01 ({how}): xl create to ssh"), up);
         let out = vm.ssh_via_ok(GUEST, facts);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.first(), Some(&"ext3"), "{how}: {out}");
@@ -282,7 +290,7 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     let t0 = Instant::now();
     vm.ssh_ok("xl create /etc/xen/virtual01.cfg");
     check(&mut vm, "kernel =");
-    eprintln!("virtual01 (kernel =): up and down in {:?}", t0.elapsed());
+    timing("virtual01 (kernel =): xl create to xl shutdown", t0.elapsed());
 
     // The pygrub config, as lunforge writes it for the same guest.
     let pygrub = dir.path().join("virtual01-pygrub.toml");
@@ -316,9 +324,9 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     let t0 = Instant::now();
     vm.ssh_ok("xl create /etc/xen/virtual01-pygrub.cfg");
     check(&mut vm, "pygrub");
-    eprintln!("virtual01 (pygrub): up and down in {:?}", t0.elapsed());
+    timing("virtual01 (pygrub): xl create to xl shutdown", t0.elapsed());
 
     vm.shutdown(Duration::from_secs(180));
     drop(t);
-    eprintln!("whole test: {:?}", started.elapsed());
+    timing("whole test", started.elapsed());
 }

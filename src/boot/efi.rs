@@ -97,7 +97,10 @@ pub struct GrubEfi {
 /// at `debs` (the modules package, and the images package where the
 /// suite has one).
 pub fn read_grub(debs: &[&Path], efi: &EfiArch) -> Result<GrubEfi> {
-    let spool = crate::tree::Spool::new().map_err(initrd_spool)?;
+    let spool = crate::tree::Spool::new().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let dir = format!("/usr/lib/grub/{}/", efi.grub_platform);
     let image_path = format!("{dir}monolithic/{}", efi.image);
     let mut image = None;
@@ -107,7 +110,9 @@ pub fn read_grub(debs: &[&Path], efi: &EfiArch) -> Result<GrubEfi> {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let u = unpack::read_deb(deb, &label, &spool, &Limits::default())
-            .map_err(|e| Error::Initrd(e.into()))?;
+            .map_err(|e| Error::GrubPackage {
+                source: Box::new(e),
+            })?;
         for e in &u.entries {
             let EntryKind::File(c) = &e.kind else {
                 continue;
@@ -138,13 +143,6 @@ pub fn read_grub(debs: &[&Path], efi: &EfiArch) -> Result<GrubEfi> {
         });
     }
     Ok(GrubEfi { image, modules })
-}
-
-fn initrd_spool(e: std::io::Error) -> Error {
-    Error::Io {
-        path: "spool".into(),
-        source: e,
-    }
 }
 
 /// The `grub.cfg` beside the EFI image: find the root, read its config.

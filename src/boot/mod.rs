@@ -89,6 +89,12 @@ pub enum Error {
         /// The file.
         what: String,
     },
+    /// A GRUB EFI package cannot be read.
+    #[error("boot.loader: reading the suite's GRUB EFI packages: {source}")]
+    GrubPackage {
+        /// The unpacker's error (boxed: it is large).
+        source: Box<crate::unpack::Error>,
+    },
     /// The lock has no package of a build tool the recipe needs.
     #[error(
         "{needs} needs the build tool {package}, which the package set \

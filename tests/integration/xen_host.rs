@@ -269,9 +269,12 @@ fn dangermouse_runs_virtual01_from_the_lun() {
                  swapon --show=NAME --noheadings; hostname; \
                  ip -br addr show eth0; systemctl is-active multi-user.target; \
                  dpkg --audit; echo audit-done";
-    let check = |vm: &mut Vm, how: &str| {
-        let up = vm.wait_for_ssh_via(GUEST, Duration::from_secs(600));
-        timing(&format!("virtual01 ({how}): xl create to ssh"), up);
+    let check = |vm: &mut Vm, how: &str, created: Instant| {
+        vm.wait_for_ssh_via(GUEST, Duration::from_secs(600));
+        timing(
+            &format!("virtual01 ({how}): xl create to ssh"),
+            created.elapsed(),
+        );
         let out = vm.ssh_via_ok(GUEST, facts);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.first(), Some(&"ext3"), "{how}: {out}");
@@ -289,8 +292,11 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     };
     let t0 = Instant::now();
     vm.ssh_ok("xl create /etc/xen/virtual01.cfg");
-    check(&mut vm, "kernel =");
-    timing("virtual01 (kernel =): xl create to xl shutdown", t0.elapsed());
+    check(&mut vm, "kernel =", t0);
+    timing(
+        "virtual01 (kernel =): xl create to xl shutdown",
+        t0.elapsed(),
+    );
 
     // The pygrub config, as lunforge writes it for the same guest.
     let pygrub = dir.path().join("virtual01-pygrub.toml");
@@ -323,7 +329,7 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     vm.scp_to(&cfg, "/etc/xen/virtual01-pygrub.cfg");
     let t0 = Instant::now();
     vm.ssh_ok("xl create /etc/xen/virtual01-pygrub.cfg");
-    check(&mut vm, "pygrub");
+    check(&mut vm, "pygrub", t0);
     timing("virtual01 (pygrub): xl create to xl shutdown", t0.elapsed());
 
     vm.shutdown(Duration::from_secs(180));

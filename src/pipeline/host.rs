@@ -22,12 +22,6 @@ use crate::recipe::{Recipe, Source};
 use crate::resolve::lockfile::{self, Lock};
 use crate::tree::{GuestPath, Meta, Tree};
 
-/// The packages a host's keys need, checked before the long stages.
-const NEEDS: &[(&str, &str)] = &[
-    ("network.bridge", "bridge-utils"),
-    ("host.iscsi_initiator", "open-iscsi"),
-];
-
 /// Install the files of `recipe`'s `[host]` into `tree`. `locked`: the
 /// guests' package sets come from their lockfiles.
 pub fn install(
@@ -164,18 +158,18 @@ fn put(
     Ok(())
 }
 
-/// The package a key of the recipe needs is in the package set.
+/// The package each key of the recipe in use needs is in the package
+/// set.
 fn check_packages(recipe: &Recipe, lock: &Lock) -> Result<()> {
-    for &(key, package) in NEEDS {
-        let used = match key {
-            "network.bridge" => {
-                recipe.network.as_ref().is_some_and(|n| n.bridge.is_some())
-            }
-            _ => recipe
-                .host
-                .as_ref()
-                .is_some_and(|h| h.iscsi_initiator.is_some()),
-        };
+    let bridge = recipe.network.as_ref().is_some_and(|n| n.bridge.is_some());
+    let initiator = recipe
+        .host
+        .as_ref()
+        .is_some_and(|h| h.iscsi_initiator.is_some());
+    for (used, key, package) in [
+        (bridge, "network.bridge", "bridge-utils"),
+        (initiator, "host.iscsi_initiator", "open-iscsi"),
+    ] {
         if used && !has(lock, package) {
             return Err(boot::Error::NeedsPackage {
                 needs: key.into(),

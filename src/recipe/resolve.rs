@@ -163,8 +163,7 @@ fn access(
         if keys.is_empty() {
             return Err((KEY, format!("{} holds no key", file.display())));
         }
-        if let Some(bad) = keys.iter().find(|k| k.contains("PRIVATE KEY")) {
-            let _ = bad;
+        if keys.iter().any(|k| k.contains("PRIVATE KEY")) {
             return Err((
                 KEY,
                 format!(

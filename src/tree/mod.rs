@@ -311,7 +311,7 @@ impl Tree {
                 (Kind::Dir, other) => {
                     return Err(Error::ReplacesDirectory {
                         path: at,
-                        kind: kind_name(other),
+                        kind: other.name(),
                     })
                 }
                 _ => {}
@@ -517,18 +517,6 @@ fn link_target(dir: &GuestPath, target: &str) -> Option<GuestPath> {
         }
     }
     GuestPath::new(&format!("/{}", parts.join("/"))).ok()
-}
-
-fn kind_name(k: &Kind) -> &'static str {
-    match k {
-        Kind::File(_) => "file",
-        Kind::Dir => "directory",
-        Kind::Symlink(_) => "symlink",
-        Kind::CharDev { .. } => "character device",
-        Kind::BlockDev { .. } => "block device",
-        Kind::Fifo => "fifo",
-        Kind::Socket => "socket",
-    }
 }
 
 #[cfg(test)]

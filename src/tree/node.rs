@@ -80,6 +80,19 @@ impl Kind {
         }
     }
 
+    /// The kind's name in messages ("directory", "symlink", …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::File(_) => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink(_) => "symlink",
+            Kind::CharDev { .. } => "character device",
+            Kind::BlockDev { .. } => "block device",
+            Kind::Fifo => "fifo",
+            Kind::Socket => "socket",
+        }
+    }
+
     /// A one-letter name as `ls -l` and `tar -tv` show it.
     pub fn letter(&self) -> char {
         match self {

@@ -200,18 +200,26 @@ bench() {
         --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
 }
 
+# BENCH_ONLY=NAME: the one section's report (its key=value pairs in
+# "$@"), then the end of the run.
+report_only() {
+    local name=$1
+    shift
+    "${lib[@]}" report "$results" only="$name" "$@" \
+        runs="$runs" tar_runs="$tar_runs" min_runs="$min_runs" \
+        date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
+        lunforge="$("$lunforge" --version)"
+    say "done in $((SECONDS - start_s)) s"
+    exit 0
+}
+
 # BENCH_ONLY=lun: section 3g alone, on the given image.
 if [ "$only" = lun ]; then
     lun_img=${BENCH_IMAGE:-}
     [ -f "$lun_img" ] || die "BENCH_ONLY=lun needs BENCH_IMAGE=IMAGE_FILE"
     # shellcheck source=tests/bench/lun.sh
     . "$here/lun.sh"
-    "${lib[@]}" report "$results" only=lun "${lun_report[@]}" \
-        runs="$runs" tar_runs="$tar_runs" min_runs="$min_runs" \
-        date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
-        lunforge="$("$lunforge" --version)"
-    say "done in $((SECONDS - start_s)) s"
-    exit 0
+    report_only lun "${lun_report[@]}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -322,17 +330,16 @@ url=http://127.0.0.1:$(cat "$work/port")
 curl -fsS -o /dev/null "$url/$dists/InRelease" || die "$url does not serve the mirror"
 say "serving $mirror on $url"
 
+# Section 3h's builds read the served mirror.
+if [ "$hosts" = yes ]; then
+    hosts_common=(--mirror "$url" "${hosts_keys[@]}")
+fi
+
 # BENCH_ONLY=hosts: section 3h alone.
 if [ "$only" = hosts ]; then
-    hosts_common=(--mirror "$url" "${hosts_keys[@]}")
     # shellcheck source=tests/bench/hosts.sh
     . "$here/hosts.sh"
-    "${lib[@]}" report "$results" only=hosts "${hosts_report[@]}" \
-        runs="$runs" tar_runs="$tar_runs" min_runs="$min_runs" \
-        date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
-        lunforge="$("$lunforge" --version)"
-    say "done in $((SECONDS - start_s)) s"
-    exit 0
+    report_only hosts "${hosts_report[@]}"
 fi
 
 # A private apt: its own state, cache, sources and (empty) configuration
@@ -596,7 +603,6 @@ fi
 # 3h. The guest and the Xen hosts.
 hosts_report=()
 if [ "$hosts" = yes ]; then
-    hosts_common=(--mirror "$url" "${hosts_keys[@]}")
     # shellcheck source=tests/bench/hosts.sh
     . "$here/hosts.sh"
 fi

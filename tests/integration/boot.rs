@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::lunforge;
-use crate::support::qemu::{artifacts_dir, Boot, BootLog, Nic};
+use crate::support::qemu::{artifacts_dir, test_cache, Boot, BootLog, Nic};
 
 /// The recipe's values the guest must show.
 const ADDRESS: &str = "192.0.2.50/24";
@@ -60,10 +60,7 @@ pub(crate) struct Built {
 pub(crate) fn build(args: &[&str]) -> Built {
     let dir = tempfile::tempdir().expect("temporary directory");
     let out = dir.path().join("out");
-    let cache = artifacts_dir()
-        .parent()
-        .map(|t| t.join("test-cache"))
-        .expect("target directory");
+    let cache = test_cache();
     let mut all = vec![
         "-q".to_string(),
         "build".into(),
@@ -365,10 +362,7 @@ fn default_recipe_boots_from_an_iscsi_lun() {
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let lock = dir.path().join("virtual01.lock");
-    let cache = artifacts_dir()
-        .parent()
-        .map(|t| t.join("test-cache"))
-        .expect("target directory");
+    let cache = test_cache();
     let cache = cache.display().to_string();
     lunforge([
         "-q",

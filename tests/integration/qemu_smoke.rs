@@ -17,13 +17,9 @@ use std::process::{Command, Stdio};
 use crate::host_mirror::{host_mirror, open_suite};
 use crate::support::qemu::{Boot, Nic};
 
-/// A download cache kept across test runs, `target/test-cache`: it is
-/// content-addressed and verified, so a kernel is downloaded once.
+/// The tests' shared download cache, opened.
 fn shared_cache() -> lunforge::fetch::Cache {
-    let dir = crate::support::qemu::artifacts_dir()
-        .parent()
-        .map(|t| t.join("test-cache"))
-        .expect("target directory");
+    let dir = crate::support::qemu::test_cache();
     std::fs::create_dir_all(&dir).expect("create the test cache");
     lunforge::fetch::Cache::open(&dir).expect("open the test cache")
 }

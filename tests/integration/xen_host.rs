@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::boot::{build, HOSTNAME};
 use crate::support::lunforge;
-use crate::support::qemu::{artifacts_dir, one_boot, DriveIf};
+use crate::support::qemu::{one_boot, test_cache, DriveIf};
 use crate::support::tgtd::Tgtd;
 use crate::support::vm::{Nic, SshKey, UserNet, Vm, VmSpec};
 
@@ -49,14 +49,21 @@ fn recipes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes")
 }
 
-/// The shared download cache of the boot tests.
-fn cache() -> String {
-    artifacts_dir()
-        .parent()
-        .map(|t| t.join("test-cache"))
-        .expect("target directory")
-        .display()
-        .to_string()
+/// `lunforge build RECIPE -o OUT` with the shared download cache and
+/// `more` arguments.
+fn build_recipe(recipe: &Path, out: &Path, more: &[&str]) {
+    let cache = test_cache().display().to_string();
+    let mut args = vec![
+        "-q",
+        "build",
+        recipe.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--cache",
+        &cache,
+    ];
+    args.extend_from_slice(more);
+    lunforge(args).ok();
 }
 
 /// Build the host recipe `name` into `out` with the test's guest recipe
@@ -65,25 +72,20 @@ fn build_host(name: &str, out: &Path, guest: &Path, keys: &Path) -> PathBuf {
     let recipe = recipes().join(format!("{name}.toml"));
     let guests = format!("host.guests=[{:?}]", guest.display().to_string());
     let keys = format!("access.root_authorized_keys_file={}", keys.display());
-    let cache = cache();
-    lunforge([
-        "-q",
-        "build",
-        recipe.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--cache",
-        &cache,
-        "--configure",
-        "chroot",
-        "--set",
-        &guests,
-        "--set",
-        &keys,
-        "--set",
-        "boot.timeout=1",
-    ])
-    .ok();
+    build_recipe(
+        &recipe,
+        out,
+        &[
+            "--configure",
+            "chroot",
+            "--set",
+            &guests,
+            "--set",
+            &keys,
+            "--set",
+            "boot.timeout=1",
+        ],
+    );
     out.join(format!("{name}.img"))
 }
 
@@ -309,19 +311,7 @@ fn dangermouse_runs_virtual01_from_the_lun() {
     )
     .expect("pygrub recipe");
     let out = dir.path().join("pygrub");
-    let cache = cache();
-    lunforge([
-        "-q",
-        "build",
-        pygrub.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--cache",
-        &cache,
-        "--configure",
-        "firstboot",
-    ])
-    .ok();
+    build_recipe(&pygrub, &out, &["--configure", "firstboot"]);
     let cfg = out.join(HOSTNAME).join("xen/virtual01.cfg");
     assert!(std::fs::read_to_string(&cfg)
         .unwrap()

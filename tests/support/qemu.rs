@@ -313,19 +313,7 @@ impl Boot {
         // Waiting for the other guest does not count against this one.
         let _one = one_boot();
         let start = Instant::now();
-        let mut child = {
-            use std::os::unix::process::CommandExt as _;
-            Command::new(&qemu)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot run {}: {e}", qemu.display())
-                })
-        };
+        let mut child = spawn(&qemu, &args, stderr);
         let mut guard = Group(Some(child.id()));
         let mut marker_after = None;
         loop {
@@ -447,6 +435,25 @@ impl Drop for Group {
     }
 }
 
+/// Start the emulator `qemu` with `args` in a process group of its own
+/// (so [`kill_group`] ends it and everything it started), nothing on
+/// its stdin and stdout, its stderr to `stderr`.
+pub(crate) fn spawn(
+    qemu: &Path,
+    args: &[OsString],
+    stderr: std::fs::File,
+) -> Child {
+    use std::os::unix::process::CommandExt as _;
+    Command::new(qemu)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", qemu.display()))
+}
+
 /// SIGKILL to the process group `pid` (which may be gone already).
 pub(crate) fn kill_group(pid: u32) {
     let pid = i32::try_from(pid)
@@ -488,6 +495,16 @@ pub(crate) fn artifacts_dir() -> PathBuf {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
         });
     target.join("test-artifacts")
+}
+
+/// The download cache the tests that use the host's mirror share
+/// across runs, `target/test-cache`: content-addressed and verified, so
+/// a kernel is downloaded once.
+pub(crate) fn test_cache() -> PathBuf {
+    artifacts_dir()
+        .parent()
+        .map(|t| t.join("test-cache"))
+        .expect("target directory")
 }
 
 /// `test` as a file name: ASCII letters, digits and `-`, anything else

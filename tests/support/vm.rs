@@ -275,14 +275,7 @@ impl<'lock> Vm<'lock> {
         let args = spec.args(&files, &assigned);
         let stderr = std::fs::File::create(&files.stderr).expect("stderr file");
         let started = Instant::now();
-        let child = Command::new(&qemu)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", qemu.display()));
+        let child = super::qemu::spawn(&qemu, &args, stderr);
         let group = Some(child.id());
         Vm {
             name: spec.name.clone(),

@@ -243,7 +243,7 @@ pub fn plan(tree: &Tree, p: &FatParams) -> Result<FatLayout> {
             k => {
                 return Err(Error::Kind {
                     path: path.clone(),
-                    kind: kind_name(k),
+                    kind: k.name(),
                 })
             }
         };
@@ -460,18 +460,6 @@ fn check_name(path: &GuestPath, name: &str) -> Result<ShortName> {
         bad("a dot and at most three characters get a blank short name \
              from fatfs 0.3.6")
     })
-}
-
-fn kind_name(k: &Kind) -> &'static str {
-    match k {
-        Kind::File(_) => "file",
-        Kind::Dir => "directory",
-        Kind::Symlink(_) => "symlink",
-        Kind::CharDev { .. } => "character device",
-        Kind::BlockDev { .. } => "block device",
-        Kind::Fifo => "fifo",
-        Kind::Socket => "socket",
-    }
 }
 
 #[cfg(test)]

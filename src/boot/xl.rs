@@ -77,7 +77,7 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
          # The same file on every host ({hosts}): /etc/xen/{name}.cfg.\n\
          # {boots}\n\
          name = \"{name}\"\n\
-         type = \"pv\"\n\
+         type = \"{kind}\"\n\
          {boot}\
          memory = {memory}\n\
          vcpus = {vcpus}\n\
@@ -96,6 +96,7 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
                     .into()
             }
         },
+        kind = x.kind.name(),
         memory = x.memory.bytes() >> 20,
         vcpus = x.vcpus,
         mac = ids::vif_mac(&recipe.image.name, 0),
@@ -133,6 +134,7 @@ mod tests {
             s.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
         };
         assert_eq!(get("name"), Some("\"virtual01\""));
+        assert_eq!(get("type"), Some("\"pvh\""));
         assert_eq!(
             get("kernel"),
             Some("\"/var/lib/lunforge/virtual01/vmlinuz-6.12.48+deb13-amd64\"")
@@ -173,6 +175,8 @@ mod tests {
         let text = config(&r, &facts());
         assert!(text.contains("target=/dev/iscsi_0\" ]\n"), "{text}");
         assert!(text.contains("on_crash = \"coredump-restart\"\n"), "{text}");
+        r.xen.kind = crate::recipe::XenType::Pv;
+        assert!(config(&r, &facts()).contains("\ntype = \"pv\"\n"));
         r.iscsi = None;
         assert_eq!(
             disk_target(&r),

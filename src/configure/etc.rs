@@ -100,20 +100,16 @@ fn static_address(recipe: &Recipe) -> Result<Option<(IpAddr, u8)>> {
     else {
         return Ok(None);
     };
-    let bad = || Error::Network {
-        key: "network.address".into(),
+    cidr("network.address", addr).map(Some)
+}
+
+/// `addr` of the recipe key `key`, as an address and prefix length.
+fn cidr(key: &str, addr: &str) -> Result<(IpAddr, u8)> {
+    crate::recipe::cidr(addr).map_err(|why| Error::Network {
+        key: key.into(),
         value: addr.into(),
-        why: "expected an address with a prefix length, e.g. 192.0.2.50/24"
-            .into(),
-    };
-    let (ip, prefix) = addr.split_once('/').ok_or_else(bad)?;
-    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    if prefix > max {
-        return Err(bad());
-    }
-    Ok(Some((ip, prefix)))
+        why,
+    })
 }
 
 /// `/etc/hosts` as the Debian installer writes it.
@@ -126,13 +122,22 @@ fn hosts(recipe: &Recipe, hostname: &str) -> Result<String> {
         Some((ip, _)) => ip.to_string(),
         None => "127.0.1.1".into(),
     };
-    Ok(format!(
-        "127.0.0.1\tlocalhost\n{own}\t{fqdn}\n\n\
-         # The following lines are desirable for IPv6 capable hosts\n\
+    let mut out = format!("127.0.0.1\tlocalhost\n{own}\t{fqdn}\n");
+    let others = recipe.network.as_ref().map(|n| &n.hosts);
+    for (name, addr) in others.into_iter().flatten() {
+        if name == hostname {
+            // Its own address, on the line above (the recipe's check).
+            continue;
+        }
+        out.push_str(&format!("{addr}\t{name}\n"));
+    }
+    out.push_str(
+        "\n# The following lines are desirable for IPv6 capable hosts\n\
          ::1     localhost ip6-localhost ip6-loopback\n\
          ff02::1 ip6-allnodes\n\
-         ff02::2 ip6-allrouters\n"
-    ))
+         ff02::2 ip6-allrouters\n",
+    );
+    Ok(out)
 }
 
 /// `/etc/resolv.conf`: the recipe's name servers; never the build host's.
@@ -224,6 +229,21 @@ fn interfaces(recipe: &Recipe) -> Result<Option<String>> {
              bridge_fd 0\n    bridge_waitport 0\n"
         ));
     }
+    for (i, x) in net.extra_interfaces.iter().enumerate() {
+        let name = &x.interface;
+        out.push_str(&format!("\nauto {name}\n"));
+        match &x.address {
+            Some(a) => {
+                let key = format!("network.extra_interfaces[{i}].address");
+                let (ip, prefix) = cidr(&key, a)?;
+                let family = if ip.is_ipv4() { "inet" } else { "inet6" };
+                out.push_str(&format!(
+                    "iface {name} {family} static\n    address {ip}/{prefix}\n"
+                ));
+            }
+            None => out.push_str(&format!("iface {name} inet dhcp\n")),
+        }
+    }
     Ok(Some(out))
 }
 
@@ -300,6 +320,46 @@ mod tests {
                  bridge_fd 0\n    bridge_waitport 0\n"
             ),
             "{bridged}"
+        );
+    }
+
+    /// A storage network beside the bridge, and the peers by name.
+    #[test]
+    fn extra_interfaces_and_other_hosts() {
+        let mut r = crate::boot::tests::recipe();
+        let net = r.network.as_mut().unwrap();
+        net.bridge = Some("xenbr0".into());
+        net.extra_interfaces = vec![
+            crate::recipe::file::InterfaceFile {
+                interface: "eth1".into(),
+                address: Some("10.0.2.15/24".into()),
+                dhcp: None,
+            },
+            crate::recipe::file::InterfaceFile {
+                interface: "eth2".into(),
+                address: None,
+                dhcp: Some(true),
+            },
+        ];
+        net.hosts.insert("buggles".into(), "192.0.2.12".into());
+        net.hosts.insert("penfold".into(), "192.0.2.10".into());
+        net.hosts.insert("virtual01".into(), "192.0.2.50".into());
+        let text = interfaces(&r).unwrap().unwrap();
+        assert!(
+            text.ends_with(
+                "    bridge_waitport 0\n\nauto eth1\n\
+                 iface eth1 inet static\n    address 10.0.2.15/24\n\n\
+                 auto eth2\niface eth2 inet dhcp\n"
+            ),
+            "{text}"
+        );
+        let hosts = hosts(&r, "virtual01").unwrap();
+        assert!(
+            hosts.starts_with(
+                "127.0.0.1\tlocalhost\n192.0.2.50\tvirtual01\n\
+                 192.0.2.12\tbuggles\n192.0.2.10\tpenfold\n\n"
+            ),
+            "{hosts}"
         );
     }
 }

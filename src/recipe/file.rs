@@ -7,6 +7,8 @@
 //! are filled in by [`super::resolve`], which turns this into a
 //! [`super::Recipe`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::units::ByteSize;
@@ -341,6 +343,29 @@ pub struct NetworkFile {
     /// port and carries the address, as a Xen host's `xenbr0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<String>,
+    /// More interfaces, outside the bridge: a storage network to the
+    /// iSCSI portal, a management network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_interfaces: Vec<InterfaceFile>,
+    /// Other machines by name in `/etc/hosts` (name = address): the
+    /// peer a Xen host migrates to (`xl migrate virtual01 buggles`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, String>,
+}
+
+/// `[[network.extra_interfaces]]`: one more interface, static or DHCP,
+/// without a gateway (the default route is `network.gateway`'s).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceFile {
+    /// Its name (`eth1`).
+    pub interface: String,
+    /// Static address in CIDR form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// DHCP instead of a static address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<bool>,
 }
 
 /// `[xen]`: the Xen hosts, the guest's domain and the hosts' own boot
@@ -401,6 +426,32 @@ pub struct XenFile {
     /// guest's own `/boot/grub/grub.cfg`, read from its disk).
     #[serde(default)]
     pub bootloader: Option<XenBoot>,
+    /// The guest's kind (xl.cfg `type`): `pv` or `pvh`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<XenType>,
+}
+
+/// The kind of Xen guest (xl.cfg(5) `type`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum XenType {
+    /// Paravirtualised: runs on any x86 host. Xen moves it live only
+    /// when built with shadow paging, which Debian 13's Xen is not.
+    Pv,
+    /// PVH: the same kernel and drivers in a hardware-assisted
+    /// container; needs EPT or NPT on the host, and migrates live with
+    /// them.
+    Pvh,
+}
+
+impl XenType {
+    /// The name xl.cfg(5) gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            XenType::Pv => "pv",
+            XenType::Pvh => "pvh",
+        }
+    }
 }
 
 /// How Xen finds a guest's kernel.

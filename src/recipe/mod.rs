@@ -14,13 +14,15 @@ pub mod file;
 pub mod overrides;
 pub mod resolve;
 
+pub(crate) use resolve::cidr;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 pub use file::{
     ConfigureStrategy, DiskPaths, FsKind, Hypervisor, Loader, PartSize,
-    PartitionUse, TableKind, Variant, XenBoot, XlAction,
+    PartitionUse, TableKind, Variant, XenBoot, XenType, XlAction,
 };
 
 use crate::units::ByteSize;
@@ -228,6 +230,9 @@ pub struct Xen {
     pub dom0_cmdline: String,
     /// How Xen finds the guest's kernel.
     pub bootloader: XenBoot,
+    /// The guest's kind (xl.cfg `type`).
+    #[serde(rename = "type")]
+    pub kind: XenType,
     /// GRUB's root device on the hosts; none leaves GRUB's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_boot_partition: Option<GrubPartition>,
@@ -910,6 +915,50 @@ mod tests {
                      interface = \"br0\"\nbridge = \"br0\"\n"
                 ),
                 "network.bridge: \"br0\" is network.interface itself",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     [[network.extra_interfaces]]\ninterface = \"eth0\"\n"
+                ),
+                "network.extra_interfaces[0].interface: \"eth0\" is configured already",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     [[network.extra_interfaces]]\ninterface = \"eth1\"\n\
+                     address = \"10.0.2.300/24\"\n"
+                ),
+                "network.extra_interfaces[0].address: \"10.0.2.300/24\": expected",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     [[network.extra_interfaces]]\ninterface = \"eth1\"\n\
+                     address = \"10.0.2.15/24\"\ndhcp = true\n"
+                ),
+                "network.extra_interfaces[0].dhcp: address is set too",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     [network.hosts]\n\"a;rm\" = \"192.0.2.12\"\n"
+                ),
+                "network.hosts.a;rm: \"a;rm\" is not a host name",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     [network.hosts]\nbuggles = \"buggles\"\n"
+                ),
+                "network.hosts.buggles: \"buggles\" is not an IP address",
+            ),
+            (
+                format!(
+                    "{base}{root}[network]\nhostname = \"h\"\n\
+                     [network.hosts]\nh = \"192.0.2.12\"\n"
+                ),
+                "network.hosts.h: this is network.hostname, whose address is network.address (not set)",
             ),
             (
                 format!("{base}{root}[boot]\nloader = \"grub\"\n"),

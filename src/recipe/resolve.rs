@@ -22,7 +22,7 @@ use super::file::{IscsiFile, PartitionFile, RecipeFile, XenFile};
 use super::{
     ConfigureStrategy, DiskPaths, Error, ExtOptions, FsKind, Image, Iscsi,
     PartSize, Partition, PartitionUse, Recipe, Result, SecretSource, System,
-    TableKind, Variant, Xen, XenBoot, XlAction, ESP_MOUNT,
+    TableKind, Variant, Xen, XenBoot, XenType, XlAction, ESP_MOUNT,
 };
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
@@ -78,7 +78,7 @@ pub fn resolve(
         .transpose()
         .map_err(|(key, m)| invalid(key, m))?;
     if let Some(n) = &file.network {
-        network(n).map_err(|(key, m)| invalid(key, m))?;
+        network(n).map_err(|(key, m)| invalid(&key, m))?;
     }
     let boot = boot(file.boot.unwrap_or_default(), &partitions)
         .map_err(|(key, m)| invalid(&format!("boot.{key}"), m))?;
@@ -181,18 +181,13 @@ fn access(
 /// `[network]` rules that need no other key.
 fn network(
     n: &super::file::NetworkFile,
-) -> std::result::Result<(), (&'static str, String)> {
+) -> std::result::Result<(), (String, String)> {
+    let key = |k: &str| format!("network.{k}");
     if let Some(b) = &n.bridge {
-        if b.is_empty() || b.len() > 15 {
-            return Err((
-                "network.bridge",
-                format!("{b:?}: an interface name has 1 to 15 characters"),
-            ));
-        }
-        word(b, "-._").map_err(|m| ("network.bridge", m))?;
+        interface_name(b).map_err(|m| (key("bridge"), m))?;
         if Some(b.as_str()) == n.interface.as_deref() {
             return Err((
-                "network.bridge",
+                key("bridge"),
                 format!(
                     "{b:?} is network.interface itself: the bridge \
                          takes the interface as its port"
@@ -200,7 +195,100 @@ fn network(
             ));
         }
     }
+    let main = n.interface.as_deref().unwrap_or("eth0");
+    let mut taken = vec![main];
+    taken.extend(n.bridge.as_deref());
+    for (i, x) in n.extra_interfaces.iter().enumerate() {
+        let key = |k: &str| key(&format!("extra_interfaces[{i}].{k}"));
+        interface_name(&x.interface).map_err(|m| (key("interface"), m))?;
+        if taken.contains(&x.interface.as_str()) {
+            return Err((
+                key("interface"),
+                format!("{:?} is configured already", x.interface),
+            ));
+        }
+        taken.push(&x.interface);
+        match (&x.address, x.dhcp.unwrap_or(false)) {
+            (Some(_), true) => {
+                return Err((
+                    key("dhcp"),
+                    "address is set too: choose one".into(),
+                ))
+            }
+            (Some(a), false) => {
+                cidr(a).map_err(|m| (key("address"), m))?;
+            }
+            (None, _) => {}
+        }
+    }
+    for (name, addr) in &n.hosts {
+        let key = || key(&format!("hosts.{name}"));
+        host_name(name).map_err(|m| (key(), m))?;
+        addr.parse::<std::net::IpAddr>()
+            .map_err(|_| (key(), format!("{addr:?} is not an IP address")))?;
+        // A list shared by a pool of hosts names each of them: the
+        // host's own entry must be its own address.
+        let own = n.address.as_deref().and_then(|a| a.split_once('/'));
+        if *name == n.hostname && own.map(|(ip, _)| ip) != Some(addr) {
+            return Err((
+                key(),
+                format!(
+                    "this is network.hostname, whose address is \
+                     network.address ({})",
+                    n.address.as_deref().unwrap_or("not set")
+                ),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// A network interface name as the kernel takes it.
+fn interface_name(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() || s.len() > 15 {
+        return Err(format!("{s:?}: an interface name has 1 to 15 characters"));
+    }
+    word(s, "-._")
+}
+
+/// A host name as RFC 1123 has it: dot-separated labels of letters,
+/// digits and inner hyphens, each 1 to 63 characters, 253 in all.
+fn host_name(s: &str) -> std::result::Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if s.len() <= 253 && s.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a host name (labels of letters, digits and inner \
+             hyphens, separated by dots)"
+        ))
+    }
+}
+
+/// An address with its prefix length (`192.0.2.50/24`).
+pub(crate) fn cidr(
+    s: &str,
+) -> std::result::Result<(std::net::IpAddr, u8), String> {
+    let bad = || {
+        format!(
+            "{s:?}: expected an address with a prefix length, e.g. \
+             192.0.2.50/24"
+        )
+    };
+    let (ip, prefix) = s.split_once('/').ok_or_else(bad)?;
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(bad());
+    }
+    Ok((ip, prefix))
 }
 
 /// `[boot]` with its defaults: a loader needs an EFI system partition,
@@ -525,6 +613,7 @@ fn xen(name: &str, x: XenFile) -> std::result::Result<Xen, KeyError> {
         dom0_root: x.dom0_root,
         dom0_cmdline,
         bootloader: x.bootloader.unwrap_or(XenBoot::Kernel),
+        kind: x.kind.unwrap_or(XenType::Pv),
         host_boot_partition,
     })
 }

@@ -271,7 +271,7 @@ fn xl_config_parses_with_xens_parser() {
         };
         for want in [
             "name=virtual01",
-            "type=pv",
+            "type=pvh",
             "kernel=/var/lib/lunforge/virtual01/vmlinuz-6.12.48+deb13-amd64",
             "ramdisk=/var/lib/lunforge/virtual01/initrd.img-6.12.48+deb13-amd64",
             root.as_str(),

@@ -8,11 +8,14 @@
 #
 # Times, not ratios: no other tool builds a Xen host's disk. Cold: every
 # run from an empty download cache; warm: the cache filled, each run into
-# a fresh output directory. Then the boot times under TCG come from one
-# run of the test that boots dangermouse from its disk and runs virtual01
-# on it (tests/integration/xen_host.rs, which prints `timing:` lines):
-# emulator start to ssh and to `xl info` in domain 0, `xl create` of the
-# guest to its ssh answering, with `kernel =` and with pygrub.
+# a fresh output directory. Then the boot and migration times under TCG
+# come from one run of the test that boots both hosts from their disks,
+# runs virtual01 and moves it between them (tests/integration/xen_host/,
+# which prints `timing:` lines): emulator start to ssh and to `xl info`
+# in each domain 0, `xl create` of the guest to its ssh answering (with
+# `kernel =` on dangermouse, with pygrub on buggles), and each way of
+# `xl migrate`: its run, the guest's pause as a `ping` from the source
+# saw it, and the time the guest's own counter stood still.
 
 hosts_out=$work/hosts-out
 hosts_cache=$work/hosts-cache
@@ -28,7 +31,7 @@ for r in virtual01 dangermouse buggles; do
     [ -s "$hosts_out/$r.img" ] || die "no $r.img after the host builds"
 done
 
-say "booting dangermouse and virtual01 under TCG (the xen_host test)"
+say "booting both Xen hosts, running and migrating virtual01 under TCG (the xen_host test)"
 ( cd "$root" && cargo test --release --test integration xen_host -- --nocapture ) \
     >"$work/xen_host.log" 2>&1 || die "the xen_host test failed: $(tail -n 40 "$work/xen_host.log")"
 grep '^timing: ' "$work/xen_host.log" >"$work/xen_host.timings" \

@@ -298,7 +298,7 @@ def cmd_report_lun(out, a):
 
 def hosts_report(a):
     """Section 3h: build times of the guest and both Xen hosts, cold and
-    warm, and the boot times the xen_host test printed."""
+    warm, and the boot and migration times the xen_host test printed."""
     t = {k: hf(a[k]) for k in ("hosts_cold", "hosts_warm")}
     boots = {}
     with open(a["hosts_timings"], encoding="utf-8") as f:

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use crate::boot::{build, HOSTNAME};
 use crate::support::qemu::{one_boot, DriveIf};
-use crate::support::vm::{Nic, NicModel, SshKey, UserNet, Vm, VmSpec};
+use crate::support::vm::{
+    Nic, NicModel, SshAgent, SshKey, UserNet, Vm, VmSpec,
+};
 
 /// The recipe's address of the guest.
 const GUEST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
@@ -71,6 +73,19 @@ fn default_guest_over_ssh() {
     vm.wait_for_ssh_via(GUEST, Duration::from_secs(60));
     let via = vm.ssh_via_ok(GUEST, "cat /proc/sys/kernel/random/boot_id");
     assert_eq!(via.trim(), boot_id, "the hop reached another machine");
+
+    // A forwarded agent of the test's: the guest's own ssh logs in
+    // with its key (here to the guest itself) and no private key is
+    // ever copied in.
+    let agent = SshAgent::start(dir.path(), &key);
+    vm.forward_agent(&agent);
+    let listed = vm.ssh_ok("echo \"$SSH_AUTH_SOCK\"; ssh-add -L");
+    assert!(listed.contains(&key.public), "{listed}");
+    let own = vm.ssh_ok(&format!(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
+         root@{GUEST} hostname"
+    ));
+    assert_eq!(own.trim(), HOSTNAME);
 
     vm.wait_for_log(&format!("{HOSTNAME} login:"), Duration::from_secs(120));
     let log = vm.serial_log(0);

@@ -39,7 +39,9 @@
 //!
 //! The system's `ssh` and `scp` (openssh-client) with the key of
 //! [`SshKey::generate`], as root, with `-F /dev/null` (no user or system
-//! configuration), no agent, no known-hosts files and no prompts. A
+//! configuration), none of the user's agents, no known-hosts files and
+//! no prompts. A test's own [`SshAgent`] may be forwarded to the VM
+//! ([`Vm::forward_agent`]) for the VM's own ssh to a peer. A
 //! guest behind the VM (a Xen domU on the host's network) is reached
 //! through the VM with `-o ProxyCommand=ssh … -W %h:%p`, not `-J`: ssh
 //! does not give `-J`'s hop the `-i` and `-o` options.
@@ -140,6 +142,60 @@ impl SshKey {
     }
 }
 
+/// An `ssh-agent` of the test's own, holding one [`SshKey`], killed on
+/// drop. [`Vm::forward_agent`] lends it to a VM's sessions: what an
+/// operator does to let one host log in to another without leaving a
+/// private key on either.
+pub(crate) struct SshAgent {
+    socket: PathBuf,
+    child: Child,
+}
+
+impl SshAgent {
+    /// `ssh-agent -D -a DIR/agent.sock`, then `ssh-add` of `key`.
+    ///
+    /// # Panics
+    ///
+    /// When the agent does not start or refuses the key.
+    pub(crate) fn start(dir: &Path, key: &SshKey) -> SshAgent {
+        let socket = dir.join("agent.sock");
+        let child = Command::new(require("ssh-agent", SSH_PACKAGE))
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ssh-agent");
+        let mut agent = SshAgent { socket, child };
+        let begin = Instant::now();
+        while !agent.socket.exists() {
+            if let Some(status) = agent.child.try_wait().expect("wait") {
+                panic!("ssh-agent exited at start: {status}");
+            }
+            assert!(
+                begin.elapsed() < Duration::from_secs(10),
+                "ssh-agent made no socket in 10 s"
+            );
+            std::thread::sleep(POLL);
+        }
+        let mut add = Command::new("ssh-add");
+        add.arg("-q")
+            .arg(&key.private)
+            .env("SSH_AUTH_SOCK", &agent.socket)
+            .stdin(Stdio::null());
+        run(&mut add, SSH_PACKAGE);
+        agent
+    }
+}
+
+impl Drop for SshAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `n` distinct TCP ports of 127.0.0.1 that nobody listened on a
 /// moment ago; see the module doc.
 fn free_ports(n: usize) -> Vec<u16> {
@@ -174,6 +230,7 @@ pub(crate) struct Vm<'lock> {
     name: String,
     append: Option<String>,
     key: Option<SshKey>,
+    agent: Option<PathBuf>,
     dir: tempfile::TempDir,
     files: Files,
     args: Vec<OsString>,
@@ -281,6 +338,7 @@ impl<'lock> Vm<'lock> {
             name: spec.name.clone(),
             append,
             key: spec.key.clone(),
+            agent: None,
             dir,
             files,
             args,
@@ -540,6 +598,13 @@ impl<'lock> Vm<'lock> {
         }
     }
 
+    /// Forward `agent` on every later `ssh` to this VM, so that the
+    /// VM's own `ssh` (`xl migrate` to its peer) logs in with the key
+    /// that the agent holds while the private key stays on this side.
+    pub(crate) fn forward_agent(&mut self, agent: &SshAgent) {
+        self.agent = Some(agent.socket.clone());
+    }
+
     /// The longest a command of [`Vm::ssh`] may run.
     pub(crate) fn set_command_timeout(&mut self, timeout: Duration) {
         self.command_timeout = timeout;
@@ -619,6 +684,14 @@ impl<'lock> Vm<'lock> {
         let key = self.key.as_ref().unwrap_or_else(|| {
             panic!("vm {}: no SSH key (VmSpec::ssh_key)", self.name)
         });
+        // ssh forwards only an agent it uses itself (OpenSSH 9.2 skips
+        // `ForwardAgent=PATH` with `IdentityAgent=none`): the test's own
+        // agent, which holds the same key, or none.
+        let agent = match &self.agent {
+            Some(sock) => format!("IdentityAgent={}", sock.display()),
+            None => "IdentityAgent=none".into(),
+        };
+        let forward = format!("ForwardAgent={}", self.agent.is_some());
         let mut v: Vec<String> = vec!["-F".into(), "/dev/null".into()];
         for o in [
             "StrictHostKeyChecking=no",
@@ -627,7 +700,8 @@ impl<'lock> Vm<'lock> {
             "BatchMode=yes",
             &format!("ConnectTimeout={CONNECT_TIMEOUT_S}"),
             "IdentitiesOnly=yes",
-            "IdentityAgent=none",
+            &agent,
+            &forward,
             "ServerAliveInterval=15",
             "ServerAliveCountMax=4",
             "LogLevel=ERROR",

@@ -480,11 +480,9 @@ fn virtual01_migrates_between_the_xen_hosts() {
 
         // virtual01 on dangermouse, as its xl config says.
         create(&dm, "/etc/xen/virtual01.cfg", &g, "kernel =");
-        let count = dm.ssh_via_ok(GUEST, COUNTER);
-        assert!(
-            count.starts_with("1 ") || count.starts_with("2 "),
-            "{count}"
-        );
+        let first = dm.ssh_via_ok(GUEST, COUNTER);
+        let count = first.split(' ').next().and_then(|n| n.parse().ok());
+        assert!(count.is_some_and(|n: u64| (1..10).contains(&n)), "{first}");
 
         // The seed's finale, and back.
         let there =

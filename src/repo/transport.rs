@@ -426,6 +426,18 @@ pub fn for_mirror(base: &str) -> Result<Box<dyn Transport>> {
     }
 }
 
+/// How long a mirror may keep lunforge waiting: for the response to a
+/// request, and then for each next piece of its body. reqwest's blocking
+/// client applies its `timeout` to `send` and to every `read` of the
+/// body, not to a whole download, so a slow but moving download of any
+/// size goes on while a mirror that accepts a connection and then says
+/// nothing is an error (retried, then naming the URL) within a minute,
+/// not a silent wait. apt's `Acquire::http::Timeout` is of this kind.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The connect phase's own bound.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// HTTP(S) through a shared `reqwest` client.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -434,12 +446,17 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client for `base`.
+    /// A client for `base`, with [`STALL_TIMEOUT`].
     pub fn new(base: &str) -> Result<Http> {
+        Http::with_stall_timeout(base, STALL_TIMEOUT)
+    }
+
+    /// A client for `base` that gives up on a mirror silent for `stall`.
+    pub fn with_stall_timeout(base: &str, stall: Duration) -> Result<Http> {
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("lunforge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(None)
+            .connect_timeout(CONNECT_TIMEOUT.min(stall))
+            .timeout(stall)
             .build()
             .map_err(|source| Error::Http {
                 url: base.into(),
@@ -535,6 +552,76 @@ impl Transport for LocalDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mirror on 127.0.0.1 that accepts every connection, reads the
+    /// request, writes `reply` and then holds the connection open
+    /// without a word more; its URL and a count of connections.
+    fn stalling_mirror(
+        reply: &'static [u8],
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        use std::io::Read as _;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/debian", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(AtomicU32::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(reply);
+                held.push(conn);
+            }
+        });
+        (url, count)
+    }
+
+    /// A mirror that accepts and never answers is an error naming the
+    /// URL after every attempt, not a silent wait.
+    #[test]
+    fn a_silent_mirror_times_out_and_is_named() {
+        let (url, count) = stalling_mirror(b"");
+        let http =
+            Http::with_stall_timeout(&url, Duration::from_millis(300)).unwrap();
+        let begin = std::time::Instant::now();
+        let err = with_retries(|| {
+            http.get_into("dists/trixie/InRelease", &mut Vec::new())
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::Http { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("{url}/dists/trixie/InRelease: ")),
+            "{msg}"
+        );
+        let attempts = count.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(attempts, ATTEMPTS, "{msg}");
+        assert!(begin.elapsed() < Duration::from_secs(20), "{msg}");
+    }
+
+    /// A body that stops coming is a read error naming the URL; what
+    /// came before it is only the attempt's.
+    #[test]
+    fn a_body_that_stalls_times_out() {
+        let (url, _) = stalling_mirror(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf a body",
+        );
+        let http =
+            Http::with_stall_timeout(&url, Duration::from_millis(300)).unwrap();
+        let mut out = Vec::new();
+        let err = http.get_into("pool/main/a.deb", &mut out).unwrap_err();
+        assert!(matches!(err, Error::Body { .. }), "{err:?}");
+        assert!(err.is_transient());
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{url}/pool/main/a.deb: reading")),
+            "{err}"
+        );
+        assert_eq!(out, b"half a body");
+    }
 
     #[test]
     fn local_dir_reads_and_verifies() {

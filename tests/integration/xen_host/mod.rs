@@ -448,8 +448,9 @@ fn virtual01_migrates_between_the_xen_hosts() {
     // Both hosts, side by side (two cores, two chroots).
     let outs = [dir.path().join("dm"), dir.path().join("bg")];
     let (dm_img, bg_img) = std::thread::scope(|s| {
-        let a = s.spawn(|| build_host("dangermouse", &outs[0], &guest, &keys));
-        let b = s.spawn(|| build_host("buggles", &outs[1], &guest, &keys));
+        let a =
+            s.spawn(|| build_host(DANGERMOUSE.name, &outs[0], &guest, &keys));
+        let b = s.spawn(|| build_host(BUGGLES.name, &outs[1], &guest, &keys));
         (a.join().expect("dangermouse"), b.join().expect("buggles"))
     });
     timing("build guest and hosts", started.elapsed());

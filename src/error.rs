@@ -55,6 +55,9 @@ pub enum Error {
     /// The lockfile failed.
     #[error(transparent)]
     Lock(#[from] crate::resolve::lockfile::Error),
+    /// A signal stopped the build ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
     /// Writing a device or LUN in place failed part way.
     #[error("{target} now holds an incomplete image: {source}")]
     Incomplete {

@@ -40,6 +40,7 @@
 #![deny(unsafe_code)]
 
 pub mod boot;
+pub mod cancel;
 pub mod cli;
 pub mod configure;
 pub mod context;

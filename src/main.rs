@@ -21,10 +21,39 @@ use lunforge::{pipeline, progress, units, Context};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = lunforge::cancel::install() {
+        eprintln!("lunforge: error: cannot handle SIGINT and SIGTERM: {e}");
+        return ExitCode::FAILURE;
+    }
+    // `run` has returned, so every temporary file and directory it made
+    // is removed (their destructors ran) before the exit status is set.
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lunforge: error: {}", chain(&e));
+        Err(e) => failure(&e),
+    }
+}
+
+/// The message and exit status of a failed run. After a signal, the
+/// error is its consequence (the stage that noticed it, or a child that
+/// the terminal's Ctrl-C reached first), so the run ends as a shell
+/// reports a command that signal killed: 130 for SIGINT, 143 for
+/// SIGTERM.
+fn failure(e: &anyhow::Error) -> ExitCode {
+    match lunforge::cancel::requested() {
+        Some(signal) => {
+            // A device or LUN written in place keeps what was written:
+            // say so; anything else was removed on the way out.
+            let partial = e
+                .downcast_ref::<lunforge::Error>()
+                .is_some_and(lunforge::Error::says_incomplete);
+            if partial {
+                eprintln!("lunforge: error: {}", chain(e));
+            }
+            eprintln!("lunforge: stopped by {signal}");
+            ExitCode::from(signal.exit_code())
+        }
+        None => {
+            eprintln!("lunforge: error: {}", chain(e));
             ExitCode::FAILURE
         }
     }

@@ -19,6 +19,11 @@ pub trait Progress: Send + Sync {
     fn end(&self, summary: &str);
     /// A note worth showing (a choice made, a fallback taken).
     fn note(&self, message: &str);
+    /// A stage of the build starts: a line a user (or a test waiting
+    /// to interrupt that stage) can see before the stage's own output.
+    fn stage(&self, name: &str) {
+        let _ = name;
+    }
 }
 
 /// Reports nothing.
@@ -158,6 +163,10 @@ impl Progress for Terminal {
         }
         let secs = s.started.elapsed().as_secs_f64();
         eprintln!("{}: {summary} in {secs:.1}s", s.stage);
+    }
+
+    fn stage(&self, name: &str) {
+        self.note(&format!("{name}: starting"));
     }
 
     fn note(&self, message: &str) {

@@ -167,15 +167,22 @@ fn script_env(cmd: &mut Command, sde: i64) {
 }
 
 /// Run `cmd`, returning its combined output; a failure is an error
-/// naming `what` with the output's tail.
+/// naming `what` with the output's tail. On SIGINT or SIGTERM the
+/// command's process group is killed and reaped before this returns
+/// ([`crate::cancel::output`]), so the staging root and its `/proc`
+/// mount are no longer in use when the error path removes them.
 fn run(cmd: &mut Command, what: &str) -> Result<String> {
+    use crate::cancel::WaitError;
     let out =
-        cmd.stdin(Stdio::null())
-            .output()
-            .map_err(|source| Error::Spawn {
-                what: what.into(),
-                source,
-            })?;
+        crate::cancel::output(cmd.stdin(Stdio::null())).map_err(
+            |e| match e {
+                WaitError::Interrupted(i) => Error::Interrupted(i),
+                WaitError::Io(source) => Error::Spawn {
+                    what: what.into(),
+                    source,
+                },
+            },
+        )?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     if out.status.success() {
@@ -203,22 +210,27 @@ impl ProcMount {
             path: path.clone(),
             source,
         })?;
+        // The guard exists before the mount does: a mount interrupted
+        // half way is undone by its drop as well.
+        let guard = ProcMount {
+            path,
+            mounted: true,
+        };
         run(
             Command::new("mount")
                 .args(["-t", "proc", "proc"])
-                .arg(&path),
+                .arg(&guard.path),
             "mount /proc",
         )?;
-        Ok(ProcMount {
-            path,
-            mounted: true,
-        })
+        Ok(guard)
     }
 
-    /// Unmount, reporting failure.
+    /// Unmount, reporting failure; a failed (or interrupted) unmount is
+    /// still undone lazily by the drop.
     fn unmount(mut self) -> Result<()> {
+        run(Command::new("umount").arg(&self.path), "umount /proc")?;
         self.mounted = false;
-        run(Command::new("umount").arg(&self.path), "umount /proc").map(drop)
+        Ok(())
     }
 }
 

@@ -110,6 +110,9 @@ pub enum Error {
         /// The end of its output.
         output: String,
     },
+    /// A signal stopped the stage ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
     /// The staging directory failed.
     #[error("staging directory {path}: {source}")]
     Staging {
@@ -237,6 +240,7 @@ fn unpack_all(
     let mut owner: BTreeMap<GuestPath, usize> = BTreeMap::new();
     let mut lists = Vec::with_capacity(packages.len());
     for (i, u) in packages.iter().enumerate() {
+        crate::cancel::check()?;
         let paths = unpack::apply(tree, u)?;
         let replaces = replaced_names(u);
         let dirs: BTreeSet<&GuestPath> = u

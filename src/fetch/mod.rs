@@ -71,12 +71,15 @@ pub fn fetch_all(
     let results =
         crate::parallel::run(items.len(), &order, jobs.clamp(1, 32), |i| {
             let item = &items[i];
+            let fail = |source| Error {
+                package: item.package.clone(),
+                source,
+            };
+            crate::cancel::check()
+                .map_err(|i| fail(cache::Error::Transport(i.into())))?;
             let done = cache
                 .fetch(transport, &item.path, &item.expected)
-                .map_err(|source| Error {
-                    package: item.package.clone(),
-                    source,
-                })?;
+                .map_err(fail)?;
             progress.advance(&item.package, item.expected.size);
             Ok(done)
         });

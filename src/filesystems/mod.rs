@@ -71,6 +71,9 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// A signal stopped the stage ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of the filesystems stage.
@@ -285,6 +288,7 @@ pub fn write(
         .iter()
         .filter(|p| p.usage == PartitionUse::Swap || p.fs.is_some());
     for (p, c) in parts.zip(contents) {
+        crate::cancel::check()?;
         let io = |source| Error::Write {
             index: p.index,
             source,

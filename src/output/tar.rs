@@ -167,6 +167,9 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// A signal stopped the writer ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of the tarball output.
@@ -597,6 +600,7 @@ pub fn write_tar(
     let mut stats = TarStats::default();
     let mut buf = vec![0u8; 1 << 16];
     for planned in plan(tree, opts) {
+        crate::cancel::check()?;
         match planned? {
             Planned::Socket(_) => {
                 stats.skipped_sockets = stats.skipped_sockets.saturating_add(1)

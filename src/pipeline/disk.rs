@@ -95,5 +95,8 @@ fn fill(
 ) -> Result<Finished> {
     disk::write_table(&mut Window::whole(&mut *sink), layout)?;
     filesystems::write(layout, contents, &mut *sink)?;
+    // The last moment a signal can still keep the output from existing:
+    // an unfinished file sink removes its temporary file when dropped.
+    crate::cancel::check()?;
     Ok(sink.finish()?)
 }

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::progress::Progress;
 use crate::recipe::Recipe;
 use crate::resolve::lockfile::Lock;
 use crate::sink::target::{Target, TargetOptions};
@@ -90,7 +91,7 @@ pub fn build(
     ctx: &Context,
     req: &Request,
 ) -> Result<BuildReport> {
-    let mut t = Timer::default();
+    let mut t = Timer::new(&*ctx.progress);
     let target = req.disk_target(recipe);
     if req.format == Format::Image {
         // Before any download: the layout fits, and the target takes it.
@@ -137,19 +138,33 @@ pub fn build(
     Ok(t.report(&lock, paths, Made::Disk(finished), boot))
 }
 
-/// Times the stages in the order they run.
-#[derive(Default)]
-struct Timer(Vec<StageTime>);
+/// Times the stages in the order they run, and says when each starts.
+struct Timer<'a> {
+    times: Vec<StageTime>,
+    progress: &'a dyn Progress,
+}
 
-impl Timer {
+impl<'a> Timer<'a> {
+    fn new(progress: &'a dyn Progress) -> Timer<'a> {
+        Timer {
+            times: Vec::new(),
+            progress,
+        }
+    }
+
+    /// Run one stage. A signal that came while the stage before ran
+    /// (or one that finished without a check of its own after it)
+    /// stops the build here, before the stage starts.
     fn stage<T>(
         &mut self,
         name: &'static str,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        crate::cancel::check()?;
+        self.progress.stage(name);
         let start = Instant::now();
         let out = f();
-        self.0.push(StageTime {
+        self.times.push(StageTime {
             stage: name,
             time: start.elapsed(),
         });
@@ -168,7 +183,7 @@ impl Timer {
             paths,
             made,
             boot,
-            stages: self.0,
+            stages: self.times,
         }
     }
 }

@@ -490,6 +490,7 @@ fn decompress(
     let mut out = transport::Checked::new(Vec::with_capacity(capacity), limit);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        crate::cancel::check().map_err(transport::Error::from)?;
         let n = match decoder.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -96,6 +96,9 @@ pub enum Error {
         /// The most it may have.
         limit: u64,
     },
+    /// A signal stopped the download ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
     /// A path from an index or a lock that is not a plain path below the
     /// mirror base ([`check_relative_path`]); nothing was requested.
     #[error("refused path {path} (relative to the mirror): {reason}")]
@@ -202,7 +205,7 @@ pub fn with_retries<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
     loop {
         match attempt() {
             Err(e) if e.is_transient() && n < ATTEMPTS => {
-                std::thread::sleep(delay);
+                crate::cancel::sleep(delay)?;
                 delay = delay.saturating_mul(2);
                 n += 1;
             }
@@ -470,52 +473,104 @@ impl Http {
 }
 
 impl Transport for Http {
+    /// The request and the body's reads run on a thread of their own
+    /// that hands the body over in pieces: a blocking read cannot be
+    /// interrupted, and a mirror that goes quiet would otherwise hold a
+    /// SIGINT or SIGTERM for up to [`STALL_TIMEOUT`]. On a signal this
+    /// returns at once; the thread ends at its next piece (or stall
+    /// timeout), and it owns nothing to clean up.
     fn get_into(&self, path: &str, out: &mut dyn Write) -> Result<bool> {
         let url = self.url(path);
-        let http = |source| Error::Http {
-            url: url.clone(),
-            source,
-        };
-        let mut resp = self.client.get(&url).send().map_err(http)?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::NOT_FOUND
-            || status == reqwest::StatusCode::GONE
-        {
-            return Ok(false);
-        }
-        if !status.is_success() {
-            return Err(Error::Status {
-                url,
-                status: status.as_u16(),
-            });
-        }
-        // Read errors are the network's (worth a retry); write errors
-        // are ours (a full disk, a body larger than the index promised)
-        // and final.
-        let mut buf = vec![0u8; 64 * 1024];
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let client = self.client.clone();
+        let from = url.clone();
+        std::thread::spawn(move || download(&client, &from, &tx));
+        // Write errors are ours (a full disk, a body larger than the
+        // index promised) and final.
         loop {
-            let n = match resp.read(&mut buf) {
-                Ok(0) => return Ok(true),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    continue
-                }
-                Err(source) => {
-                    return Err(Error::Body {
-                        url: url.clone(),
+            match crate::cancel::recv(&rx)? {
+                Some(Ok(Piece::Data(data))) => {
+                    out.write_all(&data).map_err(|source| Error::Io {
+                        path: url.clone().into(),
                         source,
+                    })?;
+                }
+                Some(Ok(Piece::End)) => return Ok(true),
+                Some(Ok(Piece::NotFound)) => return Ok(false),
+                Some(Err(e)) => return Err(e),
+                // The thread always ends with a piece or an error.
+                None => {
+                    return Err(Error::Body {
+                        url,
+                        source: std::io::Error::other("download ended early"),
                     })
                 }
-            };
-            out.write_all(&buf[..n]).map_err(|source| Error::Io {
-                path: url.clone().into(),
-                source,
-            })?;
+            }
         }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+}
+
+/// What the download thread of [`Http`] hands over.
+enum Piece {
+    /// The mirror does not have the file (404 or 410).
+    NotFound,
+    /// The next bytes of the body.
+    Data(Vec<u8>),
+    /// The body is complete.
+    End,
+}
+
+/// One attempt at `url`, its body sent through `tx` piece by piece.
+/// Read errors are the network's (worth a retry). Stops when the
+/// receiver is gone (the download was interrupted).
+fn download(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    tx: &std::sync::mpsc::SyncSender<Result<Piece>>,
+) {
+    let mut resp = match client.get(url).send() {
+        Ok(r) => r,
+        Err(source) => {
+            let _ = tx.send(Err(Error::Http {
+                url: url.into(),
+                source,
+            }));
+            return;
+        }
+    };
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND
+        || status == reqwest::StatusCode::GONE
+    {
+        let _ = tx.send(Ok(Piece::NotFound));
+        return;
+    }
+    if !status.is_success() {
+        let _ = tx.send(Err(Error::Status {
+            url: url.into(),
+            status: status.as_u16(),
+        }));
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let piece = match resp.read(&mut buf) {
+            Ok(0) => Ok(Piece::End),
+            Ok(n) => Ok(Piece::Data(buf[..n].to_vec())),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => Err(Error::Body {
+                url: url.into(),
+                source,
+            }),
+        };
+        let last = !matches!(piece, Ok(Piece::Data(_)));
+        if tx.send(piece).is_err() || last {
+            return;
+        }
     }
 }
 

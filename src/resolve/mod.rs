@@ -107,6 +107,9 @@ pub enum Error {
         /// Why `other` is there.
         chain: Chain,
     },
+    /// A signal stopped the stage ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of resolution.
@@ -456,6 +459,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
         }
         loop {
             while let Some(p) = queue.pop_front() {
+                crate::cancel::check()?;
                 for (field, dep) in self.deps_of(p)?.iter() {
                     if self.satisfied(dep) {
                         continue;

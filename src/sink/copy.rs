@@ -51,6 +51,7 @@ pub fn write_image(
     {
         let mut at = start;
         while at < end {
+            crate::cancel::check()?;
             let n = (end - at).min(CHUNK);
             buf.resize(usize::try_from(n).unwrap_or(usize::MAX), 0);
             file.read_exact_at(&mut buf, at)
@@ -59,6 +60,7 @@ pub fn write_image(
             at += n;
         }
     }
+    crate::cancel::check()?;
     sink.finish()
 }
 

@@ -159,6 +159,9 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A signal stopped the stage ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of the sink stage.

@@ -40,6 +40,9 @@ pub enum Error {
     /// A host file name that is not UTF-8.
     #[error("{0}: file name is not UTF-8")]
     NotUtf8(PathBuf),
+    /// A signal stopped the copy ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of host operations.
@@ -68,6 +71,7 @@ pub fn materialise(tree: &Tree, dir: &Path) -> Result<()> {
     let mut first_link: HashMap<super::InodeId, PathBuf> = HashMap::new();
     let mut dirs = Vec::new();
     for (path, id, inode) in tree.iter() {
+        crate::cancel::check()?;
         let host = dir.join(path.relative());
         if let Some(first) = first_link.get(&id) {
             fs::hard_link(first, &host).map_err(io_err(&host, "link"))?;
@@ -219,6 +223,7 @@ fn walk(
         .map_err(io_err(host_dir, "readdir"))?;
     names.sort();
     for name in names {
+        crate::cancel::check()?;
         let host = host_dir.join(&name);
         let name = name.to_str().ok_or_else(|| Error::NotUtf8(host.clone()))?;
         let guest = guest_dir.join(name)?;

@@ -49,6 +49,7 @@ pub(super) fn read(
     let mut seen: HashMap<GuestPath, bool> = HashMap::new();
     let mut scratch = Vec::new();
     for entry in archive.entries().map_err(|e| cx.stream(member, e))? {
+        crate::cancel::check()?;
         let mut entry = entry.map_err(|e| cx.stream(member, e))?;
         cx.budget.entry().map_err(|l| cx.limit(l))?;
         let type_flag = entry.header().entry_type();

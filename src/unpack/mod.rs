@@ -275,6 +275,9 @@ pub enum Error {
         /// Why.
         source: tree::Error,
     },
+    /// A signal stopped the stage ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of unpacking.
@@ -415,6 +418,7 @@ pub fn read_all(
     order.sort_by_key(|&(size, i)| (std::cmp::Reverse(size), i));
     let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
     crate::parallel::run(debs.len(), &order, jobs.clamp(1, 64), |i| {
+        crate::cancel::check()?;
         let (path, label) = &debs[i];
         read_deb(path, label, spool, limits)
     })

@@ -144,6 +144,9 @@ pub enum Error {
     /// The spool for the busybox package cannot be made.
     #[error("content spool: {0}")]
     Spool(std::io::Error),
+    /// A signal stopped the build ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of initrd generation.
@@ -545,7 +548,7 @@ pub fn write(plan: &Plan, compression: Compression) -> Result<Vec<u8>> {
             let mut enc = flate2::GzBuilder::new()
                 .mtime(0)
                 .write(Vec::new(), flate2::Compression::best());
-            enc.write_all(&raw).map_err(Error::Compress)?;
+            feed(&mut enc, &raw)?;
             enc.finish().map_err(Error::Compress)
         }
         Compression::Zstd => {
@@ -553,10 +556,21 @@ pub fn write(plan: &Plan, compression: Compression) -> Result<Vec<u8>> {
                 zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)
                     .map_err(Error::Compress)?;
             enc.include_checksum(true).map_err(Error::Compress)?;
-            enc.write_all(&raw).map_err(Error::Compress)?;
+            feed(&mut enc, &raw)?;
             enc.finish().map_err(Error::Compress)
         }
     }
+}
+
+/// Feed `raw` to the compressor a MiB at a time, stopping on a signal
+/// ([`crate::cancel`]): compressing a whole initrd at the best level
+/// takes seconds.
+fn feed(enc: &mut impl Write, raw: &[u8]) -> Result<()> {
+    for chunk in raw.chunks(1 << 20) {
+        crate::cancel::check()?;
+        enc.write_all(chunk).map_err(Error::Compress)?;
+    }
+    Ok(())
 }
 
 /// The initrd for `params.kernel_version` from the modules under

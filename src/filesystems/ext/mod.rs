@@ -494,6 +494,9 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// A signal stopped the stage ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of the ext2 writer.

@@ -118,6 +118,7 @@ pub fn write<W: Write + Seek>(
     let mut src: Option<(usize, Source<'_>)> = None;
     let mut scratch = Vec::new();
     for (b, job) in jobs {
+        crate::cancel::check()?;
         let at = b.saturating_mul(u64::from(bs));
         if let Job::File(fi, ei) = job {
             let f = layout.files.get(fi).ok_or(overflow("file index"))?;

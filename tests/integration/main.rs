@@ -58,6 +58,10 @@
 //!   refused, writes checked in the backing file, zeroing by its
 //!   `st_blocks`.
 //!
+//! - [`signals`]: SIGINT and SIGTERM at each stage of a build: the
+//!   exit status, the time to stop, and nothing left in `TMPDIR`, the
+//!   cache, the output or the mount table.
+//!
 //! A missing tool fails the test and names its Debian package; `make
 //! test` installs them all. Every test makes its own temporary
 //! directories, repository and server, so tests run in parallel and in
@@ -95,6 +99,7 @@ mod qemu_smoke;
 mod repo_client;
 mod resolve_local;
 mod rootfs;
+mod signals;
 mod swap_oracle;
 mod vm_ssh;
 mod write_cli;

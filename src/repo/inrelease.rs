@@ -196,6 +196,9 @@ pub enum Error {
         /// `gpgv:` messages, then its exit status, joined by `"; "`.
         status: String,
     },
+    /// A signal stopped the check ([`crate::cancel`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 /// Result of verification.
@@ -622,12 +625,14 @@ fn run_gpgv(
         cmd.arg("--output").arg(output);
     }
     cmd.arg("--").args(files).stdin(Stdio::null());
-    let out = cmd.output().map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
+    let out = crate::cancel::output(&mut cmd).map_err(|e| match e {
+        crate::cancel::WaitError::Interrupted(i) => Error::Interrupted(i),
+        crate::cancel::WaitError::Io(source)
+            if source.kind() == io::ErrorKind::NotFound =>
+        {
             Error::GpgvMissing
-        } else {
-            Error::GpgvRun { source }
         }
+        crate::cancel::WaitError::Io(source) => Error::GpgvRun { source },
     })?;
     let status = String::from_utf8_lossy(&out.stdout)
         .lines()

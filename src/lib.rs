@@ -36,6 +36,16 @@
 //! its OpenPGP signature, each index and package by the SHA-256 the
 //! signed Release (or the lockfile) promises. Only `--insecure-unsigned`
 //! skips the signature, and nothing skips the digests.
+//!
+//! # Stopping
+//!
+//! A build stopped by SIGINT or SIGTERM leaves nothing behind: no
+//! staging directory, mount, child process, temporary file or partial
+//! output, and a cache holding only verified files. The stages check
+//! [`cancel::check`] at their loop points and return
+//! [`cancel::Interrupted`] through their errors, so the error path's
+//! destructors clean up. Only the binary installs the signal handlers
+//! ([`cancel::install`]); a library user decides for itself.
 
 #![deny(unsafe_code)]
 

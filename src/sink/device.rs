@@ -468,6 +468,7 @@ impl<'p> DeviceSink<'p> {
         for (s, e) in self.written.gaps(end) {
             let mut at = s;
             while at < e {
+                crate::cancel::check()?;
                 let n = (e - at).min(match how {
                     Zeroing::Write => max,
                     _ => 1 << 30,
@@ -497,6 +498,7 @@ impl<'p> DeviceSink<'p> {
             let mut got = 0u32;
             let mut at = start;
             while at < start + len {
+                crate::cancel::check()?;
                 let n = (start + len - at).min(VERIFY_CHUNK);
                 buf.resize(n as usize, 0);
                 self.dev.read(at, &mut buf)?;

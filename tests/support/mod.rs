@@ -13,6 +13,7 @@ pub(crate) mod oracle;
 pub(crate) mod qemu;
 pub(crate) mod testrepo;
 pub(crate) mod tgtd;
+pub(crate) mod user;
 pub(crate) mod vm;
 
 use std::collections::BTreeMap;

@@ -18,7 +18,8 @@
 //! 4. kills whatever the scripts left running, undoes step 2 and writes
 //!    the configured tree to standard output as a tar stream, which is
 //!    read back into a new [`Tree`]; the tree's device nodes are put
-//!    back from the original.
+//!    back from the original. Only the staging tmpfs is packed
+//!    (`--one-file-system`): what a script mounted stays out.
 //!
 //! So every mount lives in a mount namespace that dies with the script:
 //! nothing is ever mounted on the build host, and nothing stays behind
@@ -336,7 +337,8 @@ fn script(order: &[&Package], hostname: &str) -> Result<String> {
         s.push_str(&format!("umount dev/{dev}\nrm -f dev/{dev}\n"));
     }
     s.push_str(
-        "tar -c --format=posix --numeric-owner --xattrs --xattrs-include='*' \
+        "tar -c --one-file-system --format=posix --numeric-owner \
+         --xattrs --xattrs-include='*' \
          --pax-option=delete=atime,delete=ctime -f - . >&3\n",
     );
     Ok(s)

@@ -29,6 +29,9 @@
 //!   on the default guest, driven over SSH: login, `scp`, a jump host,
 //!   power-off.
 //!
+//! - [`sandbox`]: the configure sandbox against a hostile script: no
+//!   mount, network or daemon of it reaches the build host.
+//!
 //! - [`boot_config`]: the boot configuration artifacts, through
 //!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
 //!   (`libxlutil`), pygrub's parser and `udevadm test`.
@@ -95,6 +98,7 @@ mod qemu_smoke;
 mod repo_client;
 mod resolve_local;
 mod rootfs;
+mod sandbox;
 mod swap_oracle;
 mod vm_ssh;
 mod write_cli;

@@ -227,7 +227,9 @@ pub fn assemble(
                 source_date_epoch: sde,
                 staging: &opts.staging,
             };
-            let mut tree = sandbox::configure(&tree, &order, &sandbox)?;
+            let (mut tree, times) =
+                sandbox::configure(&tree, &order, &sandbox)?;
+            progress.note(&format!("configure: sandbox: {times}"));
             if let Some(hash) = &access.root_password_hash {
                 access::set_root_password(&mut tree, hash)?;
             }

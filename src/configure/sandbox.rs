@@ -43,6 +43,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::idmap::IdMap;
 use super::maintscripts::Package;
@@ -94,13 +95,39 @@ pub struct Sandbox<'a> {
     pub staging: &'a Path,
 }
 
+/// Where the sandbox's time went, as seen from outside: until its tar
+/// reader had the whole tree, until the configured tree started to come
+/// back (the scripts), and until it was read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Times {
+    /// The tree sent in and unpacked.
+    pub tree_in: Duration,
+    /// The maintainer scripts.
+    pub scripts: Duration,
+    /// The configured tree read back.
+    pub tree_out: Duration,
+}
+
+impl std::fmt::Display for Times {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tree in {:.1} s, scripts {:.1} s, tree out {:.1} s",
+            self.tree_in.as_secs_f64(),
+            self.scripts.as_secs_f64(),
+            self.tree_out.as_secs_f64()
+        )
+    }
+}
+
 /// Configure `tree`: the preinsts of `order`, then `dpkg --configure -a`,
-/// in the sandbox; the configured tree is returned.
+/// in the sandbox; the configured tree is returned, with where the time
+/// went.
 pub fn configure(
     tree: &Tree,
     order: &[&Package],
     sandbox: &Sandbox<'_>,
-) -> Result<Tree> {
+) -> Result<(Tree, Times)> {
     let mount_point = tempfile::Builder::new()
         .prefix("lunforge-root-")
         .tempdir_in(sandbox.staging)
@@ -117,10 +144,9 @@ pub fn configure(
         .args(["--", "sh", "-c", &script, "lunforge-sandbox"])
         .arg(mount_point.path());
     environment(&mut cmd, sandbox.source_date_epoch);
-    let configured = run(cmd, &without_devices(tree)?)?;
-    let mut configured = configured;
+    let (mut configured, times) = run(cmd, &without_devices(tree)?)?;
     restore_devices(tree, &mut configured)?;
-    Ok(configured)
+    Ok((configured, times))
 }
 
 /// The environment of the sandbox and so of every maintainer script:
@@ -171,7 +197,8 @@ fn restore_devices(original: &Tree, configured: &mut Tree) -> Result<()> {
 /// Run the sandbox: `input` as a tar stream to its standard input, the
 /// configured tree read back from its standard output, its standard
 /// error kept for the error message.
-fn run(mut cmd: Command, input: &Tree) -> Result<Tree> {
+fn run(mut cmd: Command, input: &Tree) -> Result<(Tree, Times)> {
+    let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -186,7 +213,9 @@ fn run(mut cmd: Command, input: &Tree) -> Result<Tree> {
     let (sent, read, log, status) = std::thread::scope(|s| {
         let sent = s.spawn(move || {
             let mut stdin = stdin?;
-            write_tar(input, &mut stdin, &TarOptions::default()).ok()
+            write_tar(input, &mut stdin, &TarOptions::default()).ok()?;
+            drop(stdin);
+            Some(start.elapsed())
         });
         let log = s.spawn(move || {
             let mut text = Vec::new();
@@ -195,7 +224,11 @@ fn run(mut cmd: Command, input: &Tree) -> Result<Tree> {
             }
             String::from_utf8_lossy(&text).into_owned()
         });
-        let read = stdout.map(read_back);
+        let read = stdout.map(|out| {
+            let mut out = FirstByte::new(out, start);
+            let tree = read_back(&mut out);
+            (tree, out.at)
+        });
         let status = child.wait();
         (
             sent.join().ok().flatten(),
@@ -208,13 +241,51 @@ fn run(mut cmd: Command, input: &Tree) -> Result<Tree> {
         what: "unshare (util-linux)".into(),
         source,
     })?;
-    if !status.success() || sent.is_none() {
+    let Some(tree_in) = sent.filter(|_| status.success()) else {
         return Err(failure(&log, &status.to_string()));
-    }
+    };
     match read {
-        Some(Ok(tree)) => Ok(tree),
-        Some(Err(e)) => Err(e),
+        Some((Ok(tree), first)) => {
+            let first = first.unwrap_or(tree_in).max(tree_in);
+            let end = start.elapsed();
+            Ok((
+                tree,
+                Times {
+                    tree_in,
+                    scripts: first.saturating_sub(tree_in),
+                    tree_out: end.saturating_sub(first),
+                },
+            ))
+        }
+        Some((Err(e), _)) => Err(e),
         None => Err(failure(&log, "no output")),
+    }
+}
+
+/// A reader that notes when its first byte came, measured from `since`.
+struct FirstByte<R> {
+    inner: R,
+    made: Instant,
+    at: Option<Duration>,
+}
+
+impl<R> FirstByte<R> {
+    fn new(inner: R, since: Instant) -> FirstByte<R> {
+        FirstByte {
+            inner,
+            made: since,
+            at: None,
+        }
+    }
+}
+
+impl<R: Read> Read for FirstByte<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 && self.at.is_none() {
+            self.at = Some(self.made.elapsed());
+        }
+        Ok(n)
     }
 }
 
@@ -237,7 +308,7 @@ fn failure(log: &str, status: &str) -> Error {
 }
 
 /// Read the configured tree from the sandbox's tar stream.
-fn read_back(stdout: impl Read) -> Result<Tree> {
+fn read_back(stdout: &mut impl Read) -> Result<Tree> {
     let spool = Spool::new().map_err(|source| Error::Staging {
         path: std::env::temp_dir(),
         source,

@@ -152,7 +152,7 @@ fn scripts_leave_no_mount_no_daemon_and_reach_no_network() {
     let before = mounts();
 
     let tree = hostile_tree(port);
-    let configured = sandbox::configure(
+    let (configured, _) = sandbox::configure(
         &tree,
         &[],
         &Sandbox {

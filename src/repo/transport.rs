@@ -44,6 +44,20 @@ pub enum Error {
         /// The read error.
         source: std::io::Error,
     },
+    /// The mirror sent nothing for the stall timeout: no connection, no
+    /// answer to the request, or no more of the body. Transient: retried,
+    /// then the last attempt's.
+    #[error(
+        "{url}: no answer from the mirror for {} s (the stall timeout; \
+         LUNFORGE_STALL_TIMEOUT sets it)",
+        after.as_secs_f64()
+    )]
+    Stalled {
+        /// The full URL.
+        url: String,
+        /// How long lunforge waited.
+        after: Duration,
+    },
     /// An HTTP status other than success or 404, after all retries.
     #[error("{url}: HTTP status {status}")]
     Status {
@@ -104,6 +118,16 @@ pub enum Error {
         path: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// [`STALL_TIMEOUT_VAR`] is set to something other than a positive
+    /// number of seconds.
+    #[error(
+        "environment variable LUNFORGE_STALL_TIMEOUT={value}: expected a \
+         positive number of seconds"
+    )]
+    BadStallTimeout {
+        /// The value, with control characters escaped.
+        value: String,
     },
 }
 
@@ -187,7 +211,9 @@ impl Error {
     /// errors (5xx) and rate limiting.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Http { .. } | Error::Body { .. } => true,
+            Error::Http { .. } | Error::Body { .. } | Error::Stalled { .. } => {
+                true
+            }
             Error::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -438,24 +464,58 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The connect phase's own bound.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The environment variable that replaces [`STALL_TIMEOUT`]: a number of
+/// seconds (`0.5` is allowed). The tests of a stalling mirror set it so
+/// that each attempt gives up within a second; an operator on a slow
+/// link may raise it.
+pub const STALL_TIMEOUT_VAR: &str = "LUNFORGE_STALL_TIMEOUT";
+
+/// The stall timeout: [`STALL_TIMEOUT_VAR`] when set, else
+/// [`STALL_TIMEOUT`]. A value that is not a positive number of seconds
+/// is an error naming the variable, not a silent default.
+pub fn stall_timeout() -> Result<Duration> {
+    let Some(value) = std::env::var_os(STALL_TIMEOUT_VAR) else {
+        return Ok(STALL_TIMEOUT);
+    };
+    parse_stall_timeout(&value.to_string_lossy())
+}
+
+/// A [`STALL_TIMEOUT_VAR`] value as a duration.
+fn parse_stall_timeout(value: &str) -> Result<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| Error::BadStallTimeout {
+            value: value.escape_debug().to_string(),
+        })
+}
+
 /// HTTP(S) through a shared `reqwest` client.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::blocking::Client,
     base: String,
+    /// The stall timeout, for messages.
+    stall: Duration,
+    /// The connect timeout, for messages.
+    connect: Duration,
 }
 
 impl Http {
-    /// A client for `base`, with [`STALL_TIMEOUT`].
+    /// A client for `base`, with the [`stall_timeout`].
     pub fn new(base: &str) -> Result<Http> {
-        Http::with_stall_timeout(base, STALL_TIMEOUT)
+        Http::with_stall_timeout(base, stall_timeout()?)
     }
 
     /// A client for `base` that gives up on a mirror silent for `stall`.
     pub fn with_stall_timeout(base: &str, stall: Duration) -> Result<Http> {
+        let connect = CONNECT_TIMEOUT.min(stall);
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("lunforge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT.min(stall))
+            .connect_timeout(connect)
             .timeout(stall)
             .build()
             .map_err(|source| Error::Http {
@@ -465,6 +525,21 @@ impl Http {
         Ok(Http {
             client,
             base: base.trim_end_matches('/').into(),
+            stall,
+            connect,
+        })
+    }
+
+    /// [`Error::Stalled`] when `e` is a timeout of the client, with the
+    /// timeout that ran out.
+    fn stalled(&self, url: &str, e: &reqwest::Error) -> Option<Error> {
+        e.is_timeout().then(|| Error::Stalled {
+            url: url.into(),
+            after: if e.is_connect() {
+                self.connect
+            } else {
+                self.stall
+            },
         })
     }
 }
@@ -472,9 +547,11 @@ impl Http {
 impl Transport for Http {
     fn get_into(&self, path: &str, out: &mut dyn Write) -> Result<bool> {
         let url = self.url(path);
-        let http = |source| Error::Http {
-            url: url.clone(),
-            source,
+        let http = |source| {
+            self.stalled(&url, &source).unwrap_or(Error::Http {
+                url: url.clone(),
+                source,
+            })
         };
         let mut resp = self.client.get(&url).send().map_err(http)?;
         let status = resp.status();
@@ -501,10 +578,16 @@ impl Transport for Http {
                     continue
                 }
                 Err(source) => {
-                    return Err(Error::Body {
+                    // The client's own timeout travels inside the I/O
+                    // error.
+                    let timeout = source
+                        .get_ref()
+                        .and_then(|e| e.downcast_ref::<reqwest::Error>())
+                        .and_then(|e| self.stalled(&url, e));
+                    return Err(timeout.unwrap_or(Error::Body {
                         url: url.clone(),
                         source,
-                    })
+                    }));
                 }
             };
             out.write_all(&buf[..n]).map_err(|source| Error::Io {
@@ -591,11 +674,18 @@ mod tests {
             http.get_into("dists/trixie/InRelease", &mut Vec::new())
         })
         .unwrap_err();
-        assert!(matches!(err, Error::Http { .. }), "{err:?}");
-        let msg = err.to_string();
         assert!(
-            msg.starts_with(&format!("{url}/dists/trixie/InRelease: ")),
-            "{msg}"
+            matches!(err, Error::Stalled { after, .. }
+                if after == Duration::from_millis(300)),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{url}/dists/trixie/InRelease: no answer from the mirror \
+                 for 0.3 s (the stall timeout; LUNFORGE_STALL_TIMEOUT sets it)"
+            )
         );
         let attempts = count.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(attempts, ATTEMPTS, "{msg}");
@@ -613,14 +703,34 @@ mod tests {
             Http::with_stall_timeout(&url, Duration::from_millis(300)).unwrap();
         let mut out = Vec::new();
         let err = http.get_into("pool/main/a.deb", &mut out).unwrap_err();
-        assert!(matches!(err, Error::Body { .. }), "{err:?}");
+        assert!(matches!(err, Error::Stalled { .. }), "{err:?}");
         assert!(err.is_transient());
         assert!(
             err.to_string()
-                .starts_with(&format!("{url}/pool/main/a.deb: reading")),
+                .starts_with(&format!("{url}/pool/main/a.deb: no answer")),
             "{err}"
         );
         assert_eq!(out, b"half a body");
+    }
+
+    #[test]
+    fn stall_timeouts() {
+        for (value, want) in [
+            ("1", Duration::from_secs(1)),
+            ("0.5", Duration::from_millis(500)),
+            (" 90 ", Duration::from_secs(90)),
+        ] {
+            assert_eq!(parse_stall_timeout(value).unwrap(), want, "{value}");
+        }
+        for bad in ["", "0", "-1", "abc", "1s", "inf", "NaN", "1e300"] {
+            assert!(
+                matches!(
+                    parse_stall_timeout(bad),
+                    Err(Error::BadStallTimeout { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -834,6 +944,11 @@ mod tests {
             e.to_string(),
             "refused path pool/\\n/../x (relative to the mirror): it \
              contains a control character"
+        );
+        assert_eq!(
+            parse_stall_timeout("x").unwrap_err().to_string(),
+            "environment variable LUNFORGE_STALL_TIMEOUT=x: expected a \
+             positive number of seconds"
         );
         let e = Error::Body {
             url: "u".into(),

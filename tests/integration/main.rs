@@ -12,7 +12,11 @@
 //!     against `apt-get --simulate install` ([`support::oracle::Apt`]);
 //!   - [`lockfile`]: `lunforge lock` and `--locked` fetches;
 //!   - [`fetch_cache`]: the content-addressed cache, tampered packages,
-//!     concurrent processes.
+//!     concurrent processes;
+//!   - [`faults`]: a mirror that resets, cuts short, corrupts or stalls
+//!     its answers ([`support::faulty`]), and a full or read-only output
+//!     file system and a full `TMPDIR` (tmpfs and bind mounts in private
+//!     mount namespaces, as root): clear errors, nothing half-written.
 //! - [`ext_features`]: the ext2/ext3/ext4 writer checked by `e2fsck`,
 //!   `dumpe2fs`, `debugfs` and against what `mke2fs` makes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
@@ -81,6 +85,7 @@ mod ext_features;
 mod ext_oracle;
 mod ext_props;
 mod fat_oracle;
+mod faults;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;

@@ -30,6 +30,9 @@ CARGO ?= cargo
 #   mount        losetup and mount: the kernel reads our images (as root)
 #   tgt          tgtd and tgtadm: a real iSCSI target for the initiator
 #   libiscsi-bin iscsi-ls and iscsi-inq: libiscsi's view of that target
+#   uidmap       newuidmap and newgidmap: the unprivileged configure
+#                sandbox (configure = "unshare") of the build run as a
+#                test user
 #   openssh-client  ssh, scp and ssh-keygen: the tests that drive a running
 #                guest over SSH (tests/support/vm.rs)
 # and qemu-system-x86_64 and its UEFI firmware (OVMF) for the boot tests
@@ -38,7 +41,7 @@ CARGO ?= cargo
 TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              cpio kmod zstd gzip util-linux mount dosfstools mtools \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
-             python3 tgt libiscsi-bin openssh-client xen-utils-4.x
+             python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean

@@ -55,7 +55,9 @@ pub enum Command {
         #[arg(short, long, value_name = "OUT", default_value = "out")]
         output: PathBuf,
         /// How maintainer scripts run: `auto`, `chroot` (root, at build
-        /// time) or `firstboot` (rootless, on the guest's first boot);
+        /// time, in new namespaces), `unshare` (a normal user, at build
+        /// time, in a user namespace with ids from /etc/subuid) or
+        /// `firstboot` (no privilege, on the guest's first boot);
         /// overrides `system.configure`.
         #[arg(long, value_name = "STRATEGY")]
         configure: Option<String>,

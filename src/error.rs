@@ -66,6 +66,16 @@ pub enum Error {
         /// What failed.
         source: Box<Error>,
     },
+    /// The output directory (or, while it does not exist, the directory
+    /// it would be made in) cannot be written: found before anything is
+    /// downloaded.
+    #[error("output directory {path}: {source}")]
+    OutputDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why it cannot be written.
+        source: std::io::Error,
+    },
     /// An output cannot be written.
     #[error("{path}: {source}")]
     Io {
@@ -130,6 +140,14 @@ mod tests {
             source: std::io::Error::other("disk full"),
         };
         assert_eq!(e.to_string(), "out/x: disk full");
+        let ro = Error::OutputDir {
+            path: "out".into(),
+            source: std::io::Error::from_raw_os_error(30),
+        };
+        assert_eq!(
+            ro.to_string(),
+            "output directory out: Read-only file system (os error 30)"
+        );
         assert!(!e.says_incomplete());
         let e = Error::Incomplete {
             target: "/dev/sdb".into(),

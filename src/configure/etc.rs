@@ -26,10 +26,7 @@ pub fn write(tree: &mut Tree, recipe: &Recipe, sde: i64) -> Result<()> {
         Ok(())
     };
     file(tree, "/etc/fstab", &fstab(recipe))?;
-    let hostname = recipe
-        .network
-        .as_ref()
-        .map_or(recipe.image.name.as_str(), |n| n.hostname.as_str());
+    let hostname = recipe.hostname();
     file(tree, "/etc/hostname", &format!("{hostname}\n"))?;
     file(tree, "/etc/hosts", &hosts(recipe, hostname)?)?;
     file(tree, "/etc/resolv.conf", &resolv_conf(recipe)?)?;

@@ -5,12 +5,11 @@
 //! so the preinsts are still owed. Both strategies pay them first, in
 //! [`preinst_order`], then run `dpkg --configure -a`:
 //!
-//! - **chroot** (root, guest architecture = host architecture): the tree
-//!   is written to a staging directory, `/proc` is mounted, daemons are
-//!   kept from starting (a `policy-rc.d` that answers 101, and a
-//!   `start-stop-daemon` that does nothing, as debootstrap does), the
-//!   scripts run in a `chroot`, and the result is read back into a new
-//!   tree. Same outcome as debootstrap's second stage.
+//! - **chroot** (root) and **unshare** (a normal user with subordinate
+//!   ids), both on the guest's architecture: the scripts run in a
+//!   `chroot` inside new namespaces ([`super::sandbox`]), the latter in
+//!   a user namespace too ([`super::idmap`]). Same outcome as
+//!   debootstrap's second stage, and the same bytes either way.
 //! - **firstboot** (no privilege): the image carries
 //!   [`FIRSTBOOT_SCRIPT`], which the guest's initrd (or the
 //!   [`FIRSTBOOT_UNIT`] when the guest boots without lunforge's initrd)
@@ -24,12 +23,10 @@
 //! and bookworm `important` configure cleanly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use super::idmap::{self, IdMap};
 use super::{Error, Result};
 use crate::recipe::ConfigureStrategy;
-use crate::tree::{host, GuestPath, Tree};
 
 /// Where the first-boot step lives in the guest.
 pub const FIRSTBOOT_SCRIPT: &str = "/usr/lib/lunforge/firstboot";
@@ -45,50 +42,91 @@ pub const PREINST_LIST: &str = "/var/lib/lunforge/preinst-order";
 /// A strategy decided for this build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// Configure at build time in a chroot.
+    /// Configure at build time in the sandbox, as root.
     Chroot,
+    /// Configure at build time in the sandbox, in a user namespace.
+    Unshare(IdMap),
     /// Configure on the guest's first boot.
     Firstboot,
 }
 
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Strategy::Chroot => "chroot",
+            Strategy::Unshare(_) => "unshare",
+            Strategy::Firstboot => "firstboot",
+        })
+    }
+}
+
 /// Decide the strategy: `auto` picks `chroot` when running as root on the
-/// guest's architecture, else `firstboot`. Returns the reason, for the
-/// user.
+/// guest's architecture, `unshare` when a normal user there may make a
+/// user namespace with subordinate ids, else `firstboot`. Returns the
+/// reason, for the user.
 pub fn choose(
     requested: ConfigureStrategy,
     guest_arch: &str,
 ) -> Result<(Strategy, String)> {
     let root = rustix::process::geteuid().is_root();
     let host_arch = crate::recipe::resolve::host_architecture();
+    let foreign = || Error::ForeignArchitecture {
+        guest: guest_arch.into(),
+        host: host_arch.clone(),
+    };
     let same_arch = host_arch == guest_arch;
     match requested {
         ConfigureStrategy::Firstboot => {
             Ok((Strategy::Firstboot, "configure = \"firstboot\"".into()))
         }
         ConfigureStrategy::Chroot if !root => Err(Error::ChrootNeedsRoot),
-        ConfigureStrategy::Chroot if !same_arch => {
-            Err(Error::ForeignArchitecture {
-                guest: guest_arch.into(),
-                host: host_arch,
-            })
+        ConfigureStrategy::Chroot | ConfigureStrategy::Unshare
+            if !same_arch =>
+        {
+            Err(foreign())
         }
         ConfigureStrategy::Chroot => {
             Ok((Strategy::Chroot, "configure = \"chroot\"".into()))
+        }
+        ConfigureStrategy::Unshare => {
+            let map = idmap::find().map_err(Error::Unshare)?;
+            Ok((Strategy::Unshare(map), unshare_reason("configure = \"unshare\"", &map)))
         }
         ConfigureStrategy::Auto if root && same_arch => Ok((
             Strategy::Chroot,
             "configure = \"auto\": running as root on the guest's architecture"
                 .into(),
         )),
-        ConfigureStrategy::Auto => Ok((
+        ConfigureStrategy::Auto if !same_arch => Ok((
             Strategy::Firstboot,
-            if root {
-                format!("configure = \"auto\": guest architecture {guest_arch} is not the host's {host_arch}")
-            } else {
-                "configure = \"auto\": not running as root".into()
-            },
+            format!("configure = \"auto\": guest architecture {guest_arch} is not the host's {host_arch}"),
         )),
+        ConfigureStrategy::Auto => match idmap::find() {
+            Ok(map) => Ok((
+                Strategy::Unshare(map),
+                unshare_reason("configure = \"auto\": not root, but", &map),
+            )),
+            Err(why) => Ok((
+                Strategy::Firstboot,
+                format!(
+                    "configure = \"auto\": not root, and no user namespace: {why}"
+                ),
+            )),
+        },
     }
+}
+
+/// Why `unshare` was picked, with the ids it maps.
+fn unshare_reason(lead: &str, map: &IdMap) -> String {
+    format!(
+        "{lead} a user namespace maps uid {} and gid {} to root and \
+         subordinate uids {}+ and gids {}+ to 1-{}",
+        map.uid,
+        map.gid,
+        map.sub_uid,
+        map.sub_gid,
+        idmap::SUBORDINATE
+    )
 }
 
 /// A package as the ordering sees it.
@@ -148,190 +186,6 @@ fn visit<'a>(
     if done.insert(name) {
         out.push(p);
     }
-}
-
-/// The environment maintainer scripts run with: fixed, so the host's
-/// leaks into nothing, with the build's `SOURCE_DATE_EPOCH` (shadow and
-/// others honour it for the dates they write).
-fn script_env(cmd: &mut Command, sde: i64) {
-    cmd.env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("LC_ALL", "C.UTF-8")
-        .env("HOME", "/root")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
-        .env("SOURCE_DATE_EPOCH", sde.to_string());
-}
-
-/// Run `cmd`, returning its combined output; a failure is an error
-/// naming `what` with the output's tail. On SIGINT or SIGTERM the
-/// command's process group is killed and reaped before this returns
-/// ([`crate::cancel::output`]), so the staging root and its `/proc`
-/// mount are no longer in use when the error path removes them.
-fn run(cmd: &mut Command, what: &str) -> Result<String> {
-    use crate::cancel::WaitError;
-    let out =
-        crate::cancel::output(cmd.stdin(Stdio::null())).map_err(
-            |e| match e {
-                WaitError::Interrupted(i) => Error::Interrupted(i),
-                WaitError::Io(source) => Error::Spawn {
-                    what: what.into(),
-                    source,
-                },
-            },
-        )?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
-        Ok(text)
-    } else {
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        Err(Error::Script {
-            what: what.into(),
-            status: out.status.to_string(),
-            output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-        })
-    }
-}
-
-/// Keeps `/proc` mounted in the staging root while alive.
-struct ProcMount {
-    path: PathBuf,
-    mounted: bool,
-}
-
-impl ProcMount {
-    fn mount(root: &Path) -> Result<ProcMount> {
-        let path = root.join("proc");
-        std::fs::create_dir_all(&path).map_err(|source| Error::Staging {
-            path: path.clone(),
-            source,
-        })?;
-        // The guard exists before the mount does: a mount interrupted
-        // half way is undone by its drop as well.
-        let guard = ProcMount {
-            path,
-            mounted: true,
-        };
-        run(
-            Command::new("mount")
-                .args(["-t", "proc", "proc"])
-                .arg(&guard.path),
-            "mount /proc",
-        )?;
-        Ok(guard)
-    }
-
-    /// Unmount, reporting failure; a failed (or interrupted) unmount is
-    /// still undone lazily by the drop.
-    fn unmount(mut self) -> Result<()> {
-        run(Command::new("umount").arg(&self.path), "umount /proc")?;
-        self.mounted = false;
-        Ok(())
-    }
-}
-
-impl Drop for ProcMount {
-    fn drop(&mut self) {
-        // Only on an error path, where the first error is the one to
-        // report: a lazy unmount so nothing stays mounted.
-        if self.mounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        }
-    }
-}
-
-const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
-const SSD: &str = "usr/sbin/start-stop-daemon";
-
-/// Configure `tree` in a chroot; the configured tree is returned.
-pub fn chroot(
-    tree: &Tree,
-    order: &[&Package],
-    sde: i64,
-    staging: &Path,
-) -> Result<Tree> {
-    let dir = tempfile::Builder::new()
-        .prefix("lunforge-root-")
-        .tempdir_in(staging)
-        .map_err(|source| Error::Staging {
-            path: staging.into(),
-            source,
-        })?;
-    let root = dir.path().join("root");
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Staging { path, source }
-    };
-    std::fs::create_dir(&root).map_err(io(&root))?;
-    host::materialise(tree, &root)?;
-    guard_daemons(&root)?;
-    let proc_mount = ProcMount::mount(&root)?;
-    for p in order {
-        let script = format!("/var/lib/dpkg/info/{}.preinst", p.key);
-        let mut cmd = Command::new("chroot");
-        cmd.arg(&root).arg(&script).arg("install");
-        script_env(&mut cmd, sde);
-        cmd.env("DPKG_MAINTSCRIPT_PACKAGE", &p.name)
-            .env("DPKG_MAINTSCRIPT_NAME", "preinst")
-            .env("DPKG_MAINTSCRIPT_ARCH", &p.arch)
-            .env("DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT", "1")
-            .env("DPKG_ADMINDIR", "/var/lib/dpkg")
-            .env("DPKG_ROOT", "");
-        run(&mut cmd, &format!("{} preinst install", p.name))?;
-    }
-    let mut cmd = Command::new("chroot");
-    cmd.arg(&root).args(["dpkg", "--configure", "-a"]);
-    script_env(&mut cmd, sde);
-    run(&mut cmd, "dpkg --configure -a")?;
-    proc_mount.unmount()?;
-    release_daemons(&root)?;
-    let skip = [GuestPath::new("/proc")?];
-    Ok(host::read_dir(&root, &skip)?)
-}
-
-/// A `policy-rc.d` that forbids starting services, and a
-/// `start-stop-daemon` that starts nothing (the real one moved aside).
-fn guard_daemons(root: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let write = |rel: &str, text: &str| -> Result<()> {
-        let p = root.join(rel);
-        std::fs::write(&p, text).map_err(|source| Error::Staging {
-            path: p.clone(),
-            source,
-        })?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
-            .map_err(|source| Error::Staging { path: p, source })
-    };
-    let ssd = root.join(SSD);
-    if ssd.exists() {
-        let real = root.join(format!("{SSD}.REAL"));
-        std::fs::rename(&ssd, &real).map_err(|source| Error::Staging {
-            path: ssd.clone(),
-            source,
-        })?;
-        write(SSD, "#!/bin/sh\necho \"Warning: Fake start-stop-daemon called, doing nothing\" >&2\nexit 0\n")?;
-    }
-    write(POLICY_RC_D, "#!/bin/sh\nexit 101\n")
-}
-
-/// Undo [`guard_daemons`].
-fn release_daemons(root: &Path) -> Result<()> {
-    let policy = root.join(POLICY_RC_D);
-    std::fs::remove_file(&policy).map_err(|source| Error::Staging {
-        path: policy,
-        source,
-    })?;
-    let real = root.join(format!("{SSD}.REAL"));
-    if real.exists() {
-        let ssd = root.join(SSD);
-        std::fs::rename(&real, &ssd)
-            .map_err(|source| Error::Staging { path: ssd, source })?;
-    }
-    Ok(())
 }
 
 /// The first-boot script: the preinsts still owed, then

@@ -15,8 +15,10 @@ pub mod devices;
 pub mod dpkg_db;
 pub mod essentials;
 pub mod etc;
+pub mod idmap;
 pub mod layout;
 pub mod maintscripts;
+pub mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -61,14 +63,25 @@ pub enum Error {
     },
     /// `configure = "chroot"` without root.
     #[error(
-        "configure = \"chroot\" needs root (to chroot, mount /proc and \
-         create device nodes); run as root or use configure = \"firstboot\""
+        "configure = \"chroot\" needs root; as a normal user use \
+         configure = \"unshare\" (a user namespace with subordinate ids) \
+         or configure = \"firstboot\""
     )]
     ChrootNeedsRoot,
+    /// `configure = "unshare"` where no user namespace can be made.
+    #[error("configure = \"unshare\": {0}; use configure = \"firstboot\"")]
+    Unshare(idmap::Unavailable),
+    /// A package name or host name is not safe to put in the sandbox's
+    /// script.
+    #[error("{name:?} is not a valid package, architecture or host name")]
+    UnsafeName {
+        /// The name.
+        name: String,
+    },
     /// `configure = "chroot"` for another architecture.
     #[error(
-        "configure = \"chroot\" cannot run {guest} maintainer scripts on \
-         this {host} host; use configure = \"firstboot\""
+        "configure = \"chroot\" and \"unshare\" cannot run {guest} \
+         maintainer scripts on this {host} host; use configure = \"firstboot\""
     )]
     ForeignArchitecture {
         /// Guest architecture.
@@ -202,13 +215,24 @@ pub fn assemble(
     let order = maintscripts::preinst_order(&infos);
     let run_before = under(&tree, "/run")?;
     let mut tree = match opts.strategy {
-        Strategy::Chroot => {
+        Strategy::Chroot | Strategy::Unshare(_) => {
             progress.note(&format!(
-                "configure: {} preinsts, then dpkg --configure -a in a chroot",
+                "configure: {} preinsts, then dpkg --configure -a, in a sandbox",
                 order.len()
             ));
-            let mut tree =
-                maintscripts::chroot(&tree, &order, sde, &opts.staging)?;
+            let privilege = match opts.strategy {
+                Strategy::Unshare(map) => sandbox::Privilege::User(map),
+                _ => sandbox::Privilege::Root,
+            };
+            let sandbox = sandbox::Sandbox {
+                privilege,
+                hostname: opts.recipe.hostname(),
+                source_date_epoch: sde,
+                staging: &opts.staging,
+            };
+            let (mut tree, times) =
+                sandbox::configure(&tree, &order, &sandbox)?;
+            progress.note(&format!("configure: sandbox: {times}"));
             if let Some(hash) = &access.root_password_hash {
                 access::set_root_password(&mut tree, hash)?;
             }

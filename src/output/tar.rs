@@ -167,6 +167,16 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// Writing the archive into its file failed ([`Error::Write`] or
+    /// [`Error::Trailer`], most often a full file system): the message
+    /// names the output as well as the member.
+    #[error("{path}: {source}")]
+    Into {
+        /// The output path.
+        path: PathBuf,
+        /// The write error.
+        source: Box<Error>,
+    },
     /// A signal stopped the writer ([`crate::cancel`]).
     #[error(transparent)]
     Interrupted(#[from] crate::cancel::Interrupted),
@@ -698,7 +708,14 @@ pub fn write_tar_file(
         .permissions(Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(output("creating a temporary file", dir))?;
-    let stats = write_tar(tree, tmp.as_file_mut(), opts)?;
+    let stats =
+        write_tar(tree, tmp.as_file_mut(), opts).map_err(|e| match e {
+            Error::Write { .. } | Error::Trailer { .. } => Error::Into {
+                path: path.to_owned(),
+                source: Box::new(e),
+            },
+            e => e,
+        })?;
     tmp.as_file()
         .sync_all()
         .map_err(output("syncing", tmp.path()))?;
@@ -1611,6 +1628,16 @@ mod tests {
                     source: io(),
                 },
                 "/tmp/out.tar: renaming into place: boom",
+            ),
+            (
+                Error::Into {
+                    path: "/tmp/out.tar".into(),
+                    source: Box::new(Error::Write {
+                        path: p("/etc/x"),
+                        source: io(),
+                    }),
+                },
+                "/tmp/out.tar: /etc/x: writing to the archive: boom",
             ),
         ];
         for (e, want) in cases {

@@ -93,6 +93,7 @@ pub fn build(
 ) -> Result<BuildReport> {
     let mut t = Timer::new(&*ctx.progress);
     let target = req.disk_target(recipe);
+    check_out_dir(&req.out_dir)?;
     if req.format == Format::Image {
         // Before any download: the layout fits, and the target takes it.
         let size = check_image(recipe)?;
@@ -136,6 +137,32 @@ pub fn build(
         self::boot::write_files(recipe, &req.out_dir, artifacts.as_deref())
     })?;
     Ok(t.report(&lock, paths, Made::Disk(finished), boot))
+}
+
+/// Check, before anything is downloaded, that the output directory can
+/// be written: `dir`, or while it does not exist the nearest directory
+/// above it, which `create_dir_all` will write in. A read-only file
+/// system (or, for a user, a directory without write permission) is an
+/// error naming the directory now, not after the whole build. Nothing
+/// is created: `access(2)` asks the kernel, which answers `EROFS` for a
+/// read-only mount even to root.
+fn check_out_dir(dir: &Path) -> Result<()> {
+    let existing = dir
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"));
+    let mode = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+    rustix::fs::access(existing, mode).map_err(|e| crate::Error::OutputDir {
+        path: existing.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Times the stages in the order they run, and says when each starts.

@@ -50,8 +50,7 @@ pub fn configure(
 ) -> Result<Tree> {
     let arch = &recipe.system.architecture;
     let (strategy, why) = maintscripts::choose(recipe.system.configure, arch)?;
-    ctx.progress
-        .note(&format!("configure: {strategy:?} ({why})"));
+    ctx.progress.note(&format!("configure: {strategy} ({why})"));
     let opts = configure::Options {
         recipe: recipe.clone(),
         strategy,

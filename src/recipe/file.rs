@@ -306,11 +306,15 @@ impl Variant {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigureStrategy {
-    /// `chroot` when privileged on the guest's architecture, else
+    /// `chroot` when privileged on the guest's architecture, `unshare`
+    /// when a normal user may make a user namespace there, else
     /// `firstboot`.
     Auto,
-    /// Run `dpkg --configure -a` in a chroot at build time.
+    /// Run `dpkg --configure -a` at build time in a chroot inside new
+    /// namespaces, as root.
     Chroot,
+    /// The same in a user namespace with subordinate ids, without root.
+    Unshare,
     /// Configure on the guest's first boot.
     Firstboot,
 }

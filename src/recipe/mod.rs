@@ -440,6 +440,13 @@ pub struct System {
 }
 
 impl Recipe {
+    /// The guest's host name: `network.hostname`, else the image's name.
+    pub fn hostname(&self) -> &str {
+        self.network
+            .as_ref()
+            .map_or(self.image.name.as_str(), |n| n.hostname.as_str())
+    }
+
     /// Load a recipe from `source`, apply `overrides` (`key.path=value`),
     /// and resolve it against the host whose apt configuration lives under
     /// `apt_root` (normally `/`).

@@ -44,6 +44,20 @@ pub enum Error {
         /// The read error.
         source: std::io::Error,
     },
+    /// The mirror sent nothing for the stall timeout: no connection, no
+    /// answer to the request, or no more of the body. Transient: retried,
+    /// then the last attempt's.
+    #[error(
+        "{url}: no answer from the mirror for {} s (the stall timeout; \
+         LUNFORGE_STALL_TIMEOUT sets it)",
+        after.as_secs_f64()
+    )]
+    Stalled {
+        /// The full URL.
+        url: String,
+        /// How long lunforge waited.
+        after: Duration,
+    },
     /// An HTTP status other than success or 404, after all retries.
     #[error("{url}: HTTP status {status}")]
     Status {
@@ -107,6 +121,16 @@ pub enum Error {
         path: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// [`STALL_TIMEOUT_VAR`] is set to something other than a positive
+    /// number of seconds.
+    #[error(
+        "environment variable LUNFORGE_STALL_TIMEOUT={value}: expected a \
+         positive number of seconds"
+    )]
+    BadStallTimeout {
+        /// The value, with control characters escaped.
+        value: String,
     },
 }
 
@@ -190,7 +214,9 @@ impl Error {
     /// errors (5xx) and rate limiting.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Http { .. } | Error::Body { .. } => true,
+            Error::Http { .. } | Error::Body { .. } | Error::Stalled { .. } => {
+                true
+            }
             Error::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -441,24 +467,58 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The connect phase's own bound.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The environment variable that replaces [`STALL_TIMEOUT`]: a number of
+/// seconds (`0.5` is allowed). The tests of a stalling mirror set it so
+/// that each attempt gives up within a second; an operator on a slow
+/// link may raise it.
+pub const STALL_TIMEOUT_VAR: &str = "LUNFORGE_STALL_TIMEOUT";
+
+/// The stall timeout: [`STALL_TIMEOUT_VAR`] when set, else
+/// [`STALL_TIMEOUT`]. A value that is not a positive number of seconds
+/// is an error naming the variable, not a silent default.
+pub fn stall_timeout() -> Result<Duration> {
+    let Some(value) = std::env::var_os(STALL_TIMEOUT_VAR) else {
+        return Ok(STALL_TIMEOUT);
+    };
+    parse_stall_timeout(&value.to_string_lossy())
+}
+
+/// A [`STALL_TIMEOUT_VAR`] value as a duration.
+fn parse_stall_timeout(value: &str) -> Result<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| Error::BadStallTimeout {
+            value: value.escape_debug().to_string(),
+        })
+}
+
 /// HTTP(S) through a shared `reqwest` client.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::blocking::Client,
     base: String,
+    /// The stall timeout, for messages.
+    stall: Duration,
+    /// The connect timeout, for messages.
+    connect: Duration,
 }
 
 impl Http {
-    /// A client for `base`, with [`STALL_TIMEOUT`].
+    /// A client for `base`, with the [`stall_timeout`].
     pub fn new(base: &str) -> Result<Http> {
-        Http::with_stall_timeout(base, STALL_TIMEOUT)
+        Http::with_stall_timeout(base, stall_timeout()?)
     }
 
     /// A client for `base` that gives up on a mirror silent for `stall`.
     pub fn with_stall_timeout(base: &str, stall: Duration) -> Result<Http> {
+        let connect = CONNECT_TIMEOUT.min(stall);
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("lunforge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT.min(stall))
+            .connect_timeout(connect)
             .timeout(stall)
             .build()
             .map_err(|source| Error::Http {
@@ -468,6 +528,21 @@ impl Http {
         Ok(Http {
             client,
             base: base.trim_end_matches('/').into(),
+            stall,
+            connect,
+        })
+    }
+
+    /// [`Error::Stalled`] when `e` is a timeout of the client, with the
+    /// timeout that ran out.
+    fn stalled(&self, url: &str, e: &reqwest::Error) -> Option<Error> {
+        e.is_timeout().then(|| Error::Stalled {
+            url: url.into(),
+            after: if e.is_connect() {
+                self.connect
+            } else {
+                self.stall
+            },
         })
     }
 }
@@ -482,9 +557,9 @@ impl Transport for Http {
     fn get_into(&self, path: &str, out: &mut dyn Write) -> Result<bool> {
         let url = self.url(path);
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        let client = self.client.clone();
+        let http = self.clone();
         let from = url.clone();
-        std::thread::spawn(move || download(&client, &from, &tx));
+        std::thread::spawn(move || http.download(&from, &tx));
         // Write errors are ours (a full disk, a body larger than the
         // index promised) and final.
         loop {
@@ -524,53 +599,71 @@ enum Piece {
     End,
 }
 
-/// One attempt at `url`, its body sent through `tx` piece by piece.
-/// Read errors are the network's (worth a retry). Stops when the
-/// receiver is gone (the download was interrupted).
-fn download(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    tx: &std::sync::mpsc::SyncSender<Result<Piece>>,
-) {
-    let mut resp = match client.get(url).send() {
-        Ok(r) => r,
-        Err(source) => {
-            let _ = tx.send(Err(Error::Http {
+impl Http {
+    /// One attempt at `url`, its body sent through `tx` piece by piece.
+    /// Read errors are the network's (worth a retry); a timeout of the
+    /// client is [`Error::Stalled`]. Stops when the receiver is gone
+    /// (the download was interrupted).
+    fn download(
+        &self,
+        url: &str,
+        tx: &std::sync::mpsc::SyncSender<Result<Piece>>,
+    ) {
+        let http = |source| {
+            self.stalled(url, &source).unwrap_or(Error::Http {
                 url: url.into(),
                 source,
+            })
+        };
+        let mut resp = match self.client.get(url).send() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(http(e)));
+                return;
+            }
+        };
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND
+            || status == reqwest::StatusCode::GONE
+        {
+            let _ = tx.send(Ok(Piece::NotFound));
+            return;
+        }
+        if !status.is_success() {
+            let _ = tx.send(Err(Error::Status {
+                url: url.into(),
+                status: status.as_u16(),
             }));
             return;
         }
-    };
-    let status = resp.status();
-    if status == reqwest::StatusCode::NOT_FOUND
-        || status == reqwest::StatusCode::GONE
-    {
-        let _ = tx.send(Ok(Piece::NotFound));
-        return;
-    }
-    if !status.is_success() {
-        let _ = tx.send(Err(Error::Status {
-            url: url.into(),
-            status: status.as_u16(),
-        }));
-        return;
-    }
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let piece = match resp.read(&mut buf) {
-            Ok(0) => Ok(Piece::End),
-            Ok(n) => Ok(Piece::Data(buf[..n].to_vec())),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => Err(Error::Body {
-                url: url.into(),
-                source,
-            }),
-        };
-        let last = !matches!(piece, Ok(Piece::Data(_)));
-        if tx.send(piece).is_err() || last {
-            return;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let piece = match resp.read(&mut buf) {
+                Ok(0) => Ok(Piece::End),
+                Ok(n) => Ok(Piece::Data(buf[..n].to_vec())),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                Err(source) => Err(self.body_error(url, source)),
+            };
+            let last = !matches!(piece, Ok(Piece::Data(_)));
+            if tx.send(piece).is_err() || last {
+                return;
+            }
         }
+    }
+
+    /// A read error of the body: [`Error::Stalled`] when the client's
+    /// own timeout (which travels inside the I/O error) ran out.
+    fn body_error(&self, url: &str, source: std::io::Error) -> Error {
+        let timeout = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<reqwest::Error>())
+            .and_then(|e| self.stalled(url, e));
+        timeout.unwrap_or(Error::Body {
+            url: url.into(),
+            source,
+        })
     }
 }
 
@@ -646,11 +739,18 @@ mod tests {
             http.get_into("dists/trixie/InRelease", &mut Vec::new())
         })
         .unwrap_err();
-        assert!(matches!(err, Error::Http { .. }), "{err:?}");
-        let msg = err.to_string();
         assert!(
-            msg.starts_with(&format!("{url}/dists/trixie/InRelease: ")),
-            "{msg}"
+            matches!(err, Error::Stalled { after, .. }
+                if after == Duration::from_millis(300)),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{url}/dists/trixie/InRelease: no answer from the mirror \
+                 for 0.3 s (the stall timeout; LUNFORGE_STALL_TIMEOUT sets it)"
+            )
         );
         let attempts = count.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(attempts, ATTEMPTS, "{msg}");
@@ -668,14 +768,34 @@ mod tests {
             Http::with_stall_timeout(&url, Duration::from_millis(300)).unwrap();
         let mut out = Vec::new();
         let err = http.get_into("pool/main/a.deb", &mut out).unwrap_err();
-        assert!(matches!(err, Error::Body { .. }), "{err:?}");
+        assert!(matches!(err, Error::Stalled { .. }), "{err:?}");
         assert!(err.is_transient());
         assert!(
             err.to_string()
-                .starts_with(&format!("{url}/pool/main/a.deb: reading")),
+                .starts_with(&format!("{url}/pool/main/a.deb: no answer")),
             "{err}"
         );
         assert_eq!(out, b"half a body");
+    }
+
+    #[test]
+    fn stall_timeouts() {
+        for (value, want) in [
+            ("1", Duration::from_secs(1)),
+            ("0.5", Duration::from_millis(500)),
+            (" 90 ", Duration::from_secs(90)),
+        ] {
+            assert_eq!(parse_stall_timeout(value).unwrap(), want, "{value}");
+        }
+        for bad in ["", "0", "-1", "abc", "1s", "inf", "NaN", "1e300"] {
+            assert!(
+                matches!(
+                    parse_stall_timeout(bad),
+                    Err(Error::BadStallTimeout { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -889,6 +1009,11 @@ mod tests {
             e.to_string(),
             "refused path pool/\\n/../x (relative to the mirror): it \
              contains a control character"
+        );
+        assert_eq!(
+            parse_stall_timeout("x").unwrap_err().to_string(),
+            "environment variable LUNFORGE_STALL_TIMEOUT=x: expected a \
+             positive number of seconds"
         );
         let e = Error::Body {
             url: "u".into(),

@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Contents at most this large are kept in memory.
@@ -66,14 +66,33 @@ pub struct Spool {
     end: Arc<Mutex<u64>>,
     /// The file, written and read with positioned I/O.
     file: Arc<File>,
+    /// The directory it is in, for messages: the file has no name.
+    dir: Arc<PathBuf>,
+}
+
+/// A write to the spool failed: most often its directory (`TMPDIR`) is
+/// full. It travels inside the [`io::Error`] that [`Spool::store`]
+/// returns (of the same kind), so that the message names the directory
+/// the operator must make room in or point `TMPDIR` elsewhere from,
+/// and not only the package member being stored.
+#[derive(Debug, thiserror::Error)]
+#[error("spool file in {dir} (TMPDIR): {source}")]
+pub struct SpoolWriteError {
+    /// The spool's directory.
+    pub dir: PathBuf,
+    /// The write's error.
+    pub source: io::Error,
 }
 
 impl Spool {
     /// A new, empty spool in the system's temporary directory.
     pub fn new() -> io::Result<Spool> {
+        let dir = std::env::temp_dir();
+        let file = tempfile::tempfile_in(&dir)?;
         Ok(Spool {
             end: Arc::new(Mutex::new(0)),
-            file: Arc::new(tempfile::tempfile()?),
+            file: Arc::new(file),
+            dir: Arc::new(dir),
         })
     }
 
@@ -102,6 +121,7 @@ impl Spool {
         let mut w = AtWriter {
             file: &self.file,
             pos: offset,
+            dir: &self.dir,
         };
         let n = io::copy(&mut r.take(len), &mut w)?;
         if n != len {
@@ -146,11 +166,16 @@ fn short(want: u64, got: u64) -> io::Error {
 struct AtWriter<'a> {
     file: &'a File,
     pos: u64,
+    dir: &'a Path,
 }
 
 impl Write for AtWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write_at(buf, self.pos)?;
+        let n = self.file.write_at(buf, self.pos).map_err(|source| {
+            let kind = source.kind();
+            let dir = self.dir.to_path_buf();
+            io::Error::new(kind, SpoolWriteError { dir, source })
+        })?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -210,6 +235,25 @@ mod tests {
         assert_eq!(s.read(&c1).unwrap(), big);
         assert_eq!(s.read(&c2).unwrap(), &big[..50_000]);
         assert_eq!(s.read(&small).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn write_errors_name_the_spool_directory() {
+        let source = io::Error::from_raw_os_error(28);
+        let kind = source.kind();
+        let e = io::Error::new(
+            kind,
+            SpoolWriteError {
+                dir: "/tmp".into(),
+                source,
+            },
+        );
+        assert_eq!(e.kind(), kind);
+        assert_eq!(
+            e.to_string(),
+            "spool file in /tmp (TMPDIR): No space left on device (os \
+             error 28)"
+        );
     }
 
     #[test]

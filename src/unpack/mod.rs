@@ -386,6 +386,23 @@ pub fn read_deb_from(
     })
 }
 
+/// The entries of a plain (uncompressed) tar stream, read with the same
+/// rules and limits as a package's data archive; `label` names the
+/// stream in errors. The configure sandbox hands its configured tree
+/// back this way.
+pub fn read_tar(
+    raw: impl Read,
+    label: &str,
+    spool: &Spool,
+    limits: &Limits,
+) -> Result<Vec<Entry>> {
+    let cx = Cx {
+        package: label,
+        budget: Budget::new(*limits),
+    };
+    data::read(&cx, "the archive", raw, spool)
+}
+
 /// The number of threads [`read_all`] uses by default: one per CPU.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -27,12 +27,7 @@ fn site() -> Site {
 
 /// The site's recipe with a 64 MiB disk: swap and an ext3 root.
 fn recipe(site: &Site) -> Recipe {
-    let text = site.recipe().text().replace(
-        "size = \"1GiB\"\n",
-        "size = \"64MiB\"\n\n[[partitions]]\nuse = \"swap\"\n\
-         size = \"8MiB\"\n\n[[partitions]]\nuse = \"root\"\n\
-         fs = \"ext3\"\nsize = \"rest\"\n",
-    );
+    let text = site.recipe().small_disk_text("ext3");
     let path = site.work.path().join("lib.toml");
     std::fs::write(&path, &text).expect("recipe");
     // First boot configures: no root needed, nothing run at build time.

@@ -12,7 +12,11 @@
 //!     against `apt-get --simulate install` ([`support::oracle::Apt`]);
 //!   - [`lockfile`]: `lunforge lock` and `--locked` fetches;
 //!   - [`fetch_cache`]: the content-addressed cache, tampered packages,
-//!     concurrent processes.
+//!     concurrent processes;
+//!   - [`faults`]: a mirror that resets, cuts short, corrupts or stalls
+//!     its answers ([`support::faulty`]), and a full or read-only output
+//!     file system and a full `TMPDIR` (tmpfs and bind mounts in private
+//!     mount namespaces, as root): clear errors, nothing half-written.
 //! - [`ext_features`]: the ext2/ext3/ext4 writer checked by `e2fsck`,
 //!   `dumpe2fs`, `debugfs` and against what `mke2fs` makes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
@@ -28,6 +32,9 @@
 //! - [`vm_ssh`]: the harness of long-running machines ([`support::vm`])
 //!   on the default guest, driven over SSH: login, `scp`, a jump host,
 //!   power-off.
+//!
+//! - [`sandbox`]: the configure sandbox against a hostile script: no
+//!   mount, network or daemon of it reaches the build host.
 //!
 //! - [`boot_config`]: the boot configuration artifacts, through
 //!   `grub-script-check`, `sha256sum -c`, Xen's own config parser
@@ -82,6 +89,7 @@ mod ext_features;
 mod ext_oracle;
 mod ext_props;
 mod fat_oracle;
+mod faults;
 mod fetch_cache;
 mod host_mirror;
 mod hostile_debs;
@@ -99,6 +107,7 @@ mod qemu_smoke;
 mod repo_client;
 mod resolve_local;
 mod rootfs;
+mod sandbox;
 mod signals;
 mod swap_oracle;
 mod vm_ssh;

@@ -521,7 +521,129 @@ fn builds_are_reproducible() {
             sums.push(sum);
         }
         assert_eq!(sums[0], sums[1], "{strategy}: two builds differ");
+        if strategy == "chroot" {
+            let (sum, image) =
+                build_unprivileged(&recipe, &cache, &common(&[]));
+            assert_eq!(
+                sum, sums[0],
+                "the unprivileged build (configure = \"unshare\") differs \
+                 from the chroot build of the same lock"
+            );
+            assert_all_installed(&image);
+        }
     }
+}
+
+/// The same build by a normal user made for the test, with a range of
+/// subordinate ids and nothing else: `configure = "auto"` must pick the
+/// user namespace and configure every package. Returns what the chroot
+/// builds are compared by (the image's SHA-256, then SHA256SUMS), and the
+/// image, kept with the user's directory until the test ends.
+fn build_unprivileged(
+    recipe: &Path,
+    cache: &Path,
+    common: &[String],
+) -> (String, tempfile::TempPath) {
+    use std::os::unix::fs::PermissionsExt;
+    let user = crate::support::user::TestUser::create("ns");
+    // A directory the user can reach (the test's own is root's, 0700),
+    // with copies of the program, recipe, lock and download cache.
+    let home = work("lf-unpriv-");
+    std::fs::set_permissions(
+        home.path(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let h = home.path();
+    let exe = h.join("lunforge");
+    std::fs::copy(env!("CARGO_BIN_EXE_lunforge"), &exe).expect("copy lunforge");
+    let own_recipe = h.join("guest.toml");
+    std::fs::copy(recipe, &own_recipe).expect("copy the recipe");
+    std::fs::copy(recipe.with_extension("lock"), h.join("guest.lock"))
+        .expect("copy the lock");
+    run(
+        Command::new("cp").arg("-a").arg(cache).arg(h.join("cache")),
+        "coreutils",
+    );
+    user.own(h);
+    let out = h.join("out");
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "--locked".into(),
+        "-o".into(),
+        out.display().to_string(),
+        own_recipe.display().to_string(),
+    ];
+    // The common arguments name the root's recipe and cache: take the
+    // user's copies instead.
+    let mut rest = common.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if a == "--cache" {
+            rest.next();
+            args.extend([
+                "--cache".into(),
+                h.join("cache").display().to_string(),
+            ]);
+        } else {
+            args.push(a.clone());
+        }
+    }
+    let mut cmd = user.command(&exe, h);
+    cmd.args(&args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .current_dir(h);
+    let shown = args.clone();
+    let r = crate::support::finish(shown, cmd.output()).ok();
+    assert!(
+        r.stderr.contains("configure: unshare (configure = \"auto\": not root, but a user namespace"),
+        "auto did not pick the user namespace:\n{}",
+        r.stderr
+    );
+    let image = out.join("virtual01.img");
+    let mut sum = sha256_file(&image);
+    sum.push_str(
+        &std::fs::read_to_string(out.join("virtual01/SHA256SUMS"))
+            .expect("SHA256SUMS"),
+    );
+    // Keep the image past the user's directory: move it to a root-owned
+    // temporary path.
+    let kept = tempfile::NamedTempFile::new()
+        .expect("temp file")
+        .into_temp_path();
+    std::fs::rename(&image, &kept).expect("keep the image");
+    drop(home);
+    drop(user);
+    (sum, kept)
+}
+
+/// Every package of the image's dpkg database is installed, read with
+/// debugfs from the root partition (the last of `sfdisk --json`).
+fn assert_all_installed(image: &Path) {
+    let json =
+        run(Command::new("sfdisk").arg("--json").arg(image), "fdisk").stdout;
+    let json: serde_json::Value =
+        serde_json::from_slice(&json).expect("sfdisk --json");
+    let table = &json["partitiontable"];
+    let start = table["partitions"]
+        .as_array()
+        .and_then(|p| p.last())
+        .and_then(|p| p["start"].as_u64())
+        .expect("a partition");
+    let sector = table["sectorsize"].as_u64().unwrap_or(512);
+    let spec = format!("{}?offset={}", image.display(), start * sector);
+    let status = run(
+        Command::new("debugfs").args(["-R", "cat /var/lib/dpkg/status", &spec]),
+        "e2fsprogs",
+    )
+    .stdout;
+    let status = String::from_utf8_lossy(&status);
+    let packages = status
+        .lines()
+        .filter(|l| l.starts_with("Package: "))
+        .count();
+    let installed = crate::support::oracle::parse_status(&status).len();
+    assert!(packages > 50, "{packages} packages in /var/lib/dpkg/status");
+    assert_eq!(installed, packages, "packages not installed:\n{status}");
 }
 
 /// Hex SHA-256 of a (possibly multi-GiB, sparse) file, streamed.

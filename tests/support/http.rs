@@ -99,7 +99,7 @@ fn serve(server: &tiny_http::Server, root: &Path, log: &Mutex<Vec<String>>) {
 
 /// The file under `root` for a request path; `None` for a path that
 /// tries to leave `root` or names no regular file.
-fn local(root: &Path, rel: &str) -> Option<PathBuf> {
+pub(crate) fn local(root: &Path, rel: &str) -> Option<PathBuf> {
     if rel.split('/').any(|c| c == ".." || c == ".") {
         return None;
     }
@@ -108,7 +108,7 @@ fn local(root: &Path, rel: &str) -> Option<PathBuf> {
 }
 
 /// Percent-decoding of a URL path.
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

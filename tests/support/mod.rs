@@ -7,12 +7,14 @@
 //! install; nothing is ever skipped silently.
 
 pub(crate) mod ext;
+pub(crate) mod faulty;
 pub(crate) mod gpg;
 pub(crate) mod http;
 pub(crate) mod oracle;
 pub(crate) mod qemu;
 pub(crate) mod testrepo;
 pub(crate) mod tgtd;
+pub(crate) mod user;
 pub(crate) mod vm;
 
 use std::collections::BTreeMap;
@@ -302,6 +304,19 @@ impl RecipeFile {
             self.mirror,
             list(&self.include),
             list(&self.exclude)
+        )
+    }
+
+    /// The TOML text with a 64 MiB disk instead of the default: 8 MiB
+    /// of swap and a root file system `fs` for the rest (a cheap build).
+    pub(crate) fn small_disk_text(&self, fs: &str) -> String {
+        self.text().replace(
+            "size = \"1GiB\"\n",
+            &format!(
+                "size = \"64MiB\"\n\n[[partitions]]\nuse = \"swap\"\n\
+                 size = \"8MiB\"\n\n[[partitions]]\nuse = \"root\"\n\
+                 fs = \"{fs}\"\nsize = \"rest\"\n"
+            ),
         )
     }
 

@@ -44,7 +44,17 @@ TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdis
              python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
 
-.PHONY: all build test test-deps bench bench-deps lint fmt clean
+# The fuzz targets (tests/fuzz) build libFuzzer's C++ runtime.
+FUZZ_DEBS := g++
+## fuzz: every fuzz target for FUZZ_SECONDS each (FUZZ_TARGETS: some)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+## fuzz-ci: every target briefly over its corpus, unoptimised (it
+## builds in half the time); part of `make test`
+FUZZ_CI_SECONDS ?= 10
+
+.PHONY: all build test test-deps bench bench-deps lint fmt clean \
+        fuzz fuzz-ci fuzz-deps
 
 all: build
 
@@ -54,24 +64,36 @@ build:
 ## test: install the oracles (as root), then every unit and integration test,
 ## each in a process of its own (cargo-nextest, when installed), and the
 ## slowest of them, so that CI's time budget stays visible
+## (the fuzz targets' brief run first, its failure reported at the end)
 TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 test: test-deps
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	    status=0; \
+	@fuzz=0; $(MAKE) --no-print-directory fuzz-ci || fuzz=$$?; \
+	status=0; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	    $(CARGO) nextest run --release --all-targets --no-fail-fast \
 	        --config-file tests/nextest.toml || status=$$?; \
 	    bash tests/support/slowest.sh $(TARGET_DIR)/nextest/default/junit.xml; \
-	    exit $$status; \
 	else \
 	    echo "cargo-nextest is not installed: cargo test (no test times)" >&2; \
-	    $(CARGO) test --release --all-targets --no-fail-fast; \
-	fi
+	    $(CARGO) test --release --all-targets --no-fail-fast || status=$$?; \
+	fi; \
+	[ "$$fuzz" -eq 0 ] || echo "the fuzz targets failed: see above" >&2; \
+	[ "$$status" -eq 0 ] && [ "$$fuzz" -eq 0 ]
 
 test-deps:
 	@bash tests/support/install-debs.sh $(TEST_DEBS)
 	@bash tests/support/install-qemu.sh
 	@# Loop devices (a module on Debian's kernels); as root only.
 	@[ "$$(id -u)" -ne 0 ] || [ -e /dev/loop-control ] || modprobe loop || true
+
+fuzz: fuzz-deps
+	CARGO=$(CARGO) bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci: fuzz-deps
+	FUZZ_PROFILE=dev CARGO=$(CARGO) bash tests/fuzz/run.sh $(FUZZ_CI_SECONDS)
+
+fuzz-deps:
+	@bash tests/support/install-debs.sh $(FUZZ_DEBS)
 
 ## bench: ratios against the reference tools, measured in one run
 bench: bench-deps build

@@ -169,8 +169,9 @@ pub fn inspect_target(
 }
 
 /// The report on `f`, `len` bytes long, named `name`; `allocated` for
-/// an image file.
-fn report(
+/// an image file. [`inspect`] and [`inspect_target`] call it on a file,
+/// a device or a LUN; it takes any reader, such as an image in memory.
+pub fn report(
     f: &mut (impl Read + Seek),
     name: &str,
     len: u64,

@@ -16,6 +16,15 @@
 //!   runs once before init: the same preinsts, the same
 //!   `dpkg --configure -a`, then it removes its own marker.
 //!
+//! All keep initramfs-tools from making an initrd while dpkg
+//! configures ([`hold_initramfs`]): lunforge makes the guest's initrd
+//! itself and puts it into `/boot`, so the guest's `mkinitramfs`, run
+//! twice by `dpkg --configure -a` (the kernel's postinst hook, then the
+//! `update-initramfs` trigger), is most of the configure time and all
+//! of it wasted. The guest's own `update-initramfs` is back in place
+//! before the build (or the first boot) ends, so its next kernel update
+//! makes a Debian initrd as on any Debian system.
+//!
 //! Measured on bookworm minbase: `dpkg --configure -a` over natively
 //! unpacked packages fails only in base-files' postinst (`chown: invalid
 //! user root:root`) when base-passwd's preinst has not made
@@ -188,8 +197,63 @@ fn visit<'a>(
     }
 }
 
+/// initramfs-tools' command, from the guest's root: its kernel hook
+/// (`/etc/kernel/postinst.d/initramfs-tools`: `update-initramfs -c`) and
+/// its postinst and trigger (`update-initramfs -u`) call it.
+const UPDATE_INITRAMFS: &str = "usr/sbin/update-initramfs";
+
+/// Shell text that holds initramfs-tools back until
+/// [`release_initramfs`]: the real `update-initramfs` moved aside, as
+/// debootstrap moves `start-stop-daemon`, and a stand-in that does
+/// nothing. Only the command: the kernel hook and the postinst still
+/// run, the trigger is still processed, and no conffile, diversion or
+/// dpkg state changes, so releasing it leaves exactly the files Debian
+/// ships. Moving the command rather than setting
+/// `update_initramfs=no` in `update-initramfs.conf`: that setting only
+/// stops `-u`, and the kernel hook's `-c` would still build an initrd.
+/// Idempotent, so a first boot that failed and runs again holds it
+/// once; nothing at all where initramfs-tools is not installed.
+///
+/// `root` is the guest's root as a prefix of its absolute paths: `""`
+/// in the guest, `"."` from the sandbox's staging directory.
+pub fn hold_initramfs(root: &str) -> String {
+    hold_initramfs_at(&format!("{root}/{UPDATE_INITRAMFS}"))
+}
+
+/// Shell text that puts back what [`hold_initramfs`] moved aside, so
+/// that the guest's later kernel updates make their initrd with
+/// mkinitramfs; nothing where nothing is held. `root` as for
+/// [`hold_initramfs`].
+pub fn release_initramfs(root: &str) -> String {
+    release_initramfs_at(&format!("{root}/{UPDATE_INITRAMFS}"))
+}
+
+fn hold_initramfs_at(cmd: &str) -> String {
+    format!(
+        "if [ ! -e {cmd}.lunforge-held ] && [ -e {cmd} ]; then\n\
+         \tmv {cmd} {cmd}.lunforge-held\n\
+         \tprintf '%s\\n' '#!/bin/sh' \\\n\
+         \t\t'echo \"update-initramfs: held by lunforge, which makes the initrd\" >&2' \\\n\
+         \t\t'exit 0' > {cmd}\n\
+         \tchmod 755 {cmd}\n\
+         fi\n"
+    )
+}
+
+fn release_initramfs_at(cmd: &str) -> String {
+    format!(
+        "if [ -e {cmd}.lunforge-held ]; then\n\
+         \tmv -f {cmd}.lunforge-held {cmd}\n\
+         fi\n"
+    )
+}
+
 /// The first-boot script: the preinsts still owed, then
-/// `dpkg --configure -a`, once.
+/// `dpkg --configure -a` with initramfs-tools held back (the guest
+/// already boots lunforge's initrd from `/boot`; under emulation its
+/// mkinitramfs would take minutes of the first boot), once. The hold is
+/// released on every way out, so a failed first boot leaves the
+/// guest's own `update-initramfs` in place too.
 pub fn firstboot_script(order: &[&Package], after: &str) -> String {
     let mut s = String::from(
         "#!/bin/sh\n\
@@ -200,6 +264,13 @@ pub fn firstboot_script(order: &[&Package], after: &str) -> String {
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true\n\
          mountpoint -q /proc 2>/dev/null || mount -t proc proc /proc\n\
+         release_initramfs() {\n",
+    );
+    s.push_str(&release_initramfs(""));
+    s.push_str("}\n");
+    s.push_str(&hold_initramfs(""));
+    s.push_str(
+        "trap release_initramfs EXIT\n\
          if [ -s /var/lib/lunforge/preinst-order ]; then\n\
          \twhile read -r key pkg arch; do\n\
          \t\tDPKG_MAINTSCRIPT_PACKAGE=$pkg DPKG_MAINTSCRIPT_NAME=preinst \\\n\
@@ -211,6 +282,7 @@ pub fn firstboot_script(order: &[&Package], after: &str) -> String {
          dpkg --configure -a\n",
     );
     s.push_str(after);
+    s.push_str("release_initramfs\n");
     s.push_str("rm -f /var/lib/lunforge/firstboot-pending\n");
     s.push_str(&format!(
         "# {} preinsts were owed at build time.\n",
@@ -250,6 +322,7 @@ pub fn firstboot_unit() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     fn pkg(name: &str, needs: &[&str], preinst: bool) -> Package {
         Package {
@@ -277,6 +350,83 @@ mod tests {
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(order, ["base-passwd", "libc6", "z-lib", "a-tool", "cyc1"]);
+    }
+
+    /// Runs `script` with `sh -e`; its exit status.
+    fn sh(script: &str) -> std::process::ExitStatus {
+        Command::new("sh")
+            .args(["-ec", script])
+            .status()
+            .expect("run sh")
+    }
+
+    #[test]
+    fn held_initramfs_is_a_no_op_and_released_as_shipped() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let cmd = dir.path().join("update-initramfs");
+        let real = b"#!/bin/sh\necho real >&2\nexit 3\n";
+        std::fs::write(&cmd, real).expect("write");
+        std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let shipped = std::fs::metadata(&cmd).expect("stat");
+        let path = cmd.to_str().expect("UTF-8 path");
+        let (hold, release) =
+            (hold_initramfs_at(path), release_initramfs_at(path));
+        // Twice, as a first boot that failed and runs again does: the
+        // second hold must not move the stand-in over the real one.
+        assert!(sh(&hold).success());
+        assert!(sh(&hold).success());
+        let out = Command::new(&cmd)
+            .args(["-c", "-k", "6.12.0-1-amd64"])
+            .output()
+            .expect("run the stand-in");
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("held"));
+        assert!(sh(&release).success());
+        assert!(sh(&release).success());
+        assert_eq!(std::fs::read(&cmd).expect("read"), real);
+        let back = std::fs::metadata(&cmd).expect("stat");
+        assert_eq!(
+            (back.ino(), back.mode(), back.mtime(), back.mtime_nsec()),
+            (
+                shipped.ino(),
+                shipped.mode(),
+                shipped.mtime(),
+                shipped.mtime_nsec()
+            )
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, ["update-initramfs"]);
+        // A guest without initramfs-tools: nothing to hold, nothing made.
+        std::fs::remove_file(&cmd).expect("remove");
+        assert!(sh(&hold).success() && sh(&release).success());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn firstboot_script_holds_initramfs_while_dpkg_configures() {
+        let p = pkg("base-passwd", &[], true);
+        let script = firstboot_script(&[&p], "");
+        let at = |what: &str| {
+            script
+                .find(what)
+                .unwrap_or_else(|| panic!("no {what:?} in:\n{script}"))
+        };
+        let hold = at(&hold_initramfs(""));
+        let configure = at("dpkg --configure -a\n");
+        let release = at("release_initramfs\nrm -f ");
+        assert!(hold < configure && configure < release, "{script}");
+        assert!(script.contains("trap release_initramfs EXIT\n"));
+        let check = Command::new("sh")
+            .args(["-n", "-c", &script])
+            .status()
+            .expect("sh -n");
+        assert!(check.success(), "{script}");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!    `/proc` of the new PID namespace, sets the recipe's host name in
 //!    the new UTS namespace, and keeps daemons from starting (a
 //!    `policy-rc.d` answering 101 and a `start-stop-daemon` that starts
-//!    nothing, as debootstrap does);
+//!    nothing, as debootstrap does), and initramfs-tools from making an
+//!    initrd that lunforge makes itself
+//!    ([`super::maintscripts::hold_initramfs`]);
 //! 3. runs the owed preinsts and `dpkg --configure -a` in a `chroot`;
 //! 4. kills whatever the scripts left running, undoes step 2 and writes
 //!    the configured tree to standard output as a tar stream, which is
@@ -46,7 +48,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::idmap::IdMap;
-use super::maintscripts::Package;
+use super::maintscripts::{self, Package};
 use super::{Error, Result};
 use crate::output::tar::{write_tar, TarOptions};
 use crate::tree::{GuestPath, Kind, Spool, Tree};
@@ -390,6 +392,7 @@ fn script(order: &[&Package], hostname: &str) -> Result<String> {
          chmod 755 usr/sbin/policy-rc.d\n",
         word(hostname)?
     ));
+    s.push_str(&maintscripts::hold_initramfs("."));
     for p in order {
         let (name, key, arch) = (word(&p.name)?, word(&p.key)?, word(&p.arch)?);
         s.push_str(&format!(
@@ -408,9 +411,10 @@ fn script(order: &[&Package], hostname: &str) -> Result<String> {
          rm -f usr/sbin/policy-rc.d\n\
          if [ -e usr/sbin/start-stop-daemon.REAL ]; then\n\
          \tmv -f usr/sbin/start-stop-daemon.REAL usr/sbin/start-stop-daemon\n\
-         fi\n\
-         umount proc\n",
+         fi\n",
     );
+    s.push_str(&maintscripts::release_initramfs("."));
+    s.push_str("umount proc\n");
     for dev in HOST_DEVICES {
         s.push_str(&format!("umount dev/{dev}\nrm -f dev/{dev}\n"));
     }
@@ -446,6 +450,10 @@ mod tests {
         let second = s.find("info/libc6:amd64.preinst install").unwrap();
         let dpkg = s.find("chroot . dpkg --configure -a").unwrap();
         assert!(first < second && second < dpkg);
+        let hold = s.find(&maintscripts::hold_initramfs(".")).unwrap();
+        let release = s.find(&maintscripts::release_initramfs(".")).unwrap();
+        let pack = s.find("tar -c ").unwrap();
+        assert!(hold < first && dpkg < release && release < pack, "{s}");
         assert!(s.contains("hostname virtual01\n"));
         for line in s.lines().filter(|l| l.contains("chroot .")) {
             assert!(line.ends_with("3>&-"), "{line}");

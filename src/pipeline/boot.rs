@@ -22,24 +22,24 @@ const MODULES_DIR: &str = "/usr/lib/modules";
 /// guest's own GRUB files (put into `tree`, so pygrub and pvgrub find
 /// them), and the files for the Xen hosts and the iSCSI target. `None`
 /// for a guest without a kernel (nothing to boot; the build says so).
-/// The initrd also goes into the guest's `/boot` when the guest has
-/// none yet (the first-boot strategy: initramfs-tools has not run).
+/// The initrd also goes into the guest's `/boot`, where pvgrub and the
+/// guest's GRUB entries look for it: initramfs-tools is held back while
+/// dpkg configures, by either strategy
+/// ([`crate::configure::maintscripts::hold_initramfs`]), so the guest
+/// has none of its own. Its next kernel update replaces it with a
+/// Debian one (initramfs-tools keeps no record of the initrds it made:
+/// `update-initramfs -c` and `-u` rewrite whatever is there).
 pub fn boot(
     recipe: &Recipe,
     tree: &mut Tree,
     lock: &Lock,
     fetched: &fetch::Report,
 ) -> Result<Option<Vec<boot::Artifact>>> {
-    let modules = GuestPath::new(MODULES_DIR).map_err(boot::Error::from)?;
-    let version = match initrd::pick_version(tree, &modules, None) {
-        Err(initrd::Error::NoKernel { .. }) => return Ok(None),
-        v => v?,
+    let Some((version, image)) = initrd_in_guest(tree, lock, fetched)? else {
+        return Ok(None);
     };
-    let deb = tool_deb(lock, fetched, BUSYBOX)
-        .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?;
     let time = source_date_epoch(lock);
     let kernel = kernel_image(tree, &version)?;
-    let image = guest_initrd(tree, &modules, deb, &version, time)?;
     let facts = boot::BootFacts::new(recipe, &version)?;
     if recipe.boot.loader == Loader::GrubEfi {
         let cfg = efi_loader(recipe, tree, lock, fetched, &facts, time)?;
@@ -63,6 +63,27 @@ pub fn boot(
     }
     artifacts.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(artifacts))
+}
+
+/// The guest's initrd, made for its kernel and put into its `/boot` (see
+/// [`boot`]), with the kernel's version; `None` for a guest without a
+/// kernel. A root file system written as a tarball gets it too, so that
+/// `/boot` holds an initrd for its kernel whatever the output.
+pub fn initrd_in_guest(
+    tree: &mut Tree,
+    lock: &Lock,
+    fetched: &fetch::Report,
+) -> Result<Option<(String, Vec<u8>)>> {
+    let modules = GuestPath::new(MODULES_DIR).map_err(boot::Error::from)?;
+    let version = match initrd::pick_version(tree, &modules, None) {
+        Err(initrd::Error::NoKernel { .. }) => return Ok(None),
+        v => v?,
+    };
+    let deb = tool_deb(lock, fetched, BUSYBOX)
+        .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?;
+    let time = source_date_epoch(lock);
+    let image = guest_initrd(tree, &modules, deb, &version, time)?;
+    Ok(Some((version, image)))
 }
 
 /// The GRUB EFI loader of a disk that boots by itself, into `tree`
@@ -99,8 +120,8 @@ fn efi_loader(
     Ok(cfg)
 }
 
-/// The guest's initrd, also put into its `/boot` when the guest has none
-/// yet.
+/// The guest's initrd, also put into its `/boot` unless the guest made
+/// one itself (a guest whose initrd tool lunforge does not hold back).
 fn guest_initrd(
     tree: &mut Tree,
     modules: &GuestPath,

@@ -125,6 +125,9 @@ pub fn build(
     })?;
     if req.format == Format::Tar {
         let path = req.out_dir.join(format!("{}.tar", recipe.image.name));
+        t.stage("initrd", || {
+            self::boot::initrd_in_guest(&mut tree, &lock, &fetched)
+        })?;
         t.stage("write", || write_tar(&tree, &path, &lock))?;
         return Ok(t.report(&lock, paths, Made::Tar(path), None));
     }

@@ -24,7 +24,7 @@ use std::io::{self, Read};
 pub(crate) const MAGIC: &[u8; 8] = b"!<arch>\n";
 
 /// Size of a member header.
-pub(crate) const HEADER_LEN: usize = 60;
+pub const HEADER_LEN: usize = 60;
 
 /// The two bytes ending every member header (`ar_fmag`).
 const FMAG: &[u8; 2] = b"`\n";
@@ -61,26 +61,26 @@ pub enum Error {
 
 /// One member header (`struct ar_hdr` of `<ar.h>`), fields in spec order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ArHeader {
+pub struct ArHeader {
     /// `ar_name` (0x00, 16 bytes): the name, trailing spaces and a GNU
     /// `/` terminator removed.
-    pub(crate) name: String,
+    pub name: String,
     /// `ar_date` (0x10, 12 bytes): decimal seconds since the epoch.
-    pub(crate) date: u64,
+    pub date: u64,
     /// `ar_uid` (0x1c, 6 bytes): decimal.
-    pub(crate) uid: u32,
+    pub uid: u32,
     /// `ar_gid` (0x22, 6 bytes): decimal.
-    pub(crate) gid: u32,
+    pub gid: u32,
     /// `ar_mode` (0x28, 8 bytes): octal.
-    pub(crate) mode: u32,
+    pub mode: u32,
     /// `ar_size` (0x30, 10 bytes): decimal size of the member data.
-    pub(crate) size: u64,
+    pub size: u64,
     // `ar_fmag` (0x3a, 2 bytes): "`\n".
 }
 
 impl ArHeader {
     /// Decode the header found at `offset` (for error messages).
-    pub(crate) fn decode(
+    pub fn decode(
         buf: &[u8; HEADER_LEN],
         offset: u64,
     ) -> Result<ArHeader, Error> {
@@ -147,7 +147,7 @@ fn number(field: &[u8], radix: u32) -> Option<u64> {
 /// only one header is held at a time, and member data is read through
 /// [`ArReader::member`].
 #[derive(Debug)]
-pub(crate) struct ArReader<R> {
+pub struct ArReader<R> {
     inner: R,
     /// Offset of the next byte `inner` yields.
     offset: u64,
@@ -159,7 +159,7 @@ pub(crate) struct ArReader<R> {
 
 impl<R: Read> ArReader<R> {
     /// Check the global magic.
-    pub(crate) fn new(mut inner: R) -> Result<ArReader<R>, Error> {
+    pub fn new(mut inner: R) -> Result<ArReader<R>, Error> {
         let mut magic = [0u8; 8];
         match read_full(&mut inner, &mut magic) {
             Ok(n) if n == magic.len() && &magic == MAGIC => {}
@@ -176,7 +176,7 @@ impl<R: Read> ArReader<R> {
 
     /// Skip what is left of the current member and read the next header;
     /// `None` at the end of the archive.
-    pub(crate) fn next_member(&mut self) -> Result<Option<ArHeader>, Error> {
+    pub fn next_member(&mut self) -> Result<Option<ArHeader>, Error> {
         self.skip_rest()?;
         let start = self.offset;
         let mut buf = [0u8; HEADER_LEN];
@@ -201,7 +201,7 @@ impl<R: Read> ArReader<R> {
 
     /// A reader over the current member's data; it fails with
     /// `UnexpectedEof` if the archive ends before the member does.
-    pub(crate) fn member(&mut self) -> Member<'_, R> {
+    pub fn member(&mut self) -> Member<'_, R> {
         Member { ar: self }
     }
 
@@ -239,7 +239,7 @@ impl<R: Read> ArReader<R> {
 
 /// The data of one member, see [`ArReader::member`].
 #[derive(Debug)]
-pub(crate) struct Member<'a, R> {
+pub struct Member<'a, R> {
     ar: &'a mut ArReader<R>,
 }
 

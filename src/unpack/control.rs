@@ -12,7 +12,7 @@ use crate::repo::deb822::Paragraphs;
 use crate::tree::node::PERMISSION_BITS;
 use crate::tree::GuestPath;
 
-use super::limits::{Counted, Limit, MAX_CONTROL_BYTES};
+use super::limits::{drain, Counted, Limit, MAX_CONTROL_BYTES};
 use super::{ControlError, ControlFile, Cx, Error, Result};
 
 /// The control archive of a package.
@@ -39,7 +39,8 @@ pub(super) fn read(
     let mut text = None;
     let mut files = BTreeMap::new();
     let mut total: u64 = 0;
-    for entry in archive.entries().map_err(|e| cx.stream(member, e))? {
+    let mut entries = archive.entries().map_err(|e| cx.stream(member, e))?;
+    while let Some(entry) = cx.budget.headers(|| entries.next()) {
         let mut entry = entry.map_err(|e| cx.stream(member, e))?;
         cx.budget.entry().map_err(|l| cx.limit(l))?;
         let raw_name = entry.path_bytes().into_owned();
@@ -53,6 +54,7 @@ pub(super) fn read(
         };
         let kind = entry.header().entry_type();
         if path.is_root() && kind.is_dir() {
+            drain(&mut entry).map_err(|e| cx.stream(member, e))?;
             continue;
         }
         if !(kind.is_file() || kind.is_contiguous()) {

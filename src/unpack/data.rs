@@ -21,7 +21,7 @@ use crate::tree::content::INLINE_MAX;
 use crate::tree::node::PERMISSION_BITS;
 use crate::tree::{Content, GuestPath, Meta, Spool};
 
-use super::limits::Counted;
+use super::limits::{drain, Counted};
 use super::{Cx, Entry, EntryKind, Error, Result};
 
 /// Files up to this size are decompressed into memory before they are
@@ -44,16 +44,18 @@ pub(super) fn read(
     spool: &Spool,
 ) -> Result<Vec<Entry>> {
     let mut archive = tar::Archive::new(Counted::new(raw, &cx.budget));
-    let mut entries = Vec::new();
+    let mut out = Vec::new();
     // Paths seen so far, and whether each is (now) a directory.
     let mut seen: HashMap<GuestPath, bool> = HashMap::new();
     let mut scratch = Vec::new();
-    for entry in archive.entries().map_err(|e| cx.stream(member, e))? {
+    let mut entries = archive.entries().map_err(|e| cx.stream(member, e))?;
+    while let Some(entry) = cx.budget.headers(|| entries.next()) {
         crate::cancel::check()?;
         let mut entry = entry.map_err(|e| cx.stream(member, e))?;
         cx.budget.entry().map_err(|l| cx.limit(l))?;
         let type_flag = entry.header().entry_type();
         if type_flag.is_pax_global_extensions() {
+            drain(&mut entry).map_err(|e| cx.stream(member, e))?;
             continue;
         }
         let raw_name = entry.path_bytes().into_owned();
@@ -128,14 +130,15 @@ pub(super) fn read(
                 })
             }
         };
+        drain(&mut entry).map_err(|e| cx.stream(&at, e))?;
         seen.insert(path.clone(), kind == EntryKind::Dir);
-        entries.push(Entry { path, meta, kind });
+        out.push(Entry { path, meta, kind });
     }
     // Read to the end of the compressed stream, so that its checksum is
     // verified too (and trailing garbage counts against the limit).
     io::copy(&mut archive.into_inner(), &mut io::sink())
         .map_err(|e| cx.stream(member, e))?;
-    Ok(entries)
+    Ok(out)
 }
 
 /// Mode, owner, mtime and xattrs of `entry`.

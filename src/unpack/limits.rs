@@ -7,6 +7,11 @@
 //! it. A file's declared size is checked against the budget before any
 //! of its bytes are read, which stops the common bomb (one huge file of
 //! zeros) before decompression starts.
+//!
+//! The tar crate reads a GNU long name or link (`L`, `K`) and a pax
+//! extended header (`x`) into memory whole while it looks for the next
+//! entry, so those reads are counted separately as well: at most
+//! [`MAX_HEADER_BYTES`] between two entries, whatever `max_bytes` is.
 
 use std::cell::Cell;
 use std::fmt;
@@ -38,6 +43,13 @@ impl Default for Limits {
 /// `md5sums` of kernel images, are a few MiB).
 pub(crate) const MAX_CONTROL_BYTES: u64 = 64 << 20;
 
+/// The tar headers read on the way to one entry: its header blocks,
+/// the padding of the entry before, and the GNU long name, long link
+/// and pax records that the tar crate holds in memory (a name is at
+/// most `PATH_MAX`, 4 KiB; pax records carry a few extended
+/// attributes, each value at most 64 KiB in Linux).
+pub(crate) const MAX_HEADER_BYTES: u64 = 1 << 20;
+
 /// Which limit was exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -47,6 +59,8 @@ pub enum Limit {
     Entries,
     /// The fixed cap on the control members' total size.
     ControlBytes,
+    /// The fixed cap on the tar headers and extensions of one entry.
+    HeaderBytes,
 }
 
 impl fmt::Display for Limit {
@@ -55,6 +69,7 @@ impl fmt::Display for Limit {
             Limit::Bytes => "unpacked bytes",
             Limit::Entries => "archive entries",
             Limit::ControlBytes => "bytes of control files",
+            Limit::HeaderBytes => "bytes of tar headers before one entry",
         })
     }
 }
@@ -68,6 +83,10 @@ pub(crate) struct Budget {
     entries: Cell<u64>,
     /// Set when a read was refused for going over `max_bytes`.
     exceeded: Cell<bool>,
+    /// Bytes read since [`Budget::headers`] started, while it runs.
+    header_bytes: Cell<Option<u64>>,
+    /// Set when a read was refused for going over [`MAX_HEADER_BYTES`].
+    header_exceeded: Cell<bool>,
 }
 
 impl Budget {
@@ -77,6 +96,8 @@ impl Budget {
             bytes: Cell::new(0),
             entries: Cell::new(0),
             exceeded: Cell::new(false),
+            header_bytes: Cell::new(None),
+            header_exceeded: Cell::new(false),
         }
     }
 
@@ -85,9 +106,26 @@ impl Budget {
         self.limits
     }
 
-    /// `true` once a read was refused for exceeding `max_bytes`.
-    pub(crate) fn exceeded(&self) -> bool {
-        self.exceeded.get()
+    /// The limit a read was refused for, once one was.
+    pub(crate) fn exceeded(&self) -> Option<Limit> {
+        if self.header_exceeded.get() {
+            Some(Limit::HeaderBytes)
+        } else if self.exceeded.get() {
+            Some(Limit::Bytes)
+        } else {
+            None
+        }
+    }
+
+    /// Run `f`, a tar reader's step to its next entry, with what it
+    /// reads counted against [`MAX_HEADER_BYTES`] too. The caller reads
+    /// each entry's data to its end before the next step, so the step
+    /// reads headers and extensions only.
+    pub(crate) fn headers<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.header_bytes.set(Some(0));
+        let out = f();
+        self.header_bytes.set(None);
+        out
     }
 
     /// Charge one archive entry; `Err` with the limit when over it.
@@ -111,14 +149,20 @@ impl Budget {
     }
 
     fn charge(&self, n: usize) -> bool {
-        let total = self
-            .bytes
-            .get()
-            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        let total = self.bytes.get().saturating_add(n);
         self.bytes.set(total);
         if total > self.limits.max_bytes {
             self.exceeded.set(true);
             return false;
+        }
+        if let Some(headers) = self.header_bytes.get() {
+            let headers = headers.saturating_add(n);
+            self.header_bytes.set(Some(headers));
+            if headers > MAX_HEADER_BYTES {
+                self.header_exceeded.set(true);
+                return false;
+            }
         }
         true
     }
@@ -139,7 +183,7 @@ impl<'a, R: Read> Counted<'a, R> {
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.budget.exceeded() {
+        if self.budget.exceeded().is_some() {
             return Err(over_limit());
         }
         let n = self.inner.read(buf)?;
@@ -148,6 +192,13 @@ impl<R: Read> Read for Counted<'_, R> {
         }
         Ok(n)
     }
+}
+
+/// Read the rest of an entry's data (none for a well-formed directory
+/// or link), so that the step to the next entry reads headers only
+/// ([`Budget::headers`]).
+pub(crate) fn drain(entry: &mut impl Read) -> io::Result<()> {
+    io::copy(entry, &mut io::sink()).map(drop)
 }
 
 fn over_limit() -> io::Error {
@@ -172,7 +223,7 @@ mod tests {
         assert_eq!(budget.fits(5), Err(Limit::Bytes));
         budget.exceeded.set(false);
         assert!(r.read(&mut buf).is_err());
-        assert!(budget.exceeded());
+        assert_eq!(budget.exceeded(), Some(Limit::Bytes));
         // Sticky: no more reads once over.
         assert!(r.read(&mut buf).is_err());
         assert!(budget.entry().is_ok());
@@ -188,5 +239,24 @@ mod tests {
         assert_eq!(Limit::Bytes.to_string(), "unpacked bytes");
         assert_eq!(Limit::Entries.to_string(), "archive entries");
         assert_eq!(Limit::ControlBytes.to_string(), "bytes of control files");
+        assert_eq!(
+            Limit::HeaderBytes.to_string(),
+            "bytes of tar headers before one entry"
+        );
+    }
+
+    #[test]
+    fn counts_headers_only_while_asked() {
+        let budget = Budget::new(Limits::default());
+        let data = vec![0u8; 4 << 20];
+        let mut r = Counted::new(&data[..], &budget);
+        let mut buf = vec![0u8; 2 << 20];
+        // Entry data: only the overall budget.
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(budget.exceeded(), None);
+        // A step to the next entry that reads 2 MiB: refused.
+        let step = budget.headers(|| r.read_exact(&mut buf));
+        assert!(step.is_err());
+        assert_eq!(budget.exceeded(), Some(Limit::HeaderBytes));
     }
 }

@@ -578,6 +578,7 @@ impl Cx<'_> {
             Limit::Bytes => self.budget.limits().max_bytes,
             Limit::Entries => self.budget.limits().max_entries,
             Limit::ControlBytes => limits::MAX_CONTROL_BYTES,
+            Limit::HeaderBytes => limits::MAX_HEADER_BYTES,
         };
         Error::LimitExceeded {
             package: self.package.into(),
@@ -586,11 +587,11 @@ impl Cx<'_> {
         }
     }
 
-    /// An error reading the decompressed stream of `member`: the byte
-    /// limit, a truncation or corruption.
+    /// An error reading the decompressed stream of `member`: a limit,
+    /// a truncation or corruption.
     fn stream(&self, member: &str, source: io::Error) -> Error {
-        if self.budget.exceeded() {
-            return self.limit(Limit::Bytes);
+        if let Some(limit) = self.budget.exceeded() {
+            return self.limit(limit);
         }
         if source.kind() == io::ErrorKind::UnexpectedEof {
             Error::Truncated {

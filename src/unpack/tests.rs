@@ -733,8 +733,9 @@ fn stops_a_decompression_bomb_early() {
         start.elapsed()
     );
 
-    // A 64 MiB pax header, which the tar crate reads before the entry:
-    // stopped by the streaming count.
+    // A 64 MiB pax header, which the tar crate reads into memory before
+    // the entry: stopped by the streaming count of header bytes (1 MiB),
+    // before the package's 16 MiB.
     let huge = vec![b'a'; 64 << 20];
     let data = Tar::new()
         .dir("./", 0o755)
@@ -748,7 +749,7 @@ fn stops_a_decompression_bomb_early() {
         matches!(
             e,
             Error::LimitExceeded {
-                limit: Limit::Bytes,
+                limit: Limit::HeaderBytes,
                 ..
             }
         ),
@@ -778,6 +779,44 @@ fn stops_a_decompression_bomb_early() {
 
     // The same packages pass with the default limits.
     assert!(read(&bomb).is_ok());
+}
+
+#[test]
+fn bounds_the_tar_headers_held_in_memory() {
+    // The tar crate reads a pax header or a GNU long name whole into
+    // memory before it yields the entry: 2 MiB of either is refused by
+    // the header cap, not held up to `max_bytes` (4 GiB by default).
+    const MIB: u64 = 1 << 20;
+    let huge = vec![b'a'; 2 << 20];
+    let pax = Tar::new()
+        .dir("./", 0o755)
+        .pax_file("./x", b"x", &[("comment", &huge)])
+        .finish();
+    let name = format!("./{}", "d/".repeat(1 << 20));
+    let long = Tar::new().dir("./", 0o755).long_file(&name, b"x").finish();
+    for data in [pax, long] {
+        let bomb = deb(&control_tar(CONTROL), &data, Compression::Zstd);
+        let e = read_limited(&bomb, 1 << 30, 1000).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::LimitExceeded {
+                    limit: Limit::HeaderBytes,
+                    max,
+                    ..
+                } if max == MIB
+            ),
+            "{e}"
+        );
+    }
+    // A directory entry that carries data (dpkg-deb never writes one)
+    // is read past as data, not counted as headers.
+    let data = Tar::new()
+        .dir("./", 0o755)
+        .raw(b"./d/", b'5', 0o755, &huge, b"")
+        .finish();
+    let bytes = with_data(&data);
+    assert!(read_limited(&bytes, 1 << 30, 1000).is_ok());
 }
 
 #[test]

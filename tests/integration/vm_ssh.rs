@@ -10,13 +10,21 @@
 //! network that is the recipe's own (192.0.2.0/24, gateway 192.0.2.1),
 //! the recipe's MAC, and a port of 127.0.0.1 forwarded to the guest's
 //! SSH server. The test then logs in, copies a file in and reads it
-//! back, goes through the guest as a jump host, and powers it off.
+//! back, goes through the guest as a jump host, and updates the guest's
+//! kernel: it reinstalls the kernel package from the build's cache, as
+//! a kernel update does, so that the guest's own initramfs-tools (held
+//! back while lunforge configured, see
+//! `lunforge::configure::maintscripts::hold_initramfs`) replaces
+//! lunforge's initrd in `/boot` with a Debian one. It powers the guest
+//! off and boots the image again with that initrd, to SSH.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::boot::{build, HOSTNAME};
-use crate::support::qemu::{one_boot, DriveIf};
+use crate::boot::{build, Built, HOSTNAME};
+use crate::support::qemu::{one_boot, test_cache, DriveIf};
 use crate::support::vm::{
     Nic, NicModel, SshAgent, SshKey, UserNet, Vm, VmSpec,
 };
@@ -39,17 +47,21 @@ fn default_guest_over_ssh() {
         .net(Ipv4Addr::new(192, 0, 2, 0), 24)
         .host(Ipv4Addr::new(192, 0, 2, 1))
         .hostfwd(SocketAddrV4::new(GUEST, 22));
-    let spec = VmSpec::kernel(
-        "vm-ssh",
-        &b.kernel,
-        Some(&b.initrd),
-        &format!("{} console=ttyS0", b.extra),
-    )
-    .drive(&b.image, DriveIf::Virtio)
-    .nic(Nic::user(net).mac(&b.mac))
-    .ssh_key(&key);
+    // The guest as Xen boots it, with `initrd`; the image is opened
+    // read-only (`snapshot=on`), so every boot starts from the build.
+    let spec = |name: &str, initrd: &Path| {
+        VmSpec::kernel(
+            name,
+            &b.kernel,
+            Some(initrd),
+            &format!("{} console=ttyS0", b.extra),
+        )
+        .drive(&b.image, DriveIf::Virtio)
+        .nic(Nic::user(net.clone()).mac(&b.mac))
+        .ssh_key(&key)
+    };
     let lock = one_boot();
-    let mut vm = Vm::start(spec, &lock);
+    let mut vm = Vm::start(spec("vm-ssh", &b.initrd), &lock);
     assert_eq!(vm.monitor("query-status")["status"], "running");
     vm.wait_for_ssh(Duration::from_secs(600));
     // Every command here is short: a hang fails the test early.
@@ -90,7 +102,118 @@ fn default_guest_over_ssh() {
     vm.wait_for_log(&format!("{HOSTNAME} login:"), Duration::from_secs(120));
     let log = vm.serial_log(0);
     assert!(log.contains("Linux version"), "{}: {log}", vm.name());
+
+    let debian_initrd = update_kernel(&mut vm, &b, dir.path());
     vm.shutdown(Duration::from_secs(120));
+
+    // The guest's own initrd boots it: initramfs-tools' init (which says
+    // "Loading, please wait..." without `quiet`), not lunforge's (whose
+    // messages start with "initrd: "), mounts the root and the guest
+    // comes up to SSH.
+    let vm = Vm::start(spec("vm-ssh-debian-initrd", &debian_initrd), &lock);
+    vm.wait_for_ssh(Duration::from_secs(600));
+    assert_eq!(vm.ssh_ok("hostname").trim(), HOSTNAME);
+    let log = vm.serial_log(0);
+    assert!(
+        log.contains("Loading, please wait...")
+            && !log.contains("initrd: mounted"),
+        "{}: not booted by initramfs-tools' init:\n{log}",
+        vm.name()
+    );
+    vm.shutdown(Duration::from_secs(120));
+}
+
+/// A kernel update in the guest: the guest's kernel package (its `.deb`
+/// from the build's download cache) installed again with `dpkg -i`, as
+/// an update of the same version is. Before it, `/boot` holds lunforge's
+/// initrd and initramfs-tools is as Debian ships it; after it, the
+/// kernel's postinst hook has made a Debian initrd in its place. Returns
+/// that initrd, copied out of the guest.
+fn update_kernel(vm: &mut Vm<'_>, b: &Built, dir: &Path) -> PathBuf {
+    let version = b
+        .kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .expect("the kernel is vmlinuz-VERSION");
+    let initrd = format!("/boot/initrd.img-{version}");
+    let guest_sum = |vm: &Vm<'_>| {
+        let out = vm.ssh_ok(&format!("sha256sum {initrd}"));
+        out.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        guest_sum(vm),
+        sha256_file(&b.initrd),
+        "{initrd} is not the initrd lunforge built"
+    );
+    // Nothing of the hold is left: no stand-in, no file changed.
+    let verify = vm.ssh_ok(
+        "dpkg --verify initramfs-tools initramfs-tools-core; \
+         ls /usr/sbin | grep update-initramfs",
+    );
+    assert_eq!(verify, "update-initramfs\n");
+
+    // Unpacking a kernel and making an initrd under TCG take minutes.
+    vm.set_command_timeout(Duration::from_secs(900));
+    let start = std::time::Instant::now();
+    let deb = cached_deb(&format!("linux-image-{version}"));
+    vm.scp_to(&deb, "/root/kernel.deb");
+    let out = vm.ssh_ok("dpkg -i /root/kernel.deb 2>&1");
+    assert!(
+        out.contains(&format!("update-initramfs: Generating {initrd}")),
+        "the kernel update made no initrd:\n{out}"
+    );
+    let made = guest_sum(vm);
+    assert_ne!(made, sha256_file(&b.initrd), "{initrd} is still lunforge's");
+    let listing = vm.ssh_ok(&format!("lsinitramfs {initrd}"));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "conf/initramfs.conf"),
+        "{initrd} is not made by mkinitramfs:\n{listing}"
+    );
+    let local = dir.join(format!("initrd.img-{version}"));
+    vm.scp_from(&initrd, &local);
+    assert_eq!(sha256_file(&local), made, "{initrd} copied out differs");
+    eprintln!("kernel update in the guest: {:.1?}", start.elapsed());
+    vm.set_command_timeout(Duration::from_secs(120));
+    local
+}
+
+/// The `.deb` of `package` in the test download cache (a build that
+/// installed it has fetched it there).
+fn cached_deb(package: &str) -> PathBuf {
+    let root = test_cache().join("sha256");
+    let files = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(|d| std::fs::read_dir(d.ok()?.path()).ok())
+        .flatten()
+        .filter_map(|f| Some(f.ok()?.path()));
+    for f in files {
+        let out = Command::new("dpkg-deb")
+            .args(["--field"])
+            .arg(&f)
+            .arg("Package")
+            .output()
+            .expect("run dpkg-deb");
+        if out.status.success()
+            && String::from_utf8_lossy(&out.stdout).trim() == package
+        {
+            return f;
+        }
+    }
+    panic!("no {package} .deb in {}", root.display())
+}
+
+/// Hex SHA-256 of a file.
+fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// By hand (`cargo test --release --test integration -- --ignored

@@ -198,6 +198,11 @@ impl Drop for SshAgent {
 
 /// `n` distinct TCP ports of 127.0.0.1 that nobody listened on a
 /// moment ago; see the module doc.
+/// `path` on the guest, as `scp` names it.
+fn on_guest(path: &str) -> OsString {
+    format!("root@127.0.0.1:{path}").into()
+}
+
 fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
@@ -583,15 +588,32 @@ impl<'lock> Vm<'lock> {
     /// When `scp` fails.
     #[track_caller]
     pub(crate) fn scp_to(&self, local: &Path, remote: &str) {
+        self.scp(local.as_os_str(), &on_guest(remote));
+    }
+
+    /// Copy the guest's file `remote` to the local path `local`.
+    ///
+    /// # Panics
+    ///
+    /// When `scp` fails.
+    #[track_caller]
+    pub(crate) fn scp_from(&self, remote: &str, local: &Path) {
+        self.scp(&on_guest(remote), local.as_os_str());
+    }
+
+    /// `scp FROM TO` through the hostfwd.
+    #[track_caller]
+    fn scp(&self, from: &std::ffi::OsStr, to: &std::ffi::OsStr) {
         let mut cmd = Command::new(require("scp", SSH_PACKAGE));
         cmd.arg("-q").args(self.ssh_options());
         cmd.arg("-P").arg(self.host_port(SSH_PORT).to_string());
-        cmd.arg(local).arg(format!("root@127.0.0.1:{remote}"));
+        cmd.arg(from).arg(to);
         let out = self.bounded(cmd, self.command_timeout);
         if !out.status.success() {
             self.fail(&format!(
-                "scp {} to {remote} failed ({}):\n{}",
-                local.display(),
+                "scp {} {} failed ({}):\n{}",
+                from.to_string_lossy(),
+                to.to_string_lossy(),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim_end()
             ));

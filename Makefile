@@ -42,7 +42,9 @@ TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdis
              cpio kmod zstd gzip util-linux mount dosfstools mtools \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
              python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x
-BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3
+# The bench adds binutils (ar: the data.tar members of the .debs, for
+# the decompression floor of tests/bench/floor.sh)
+BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3 binutils
 
 # The fuzz targets (tests/fuzz) build libFuzzer's C++ runtime.
 FUZZ_DEBS := g++

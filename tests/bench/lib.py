@@ -13,7 +13,8 @@ lines for the shell or fails with a message and a non-zero status.
   apt-args RESOLVE_JSON       -> one "name=version" per line
   dirty PATH                  -> 4 KiB of 0xff at every MiB of a file or device
   report OUT_JSON key=value ... (hyperfine JSON files and extras; with
-                                 only=lun, section 3g's alone)
+                                 only=lun, only=hosts or only=configured,
+                                 that section's alone)
 """
 
 import hashlib
@@ -318,20 +319,112 @@ def hosts_report(a):
     return res, lines
 
 
-def cmd_report_hosts(out, a):
-    """`report only=hosts`: section 3h alone (BENCH_ONLY=hosts)."""
-    res, lines = hosts_report(a)
+def report_one(out, a, section, res, lines, title, **extra):
+    """The report of a one-section run: OUT_JSON with the run's facts,
+    `extra` and the section's part under `section`; its lines after a
+    title line naming what ran."""
     results = {"date": a["date"], "host": {"nproc": int(a["nproc"])},
-               "lunforge": a["lunforge"], "tar_runs": int(a["tar_runs"]),
-               "hosts": res}
+               "lunforge": a["lunforge"], **extra, section: res}
     with open(out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
-    print(f"lunforge bench (the Xen hosts only), {a['date']} "
+    print(f"lunforge bench ({title}), {a['date']} "
           f"({a['lunforge']}; {a['nproc']} CPUs)")
     for line in lines:
         print(line)
     print(f"results: {out}")
+
+
+def cmd_report_hosts(out, a):
+    """`report only=hosts`: section 3h alone (BENCH_ONLY=hosts)."""
+    res, lines = hosts_report(a)
+    report_one(out, a, "hosts", res, lines, "the Xen hosts only",
+               tar_runs=int(a["tar_runs"]))
+
+
+CFG_STRATEGIES = ("chroot", "unshare", "firstboot")
+
+
+def configured_report(a):
+    """Section 3i: the configured image, the usual pipeline against each
+    lunforge strategy (ratios pipeline over lunforge: > 1, lunforge is
+    faster), each against the decompression floor, the stage lines of one
+    lunforge run each, peak RSS (KiB) and the load while measuring."""
+    keys = ("cfg_floor", "cfg_pipeline", "cfg_firstboot_cold") + tuple(
+        f"cfg_{s}" for s in CFG_STRATEGIES)
+    t = {k[4:]: hf(a[k]) for k in keys}
+    med = {k: v["median_s"] for k, v in t.items()}
+    res = {
+        "what": f"{a['cfg_suite']} {a['cfg_variant']} + linux-image-amd64 "
+                "openssh-server, 4 GiB MBR, swap + ext3",
+        "packages": int(a["cfg_packages"]),
+        "download_bytes": int(a["cfg_bytes"]),
+        "package_set_vs_mmdebstrap": a["cfg_same_set"],
+        "mmdebstrap": a["cfg_mmdebstrap"],
+        "timings": t,
+        "ratios": {
+            **{f"pipeline_over_lunforge_{s}": med["pipeline"] / med[s]
+               for s in CFG_STRATEGIES},
+            "pipeline_over_lunforge_firstboot_cold":
+                med["pipeline"] / med["firstboot_cold"],
+            **{f"lunforge_{s}_over_floor": med[s] / med["floor"]
+               for s in CFG_STRATEGIES},
+            "pipeline_over_floor": med["pipeline"] / med["floor"],
+        },
+        "targets": {f"pipeline_over_lunforge_{s}": 3.0
+                    for s in ("chroot", "unshare")},
+        "lunforge_says": {
+            s: {"stages": a[f"cfg_stages_{s}"],
+                "sandbox": a[f"cfg_sandbox_{s}"]}
+            for s in CFG_STRATEGIES
+        },
+        "peak_rss_kib": {
+            # GNU time's %M: the largest single process, not a sum.
+            "pipeline_largest_process": int(a["cfg_rss_pipeline"]),
+            **{f"lunforge_{s}": int(a[f"cfg_rss_{s}"])
+               for s in CFG_STRATEGIES},
+        },
+        "loadavg_1min": [float(x) for x in a["cfg_load"].split()],
+    }
+    r, rss = res["ratios"], res["peak_rss_kib"]
+    load = res["loadavg_1min"]
+    lines = [
+        f"3i. configured image ({res['what']}; {res['packages']} pkgs, "
+        f"{res['download_bytes'] / (1 << 20):.1f} MiB; medians of "
+        f"{t['pipeline']['runs']} runs; load average {min(load):.1f}-"
+        f"{max(load):.1f} while measuring):",
+        f"    pipeline (mmdebstrap --mode=root, sfdisk, mkswap, mke2fs -d, "
+        f"dd) {med['pipeline']:.1f} s; floor (data.tar decompressed) "
+        f"{med['floor']:.1f} s",
+    ]
+    for s in CFG_STRATEGIES:
+        target = " (target >= 3)" if s in ("chroot", "unshare") else ""
+        lines.append(
+            f"    lunforge {s:9}: {med[s]:.1f} s, pipeline/lunforge "
+            f"{r[f'pipeline_over_lunforge_{s}']:.2f}{target}, "
+            f"{r[f'lunforge_{s}_over_floor']:.2f}x the floor; peak RSS "
+            f"{rss[f'lunforge_{s}'] / 1024:.0f} MiB")
+    lines.append(
+        f"    lunforge firstboot, cold cache: {med['firstboot_cold']:.1f} s, "
+        f"pipeline/lunforge {r['pipeline_over_lunforge_firstboot_cold']:.2f}")
+    lines.append(f"    pipeline peak RSS (largest process) "
+                 f"{rss['pipeline_largest_process'] / 1024:.0f} MiB; package"
+                 f" sets of lunforge and mmdebstrap: "
+                 f"{res['package_set_vs_mmdebstrap']}")
+    for s in CFG_STRATEGIES:
+        says = res["lunforge_says"][s]
+        lines.append(f"    {s}: {says['stages']}")
+        if says["sandbox"] != "none":
+            lines.append(f"    {s}: {says['sandbox']}")
+    return res, lines
+
+
+def cmd_report_configured(out, a):
+    """`report only=configured`: section 3i alone (BENCH_ONLY=configured)."""
+    res, lines = configured_report(a)
+    report_one(out, a, "configured", res, lines,
+               f"the configured image only; mmdebstrap {res['mmdebstrap']}",
+               runs=int(a["runs"]))
 
 
 def cmd_report(out, *pairs):
@@ -342,8 +435,11 @@ def cmd_report(out, *pairs):
         return cmd_report_lun(out, a)
     if a.get("only") == "hosts":
         return cmd_report_hosts(out, a)
+    if a.get("only") == "configured":
+        return cmd_report_configured(out, a)
     lun = lun_report(a) if "lun_qemu_thick" in a else None
     hosts = hosts_report(a) if "hosts_cold" in a else None
+    configured = configured_report(a) if "cfg_pipeline" in a else None
     t = {k: hf(a[k]) for k in (
         "fetch_cold", "apt_download", "apt_update_download",
         "fetch_warm", "resolve", "resolve_cold", "mmdebstrap",
@@ -421,6 +517,8 @@ def cmd_report(out, *pairs):
         results["lun"] = lun[0]
     if hosts:
         results["hosts"] = hosts[0]
+    if configured:
+        results["configured"] = configured[0]
     with open(out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
@@ -496,6 +594,11 @@ def cmd_report(out, *pairs):
             print(line)
     else:
         print("the Xen hosts: not measured (not root)")
+    if configured:
+        for line in configured[1]:
+            print(line)
+    else:
+        print("the configured image: not measured (not root)")
     print(f"results: {out}")
 
 

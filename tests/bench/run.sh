@@ -32,6 +32,12 @@
 #           recipes, cold and warm cache (times: no other tool builds a
 #           Xen host), and the boot times under TCG of one run of the
 #           xen_host test (dangermouse to `xl info`, virtual01 to ssh);
+#        i. the configured image (tests/bench/configured.sh): `important`
+#           with a kernel and ssh into a 4 GiB swap + ext3 MBR disk, the
+#           usual pipeline (mmdebstrap, sfdisk, mkswap, mke2fs -d, dd)
+#           vs `lunforge build` with each --configure strategy (unshare as
+#           a throwaway normal user), warm cache (firstboot cold too),
+#           and the floor: the set's data.tar members decompressed;
 #      plus the peak RSS of one cold fetch, one resolve and one tarball
 #      build of each tool;
 #   4. the table goes to stdout and to $BENCH_DIR/results.json.
@@ -47,7 +53,8 @@
 # virtual01.img of an earlier `lunforge build`), and writes its table to
 # $BENCH_DIR/results-lun.json; there BENCH_RUNS and BENCH_TAR_RUNS may be
 # 1, for a quick check of the section itself. BENCH_ONLY=hosts runs the
-# mirror steps and 3h alone (results-hosts.json).
+# mirror steps and 3h alone (results-hosts.json), BENCH_ONLY=configured
+# the mirror steps and 3i alone (results-configured.json).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,7 +72,8 @@ case $only in
     "") tools=(hyperfine mmdebstrap apt-get curl python3 /usr/bin/time) ;;
     lun) tools=(hyperfine python3) ;;
     hosts) tools=(hyperfine python3 curl ssh-keygen cargo) ;;
-    *) die "BENCH_ONLY=$only: only 'lun' and 'hosts' are known" ;;
+    configured) tools=(hyperfine python3 curl mmdebstrap /usr/bin/time) ;;
+    *) die "BENCH_ONLY=$only: only 'lun', 'hosts' and 'configured' are known" ;;
 esac
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || die "$tool missing (make bench-deps)"
@@ -73,19 +81,30 @@ done
 # Section 3g needs root (tgtd's control socket, loop devices): without it
 # the full bench skips it, and says so. Its tools are checked now rather
 # than after the other sections.
-lun=yes hosts=yes
+lun=yes hosts=yes configured=yes
 if [ "$(id -u)" -ne 0 ]; then
-    [ -z "$only" ] || die "BENCH_ONLY=$only needs root (tgtd, losetup, chroot)"
-    lun=no hosts=no
-    say "not root: sections 3g (writes to a LUN and a loop device) and" \
-        "3h (the Xen hosts: chroot configuration, tgtd) skipped"
+    [ -z "$only" ] || die "BENCH_ONLY=$only needs root (tgtd, losetup, chroot, useradd)"
+    lun=no hosts=no configured=no
+    say "not root: sections 3g (writes to a LUN and a loop device)," \
+        "3h (the Xen hosts: chroot configuration, tgtd) and 3i (the" \
+        "configured image: mmdebstrap --mode=root, a throwaway user) skipped"
 else
     for tool in tgtd:tgt tgtadm:tgt qemu-img:qemu-utils losetup:mount \
-                blkdiscard:util-linux fallocate:util-linux cmp:diffutils; do
+                blkdiscard:util-linux fallocate:util-linux cmp:diffutils \
+                sfdisk:fdisk mkswap:util-linux blkid:util-linux setpriv:util-linux \
+                mke2fs:e2fsprogs e2fsck:e2fsprogs ar:binutils xz:xz-utils \
+                zstd:zstd gzip:gzip \
+                useradd:passwd usermod:passwd userdel:passwd \
+                newuidmap:uidmap newgidmap:uidmap; do
         command -v "${tool%%:*}" >/dev/null \
             || die "${tool%%:*} missing (apt-get install ${tool#*:})"
     done
 fi
+# A one-section run does only its own section's work.
+case $only in
+    hosts) configured=no ;;
+    configured) hosts=no ;;
+esac
 
 # What is measured. The issue asks for trixie `important`: large enough
 # (about 150 packages, 50 MB) that transfer matters, small enough to
@@ -149,6 +168,7 @@ work=$(mktemp -d "$bench_dir/run.XXXXXX")
 server_pid=""
 mounted=()
 tgt_pid="" tgt_ctl="" tgt_tids=() loop_dev=""
+cfg_user="" cfg_home=""
 cleanup() {
     local rc=$?
     local m tid
@@ -171,6 +191,10 @@ cleanup() {
         rm -f "/var/run/tgtd/socket.$tgt_ctl" "/var/run/tgtd/socket.$tgt_ctl.lock"
     fi
     [ -z "$loop_dev" ] || losetup -d "$loop_dev" 2>/dev/null || true
+    # Section 3i's throwaway user (userdel drops its subordinate ids too)
+    # and its copy of the binary, recipe, lock and cache.
+    [ -z "$cfg_user" ] || userdel "$cfg_user" 2>/dev/null || true
+    [ -z "$cfg_home" ] || rm -rf --one-file-system "$cfg_home"
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -198,6 +222,23 @@ bench() {
     [ -n "$prepare" ] && prep=(--prepare "$prepare")
     hyperfine --style basic --warmup "$warmup" --runs "$n" "${prep[@]}" \
         --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
+}
+
+# same_names RESOLVE_JSON NAMES: "identical" when NAMES (mmdebstrap's
+# package names, one a line, sorted) are those of lunforge's resolution,
+# else the differences (said on stderr too).
+same_names() {
+    local diff
+    python3 -c 'import json,sys
+for p in json.load(open(sys.argv[1]))["packages"]: print(p["name"])' "$1" \
+        | sort >"$2.lunforge"
+    if diff=$(diff "$2.lunforge" "$2"); then
+        echo identical
+    else
+        diff="DIFFERENT (< lunforge only, > mmdebstrap only): $(echo "$diff" | grep '^[<>]' | tr '\n' ' ')"
+        say "package sets differ: $diff"
+        echo "$diff"
+    fi
 }
 
 # BENCH_ONLY=NAME: the one section's report (its key=value pairs in
@@ -293,7 +334,17 @@ if [ "$hosts" = yes ]; then
         resolved+=("$work/packages-$r.json")
     done
 fi
-[ "$only" = hosts ] && resolved=("${resolved[@]:2}")
+# Section 3i's recipe: `important` with a kernel and ssh.
+configured_json=$work/packages-configured.json
+if [ "$configured" = yes ]; then
+    "$lunforge" -q resolve --json "$here/configured.toml" --mirror "file://$mirror" \
+        --keyring "$keyring" --set "system.suite=$suite" --set "system.architecture=$arch" \
+        --cache "$work/list-cache" >"$configured_json" \
+        || die "lunforge resolve of tests/bench/configured.toml against the local mirror failed"
+    resolved+=("$configured_json")
+fi
+# A one-section run fills the mirror for its own section only.
+case $only in hosts|configured) resolved=("${resolved[@]:2}") ;; esac
 rm -rf "$work/list-cache"
 
 # Pool files: download only those absent or corrupt (normally none after
@@ -340,6 +391,13 @@ if [ "$only" = hosts ]; then
     # shellcheck source=tests/bench/hosts.sh
     . "$here/hosts.sh"
     report_only hosts "${hosts_report[@]}"
+fi
+
+# BENCH_ONLY=configured: section 3i alone.
+if [ "$only" = configured ]; then
+    # shellcheck source=tests/bench/configured.sh
+    . "$here/configured.sh"
+    report_only configured "${configured_report[@]}"
 fi
 
 # A private apt: its own state, cache, sources and (empty) configuration
@@ -431,15 +489,7 @@ bench mmdebstrap "" "$mmdebstrap_cmd"
 eval "${mmdebstrap_cmd/ -q / -v }" >"$work/mmdebstrap.out" 2>&1 \
     || { tail "$work/mmdebstrap.out" >&2; die "mmdebstrap -v failed"; }
 awk '$1 == "Inst" { print $2 }' "$work/mmdebstrap.out" | sort -u >"$work/mmdebstrap.names"
-python3 -c 'import json,sys
-for p in json.load(open(sys.argv[1]))["packages"]: print(p["name"])' \
-    "$work/packages.json" | sort >"$work/lunforge.names"
-if same_set=$(diff "$work/lunforge.names" "$work/mmdebstrap.names"); then
-    same_set=identical
-else
-    same_set="DIFFERENT (< lunforge only, > mmdebstrap only): $(echo "$same_set" | grep '^[<>]' | tr '\n' ' ')"
-    say "package sets differ: $same_set"
-fi
+same_set=$(same_names "$work/packages.json" "$work/mmdebstrap.names")
 
 # Peak RSS of one cold fetch and one resolve (GNU time, in KiB). The fetch
 # output must say that every package was downloaded.
@@ -607,9 +657,17 @@ if [ "$hosts" = yes ]; then
     . "$here/hosts.sh"
 fi
 
+# 3i. The configured image: the usual pipeline and lunforge.
+configured_report=()
+if [ "$configured" = yes ]; then
+    # shellcheck source=tests/bench/configured.sh
+    . "$here/configured.sh"
+fi
+
 # ---------------------------------------------------------------------------
 # 4. The report.
-"${lib[@]}" report "$results" "${lun_report[@]}" "${hosts_report[@]}" min_runs="$min_runs" \
+"${lib[@]}" report "$results" "${lun_report[@]}" "${hosts_report[@]}" \
+    "${configured_report[@]}" min_runs="$min_runs" \
     fetch_cold="$work/fetch_cold.json" apt_download="$work/apt_download.json" \
     apt_update_download="$work/apt_update_download.json" \
     fetch_warm="$work/fetch_warm.json" resolve="$work/resolve.json" \

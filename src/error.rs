@@ -66,6 +66,17 @@ pub enum Error {
         /// What failed.
         source: Box<Error>,
     },
+    /// The image could not be put in place, and the new boot directory,
+    /// already in place, could not be swapped back for the old one.
+    #[error(
+        "{source}; and the new boot files stay beside the old image: {undo}"
+    )]
+    Uncommitted {
+        /// Why the image could not be put in place.
+        source: Box<Error>,
+        /// Why the old boot files could not be put back.
+        undo: Box<crate::boot::Error>,
+    },
     /// The output directory (or, while it does not exist, the directory
     /// it would be made in) cannot be written: found before anything is
     /// downloaded.

@@ -18,8 +18,9 @@
 //!
 //! The host GRUB entries are made only when `xen.dom0_root` is set (a
 //! host's root device is nothing lunforge can guess); the iSCSI snippets
-//! only when there is an `[iscsi]` section. [`write_out`] writes the
-//! artifacts, plus any the caller adds (kernel, initrd), atomically.
+//! only when there is an `[iscsi]` section. [`staging`] writes the
+//! artifacts, plus any the caller adds (kernel, initrd), beside
+//! `OUT/<name>/` and puts them in place whole, with the image.
 
 pub mod efi;
 pub mod grub2;
@@ -28,6 +29,7 @@ pub mod guest_grub;
 pub mod hostside;
 pub mod initrd;
 pub mod manifest;
+pub mod staging;
 pub mod xl;
 
 use std::path::{Path, PathBuf};
@@ -129,6 +131,22 @@ pub enum Error {
     /// `boot.loader` is set but the disk has no EFI system partition.
     #[error("boot.loader: the disk has no partition with use = \"esp\"")]
     NoEsp,
+    /// The boot directory cannot be staged or put in place.
+    #[error("{path}: {what}: {source}")]
+    Out {
+        /// The boot directory or file (its final name).
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Something other than a directory is where the boot files go.
+    #[error("{path} is not a directory: the boot files go there")]
+    NotADir {
+        /// `OUT/<name>`.
+        path: PathBuf,
+    },
     /// Writing the output directory failed.
     #[error("{path}: {source}")]
     Io {
@@ -234,8 +252,8 @@ fn check_version(v: &str) -> Result<()> {
 }
 
 /// The boot configuration artifacts of `recipe` (not the kernel and
-/// initrd, which the caller adds, nor the manifest, which [`write_out`]
-/// makes), in name order.
+/// initrd, which the caller adds, nor the manifest, which
+/// [`staging::stage`] makes), in name order.
 pub fn artifacts(recipe: &Recipe, facts: &BootFacts) -> Result<Vec<Artifact>> {
     check_version(&facts.kernel_version)?;
     let dom0_version = recipe
@@ -275,53 +293,6 @@ pub fn artifacts(recipe: &Recipe, facts: &BootFacts) -> Result<Vec<Artifact>> {
     Ok(out)
 }
 
-/// Write `artifacts` and their [`manifest`] to `out_dir/<name>/`,
-/// atomically: everything goes into a staging directory beside it,
-/// which then takes the final name in one rename (swapping with an
-/// older output, which is then removed). Returns the final directory.
-pub fn write_out(
-    out_dir: &Path,
-    name: &str,
-    artifacts: &[Artifact],
-) -> Result<PathBuf> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    let sums = manifest::manifest(artifacts)?;
-    let final_dir = out_dir.join(name);
-    let staging = out_dir.join(format!(".{name}.staging"));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
-    }
-    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-    for a in artifacts.iter().chain(std::iter::once(&sums)) {
-        let path = staging.join(&a.name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        write_file(&path, &a.bytes, a.mode).map_err(io(&path))?;
-    }
-    if final_dir.exists() {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &staging,
-            rustix::fs::CWD,
-            &final_dir,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(|e| Error::Io {
-            path: final_dir.clone(),
-            source: e.into(),
-        })?;
-        // The staging name now holds the old output.
-        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
-    } else {
-        std::fs::rename(&staging, &final_dir).map_err(io(&final_dir))?;
-    }
-    Ok(final_dir)
-}
-
 /// Create `path` with `mode` from the start (a secret is never readable
 /// by others, not even for a moment) and sync it.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -350,6 +321,15 @@ pub(crate) mod tests {
         file.system.mirror = Some("http://mirror.invalid/debian".into());
         crate::recipe::resolve::resolve("t", None, file, Path::new("/"))
             .unwrap()
+    }
+
+    /// An artifact of `bytes`, mode 0600.
+    pub(crate) fn artifact(name: &str, bytes: &[u8]) -> Artifact {
+        Artifact {
+            name: name.into(),
+            bytes: bytes.to_vec(),
+            mode: 0o600,
+        }
     }
 
     pub(crate) fn facts() -> BootFacts {
@@ -408,32 +388,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn write_out_replaces_the_old_output_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = |name: &str, b: &[u8]| Artifact {
-            name: name.into(),
-            bytes: b.to_vec(),
-            mode: 0o600,
-        };
-        let first = [a("old", b"1"), a("x/y", b"2")];
-        let d = write_out(dir.path(), "g", &first).unwrap();
-        assert_eq!(std::fs::read(d.join("x/y")).unwrap(), b"2");
-        let d = write_out(dir.path(), "g", &[a("new", b"3")]).unwrap();
-        assert!(!d.join("old").exists());
-        assert_eq!(std::fs::read(d.join("new")).unwrap(), b"3");
-        assert!(d.join(manifest::NAME).exists());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.join("new")).unwrap().permissions();
-        assert_eq!(mode.mode() & 0o777, 0o600);
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(left.len(), 1, "no staging directory is left");
-        assert!(matches!(
-            write_out(dir.path(), "g", &[a("../x", b"")]).unwrap_err(),
-            Error::BadName(_)
-        ));
-    }
-
-    #[test]
     fn error_messages() {
         let e = Error::Secret {
             source_name: "env:X".into(),
@@ -448,6 +402,23 @@ pub(crate) mod tests {
         assert_eq!(
             Error::BadName("/x".into()).to_string(),
             "artifact name \"/x\" is not a plain relative path"
+        );
+        let e = Error::Out {
+            path: "out/g/xen/g.cfg".into(),
+            what: "writing a boot file",
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        assert_eq!(
+            e.to_string(),
+            "out/g/xen/g.cfg: writing a boot file: No space left on device \
+             (os error 28)"
+        );
+        assert_eq!(
+            Error::NotADir {
+                path: "out/g".into()
+            }
+            .to_string(),
+            "out/g is not a directory: the boot files go there"
         );
     }
 }

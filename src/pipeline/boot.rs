@@ -2,7 +2,7 @@
 //! guest's own GRUB files, and the files for the Xen hosts and the iSCSI
 //! target; and `lunforge initrd`, the same initrd for a host's kernel.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::packages::{fetch_tool, tool_deb, BUSYBOX};
 use super::report::BootFile;
@@ -139,39 +139,30 @@ fn guest_initrd(
     Ok(image)
 }
 
-/// Write the boot files to `OUT/<name>/`, atomically, with their
-/// `SHA256SUMS`; for a guest without a kernel, remove the boot files of
-/// an earlier build (they would not match the new image).
-pub fn write_files(
+/// Stage the boot files for `OUT/<name>/` with their `SHA256SUMS`
+/// ([`boot::staging`]); for a guest without a kernel, stage the removal
+/// of an earlier build's boot files (they would not match the new
+/// image). Nothing is visible until [`super::commit`]. The report's
+/// list of the files, `None` without a kernel.
+pub fn stage_files(
     recipe: &Recipe,
     out_dir: &Path,
     artifacts: Option<&[boot::Artifact]>,
-) -> Result<Option<(PathBuf, Vec<BootFile>)>> {
-    let name = &recipe.image.name;
-    let Some(artifacts) = artifacts else {
-        let stale = out_dir.join(name);
-        if stale.is_dir() {
-            std::fs::remove_dir_all(&stale).map_err(|source| {
-                boot::Error::Io {
-                    path: stale.clone(),
-                    source,
-                }
-            })?;
-        }
-        return Ok(None);
-    };
-    let dir = boot::write_out(out_dir, name, artifacts)?;
-    let files = artifacts
-        .iter()
-        .map(|a| BootFile {
-            name: a.name.clone(),
-            size: a.bytes.len() as u64,
-            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-                &a.bytes,
-            )),
-        })
-        .collect();
-    Ok(Some((dir, files)))
+) -> Result<(boot::staging::Staged, Option<Vec<BootFile>>)> {
+    let staged = boot::staging::stage(out_dir, &recipe.image.name, artifacts)?;
+    let files = artifacts.map(|artifacts| {
+        artifacts
+            .iter()
+            .map(|a| BootFile {
+                name: a.name.clone(),
+                size: a.bytes.len() as u64,
+                sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                    &a.bytes,
+                )),
+            })
+            .collect()
+    });
+    Ok((staged, files))
 }
 
 /// `lunforge initrd`: an initrd for the kernel whose modules are in the

@@ -32,11 +32,31 @@ fn disk_size(recipe: &Recipe, layout: &disk::DiskLayout) -> Result<u64> {
         })?)
 }
 
+/// A disk written by [`write_disk`].
+#[derive(Debug)]
+pub enum Written {
+    /// An image file, synced under its temporary name: the build
+    /// renames it into place with the boot files.
+    Staged(crate::sink::file::Staged),
+    /// A device or LUN, written in place and finished.
+    Finished(Finished),
+}
+
+impl Written {
+    /// Put a staged image in place.
+    pub fn commit(self) -> Result<Finished> {
+        match self {
+            Written::Staged(staged) => Ok(staged.commit()?),
+            Written::Finished(f) => Ok(f),
+        }
+    }
+}
+
 /// Write the guest's disk to `target`: the layout and every partition's
 /// contents are planned first (so a tree that does not fit fails before
 /// the target is touched), then the table and the contents are streamed
 /// into the target's sink, which `finish` makes durable (and verifies,
-/// on a device).
+/// on a device). An image file is left staged, not yet renamed.
 pub fn write_disk(
     recipe: &Recipe,
     tree: Tree,
@@ -44,12 +64,17 @@ pub fn write_disk(
     target: &Target,
     opts: &TargetOptions,
     ctx: &Context,
-) -> Result<Finished> {
+) -> Result<Written> {
     let (layout, contents, size) = plan(recipe, tree, time)?;
+    if let Target::File(path) = target {
+        let mut sink = FileSink::create(path, size)?;
+        write(&layout, &contents, &mut sink)?;
+        return Ok(Written::Staged(sink.stage()?));
+    }
     let sink = target.open(size, opts, &*ctx.progress)?;
-    match (fill(&layout, &contents, sink), target) {
-        // A file target is replaced only on success; a device or LUN
-        // has been written in place, and the operator must know.
+    let written = match (fill(&layout, &contents, sink), target) {
+        // A device or LUN has been written in place, and the operator
+        // must know.
         (Err(e), Target::Device(_) | Target::Iscsi(_))
             if !e.says_incomplete() =>
         {
@@ -59,7 +84,8 @@ pub fn write_disk(
             })
         }
         (r, _) => r,
-    }
+    };
+    Ok(Written::Finished(written?))
 }
 
 /// Write the guest's partitioned disk image at `path`, atomically: a
@@ -93,10 +119,20 @@ fn fill(
     contents: &[filesystems::Contents],
     mut sink: Box<dyn Sink + '_>,
 ) -> Result<Finished> {
-    disk::write_table(&mut Window::whole(&mut *sink), layout)?;
-    filesystems::write(layout, contents, &mut *sink)?;
+    write(layout, contents, &mut *sink)?;
     // The last moment a signal can still keep the output from existing:
-    // an unfinished file sink removes its temporary file when dropped.
+    // an unfinished sink removes its temporary file when dropped.
     crate::cancel::check()?;
     Ok(sink.finish()?)
+}
+
+/// The partition table and the partitions.
+fn write(
+    layout: &disk::DiskLayout,
+    contents: &[filesystems::Contents],
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    disk::write_table(&mut Window::whole(sink), layout)?;
+    filesystems::write(layout, contents, sink)?;
+    Ok(())
 }

@@ -8,7 +8,9 @@
 //! [`packages`] (the suite, the lock, the build's tools), [`system`]
 //! (unpack and configure), [`host`] (a Xen host's guests and initiator
 //! name), [`boot`] (kernel, initrd, host files, the disk's own boot
-//! loader) and [`disk`] (layout, file systems, the sink).
+//! loader) and [`disk`] (layout, file systems, the sink). The image and
+//! the boot files are staged under temporary names and appear together
+//! at the end ([`commit`]).
 //!
 //! A [`Lock`] is the one representation of a resolved package set: fresh
 //! from the resolver ([`resolve`]) or read back from `<recipe>.lock`
@@ -25,6 +27,7 @@ use crate::resolve::lockfile::Lock;
 use crate::sink::target::{Target, TargetOptions};
 
 pub mod boot;
+mod commit;
 pub mod disk;
 pub mod host;
 pub mod packages;
@@ -32,7 +35,7 @@ mod report;
 pub mod system;
 
 pub use self::boot::{boot, host_initrd};
-pub use self::disk::{check_image, write_disk, write_image};
+pub use self::disk::{check_image, write_disk, write_image, Written};
 pub use self::packages::{fetch, locked, resolve, tool_deb, BUSYBOX};
 pub use self::report::{BootFile, BuildReport, Made, StageTime};
 pub use self::system::{root_tree, source_date_epoch, write_tar};
@@ -133,12 +136,18 @@ pub fn build(
     }
     let artifacts =
         t.stage("boot files", || boot(recipe, &mut tree, &lock, &fetched))?;
-    let finished = t.stage("partition, format and write", || {
+    // Staged first: a boot file that cannot be written fails the build
+    // before the disk is, and before a device is written over.
+    let staged = t.stage("write boot files", || {
+        self::boot::stage_files(recipe, &req.out_dir, artifacts.as_deref())
+    })?;
+    let written = t.stage("partition, format and write", || {
         write_disk(recipe, tree, time, &target, &req.target_options, ctx)
     })?;
-    let boot = t.stage("write boot files", || {
-        self::boot::write_files(recipe, &req.out_dir, artifacts.as_deref())
-    })?;
+    // The last moment a signal can keep both outputs from appearing: the
+    // staged boot directory and image remove themselves when dropped.
+    crate::cancel::check()?;
+    let (finished, boot) = commit::commit(staged, written)?;
     Ok(t.report(&lock, paths, Made::Disk(finished), boot))
 }
 

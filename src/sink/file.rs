@@ -6,7 +6,8 @@
 //! [`Sink::finish`], after `fsync`. Writes of all-zero buffers are
 //! skipped: the new file already reads as zeros there, so the image
 //! allocates roughly its data, not its size. Dropping an unfinished
-//! sink removes the temporary file.
+//! sink removes the temporary file. [`FileSink::stage`] stops short of
+//! the rename, for a build that puts its boot files in place with it.
 
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, PermissionsExt};
@@ -118,19 +119,52 @@ impl Sink for FileSink {
     }
 
     fn finish(self: Box<Self>) -> Result<Finished> {
-        let path = self.path;
-        let size = self.size;
+        (*self).stage()?.commit()
+    }
+}
+
+/// A finished image still under its temporary name: synced, not yet
+/// visible. [`Staged::commit`] renames it into place; dropped, it
+/// removes the temporary file. A build commits its image only once its
+/// boot files are staged too, so that the two appear together.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    temp: tempfile::NamedTempFile,
+    size: u64,
+}
+
+impl FileSink {
+    /// Everything of [`Sink::finish`] but the rename: the image's mode,
+    /// then its data synced.
+    pub fn stage(self) -> Result<Staged> {
+        let f = self.temp.as_file();
+        let io = |what, source| Error::Io {
+            path: self.path.clone(),
+            what,
+            source,
+        };
+        f.set_permissions(fs::Permissions::from_mode(IMAGE_MODE))
+            .map_err(|e| io("setting the image's mode", e))?;
+        f.sync_all().map_err(|e| io("syncing the image", e))?;
+        Ok(Staged {
+            path: self.path,
+            temp: self.temp,
+            size: self.size,
+        })
+    }
+}
+
+impl Staged {
+    /// Rename the image over its final name, and make that durable.
+    pub fn commit(self) -> Result<Finished> {
+        let Staged { path, temp, size } = self;
         let io = |what, source| Error::Io {
             path: path.clone(),
             what,
             source,
         };
-        let f = self.temp.as_file();
-        f.set_permissions(fs::Permissions::from_mode(IMAGE_MODE))
-            .map_err(|e| io("setting the image's mode", e))?;
-        f.sync_all().map_err(|e| io("syncing the image", e))?;
-        self.temp
-            .persist(&path)
+        temp.persist(&path)
             .map_err(|e| io("renaming the image into place", e.error))?;
         // The rename is durable once the directory is synced.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

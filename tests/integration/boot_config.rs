@@ -70,7 +70,8 @@ fn write(dir: &Path, recipe: &Recipe, facts: &BootFacts) -> PathBuf {
             mode: 0o644,
         });
     }
-    boot::write_out(dir, &recipe.image.name, &all).unwrap()
+    let staged = boot::staging::stage(dir, &recipe.image.name, Some(&all));
+    staged.unwrap().commit().unwrap()
 }
 
 fn grub_script_check(file: &Path) -> std::process::Output {

@@ -62,8 +62,9 @@ fn build_reports_what_it_made_stage_by_stage() {
             "unpack",
             "configure",
             "boot files",
+            // Staged before the disk, put in place with it.
+            "write boot files",
             "partition, format and write",
-            "write boot files"
         ]
     );
     let image = out.join("testguest.img");

@@ -1,8 +1,9 @@
 //! Faults through the command line: a mirror that breaks while it
 //! serves (a reset or a clean close mid-body, a body of the wrong length
 //! or content, a body or an answer that stops coming), an output file
-//! system that fills up, a read-only output directory, and a `TMPDIR`
-//! too small for the spool. Each must end in a non-zero exit and a
+//! system that fills up (also under a previous build's image and boot
+//! files, which must stay as they were), a read-only output directory,
+//! and a `TMPDIR` too small for the spool. Each must end in a non-zero exit and a
 //! message naming what failed (the package and URL, the output path, the
 //! temporary directory), leave nothing half-written (no `.part` or
 //! temporary file, no partial image, no unverified file in the cache),
@@ -118,14 +119,18 @@ impl Bed {
 }
 
 /// No file or directory under `dir` has a temporary name (`.part`,
-/// `.tmp`, `.staging`).
+/// `.tmp`, `.staging`, `.boot`).
 #[track_caller]
 fn no_temporary_files(dir: &Path) {
     let out = Command::new("find").arg(dir).output().expect("find");
     let listing = String::from_utf8_lossy(&out.stdout);
     let temp: Vec<&str> = listing
         .lines()
-        .filter(|l| [".part", ".tmp", ".staging"].iter().any(|t| l.contains(t)))
+        .filter(|l| {
+            [".part", ".tmp", ".staging", ".boot"]
+                .iter()
+                .any(|t| l.contains(t))
+        })
         .collect();
     assert!(temp.is_empty(), "temporary files left: {temp:?}");
 }
@@ -341,7 +346,8 @@ fn build_args(
 struct Contained {
     run: Run,
     /// `find DIR -mindepth 1` inside the namespace after lunforge
-    /// exited.
+    /// exited: a directory's relative path, a file's with its size
+    /// (`img 1024`).
     left: Vec<String>,
 }
 
@@ -368,7 +374,8 @@ fn contained(
     let (lunforge, shown) = lunforge_cmd(args);
     let script = format!(
         "set -e\n{setup}\n: > \"$LF_READY\"\nset +e\n\"$@\"\nrc=$?\n\
-         find \"$D\" -mindepth 1 -printf '%P\\n' > \"$LF_LEFT\" && \
+         find \"$D\" -mindepth 1 \\( -type f -printf '%P %s\\n' \\) \
+         -o -printf '%P\\n' > \"$LF_LEFT\" && \
          echo {END} >> \"$LF_LEFT\"\nexit $rc\n"
     );
     let mut cmd = Command::new("unshare");
@@ -511,4 +518,129 @@ fn a_full_tmpdir_fails_naming_it_and_leaves_nothing() {
     assert_eq!(cache_contents(&site.cache()), cache_before);
     assert_eq!(left_in(&tmp), Vec::<String>::new());
     no_temporary_files(site.work.path());
+}
+
+// ---- a build's outputs together ----------------------------------------
+
+/// `lunforge build -o OUT` of the built-in guest from the host's mirror
+/// (the test repository has no kernel, so no boot files): the cheapest
+/// build that has them, a 1 GiB disk and nothing run at build time.
+fn guest_args(out: &Path) -> Vec<OsString> {
+    let cache = crate::support::qemu::test_cache();
+    let args = [
+        "-q".as_ref(),
+        "build".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--cache".as_ref(),
+        cache.as_os_str(),
+        "--configure".as_ref(),
+        "firstboot".as_ref(),
+        "--set".as_ref(),
+        "image.size=1GiB".as_ref(),
+    ];
+    args.iter()
+        .map(|a: &&std::ffi::OsStr| a.to_os_string())
+        .collect()
+}
+
+/// A tmpfs on `$D` with the previous build's outputs (`keep`) or none,
+/// sized to hold them and half the boot files, and with `keep = false`
+/// the image as well: the new image then fits but not the boot files,
+/// and with `keep`, not even the boot files do (a new image fits only
+/// once the old one is gone). The sizes are taken on the tmpfs itself
+/// from a copy of the previous build: the pages a rebuild of the same
+/// bytes allocates.
+fn full_but_for(keep: bool) -> String {
+    let (clear, image) = if keep {
+        ("", 0)
+    } else {
+        ("rm -r \"$D\"/*\n", 1)
+    };
+    format!(
+        "mount -t tmpfs -o size=8G lunforge-test \"$D\"\n\
+         cp -a \"$PREV\"/. \"$D\"/\n\
+         img=$(($(stat -c '%b * %B' \"$D/{GUEST}.img\")))\n\
+         boot=$(du -s -B1 \"$D/{GUEST}\" | cut -f1)\n\
+         {clear}\
+         used=$(df --output=used -B1 \"$D\" | tail -n1)\n\
+         mount -o remount,size=$((used + {image} * img + boot / 2)) \"$D\""
+    )
+}
+
+/// The built-in recipe's image name.
+const GUEST: &str = "virtual01";
+
+/// The boot files that do not fit: the build fails with the file
+/// system's error, leaves no temporary file or directory, and no new
+/// image, whether the image would fit (it is written after the boot
+/// files are staged, and never renamed into place) or not; a previous
+/// build's outputs stand as they were (marked here: an image one page
+/// longer, a file of its own in the boot directory). A rebuild with
+/// room replaces both.
+#[test]
+fn boot_files_that_do_not_fit_leave_the_previous_build_whole() {
+    // Not `.tmp…`: [`no_temporary_files`] looks for that.
+    let work = tempfile::Builder::new().prefix("commit-").tempdir();
+    let work = work.expect("temp dir");
+    let prev = work.path().join("prev");
+    crate::support::lunforge(guest_args(&prev)).ok();
+    let image = prev.join(format!("{GUEST}.img"));
+    let len = std::fs::metadata(&image).expect("image").len();
+    let old = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&image)
+        .unwrap();
+    old.set_len(len + 4096).expect("marking the old image");
+    std::fs::write(prev.join(GUEST).join("OLD"), b"old").unwrap();
+    let before = left_in(&prev);
+    assert!(
+        before.contains(&format!("{GUEST}/SHA256SUMS")),
+        "{before:?}"
+    );
+    let old_image = format!("{GUEST}.img {}", len + 4096);
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for keep in [false, true] {
+        let c = contained(
+            &full_but_for(keep),
+            &out,
+            guest_args(&out),
+            &[("PREV", &prev)],
+        );
+        let err = c.run.fails();
+        let place = if keep {
+            // Staged first, and named by its final path.
+            format!("{}/", out.join(GUEST).display())
+        } else {
+            format!("{}.img", out.join(GUEST).display())
+        };
+        if !keep {
+            assert_eq!(c.left, Vec::<String>::new(), "{err}");
+        }
+        assert_in_order(&err, &[&place, "No space left on device"]);
+        if !keep {
+            continue;
+        }
+        assert!(
+            c.left.contains(&old_image)
+                && c.left.contains(&format!("{GUEST}/OLD 3")),
+            "the old outputs are not in place: {:?}\n{err}",
+            c.left
+        );
+        let names: Vec<&str> = c
+            .left
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or(l))
+            .collect();
+        assert_eq!(names, before, "{err}");
+    }
+    crate::support::lunforge(guest_args(&prev)).ok();
+    let now = left_in(&prev);
+    assert!(!now.contains(&format!("{GUEST}/OLD")), "{now:?}");
+    assert_eq!(std::fs::metadata(&image).unwrap().len(), len);
+    let mut expected = before.clone();
+    expected.retain(|p| p != &format!("{GUEST}/OLD"));
+    assert_eq!(now, expected);
+    no_temporary_files(&prev);
 }

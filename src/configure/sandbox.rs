@@ -52,7 +52,7 @@ use super::maintscripts::{self, Package};
 use super::{Error, Result};
 use crate::output::tar::{write_tar, TarOptions};
 use crate::tree::{GuestPath, Kind, Spool, Tree};
-use crate::unpack::{self, EntryKind, Limits};
+use crate::unpack::{self, Limits};
 
 /// The namespaces of the sandbox, as `unshare(1)` options: `--fork` so
 /// that the script is PID 1 of the new PID namespace, `--kill-child` so
@@ -331,16 +331,8 @@ fn read_back(stdout: &mut impl Read) -> Result<Tree> {
     let entries =
         unpack::read_tar(stdout, "the configured tree", &spool, &limits)?;
     let mut tree = Tree::with_spool(0, spool);
-    for e in entries {
-        match e.kind {
-            EntryKind::File(c) => tree.insert(&e.path, e.meta, Kind::File(c)),
-            EntryKind::Dir => tree.insert(&e.path, e.meta, Kind::Dir),
-            EntryKind::Symlink(t) => {
-                tree.insert(&e.path, e.meta, Kind::Symlink(t))
-            }
-            EntryKind::HardLink(target) => tree.link(&e.path, &target),
-            EntryKind::Fifo => tree.insert(&e.path, e.meta, Kind::Fifo),
-        }?;
+    for e in &entries {
+        unpack::insert_entry(&mut tree, e)?;
     }
     Ok(tree)
 }

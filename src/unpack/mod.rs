@@ -451,18 +451,7 @@ pub fn apply(tree: &mut Tree, u: &Unpacked) -> Result<Vec<GuestPath>> {
     let mut paths = Vec::with_capacity(u.entries.len());
     let mut seen = HashSet::with_capacity(u.entries.len());
     for e in &u.entries {
-        let meta = e.meta.clone();
-        let done = match &e.kind {
-            EntryKind::File(c) => {
-                tree.insert(&e.path, meta, Kind::File(c.clone()))
-            }
-            EntryKind::Dir => tree.insert(&e.path, meta, Kind::Dir),
-            EntryKind::Symlink(t) => {
-                tree.insert(&e.path, meta, Kind::Symlink(t.clone()))
-            }
-            EntryKind::HardLink(target) => tree.link(&e.path, target),
-            EntryKind::Fifo => tree.insert(&e.path, meta, Kind::Fifo),
-        };
+        let done = insert_entry(tree, e);
         done.map_err(|source| Error::Tree {
             package: u.label.clone(),
             path: e.path.clone(),
@@ -473,6 +462,21 @@ pub fn apply(tree: &mut Tree, u: &Unpacked) -> Result<Vec<GuestPath>> {
         }
     }
     Ok(paths)
+}
+
+/// Insert one archive entry into `tree` (a hard link names an entry
+/// already there); where it went.
+pub fn insert_entry(tree: &mut Tree, e: &Entry) -> tree::Result<GuestPath> {
+    let meta = e.meta.clone();
+    match &e.kind {
+        EntryKind::File(c) => tree.insert(&e.path, meta, Kind::File(c.clone())),
+        EntryKind::Dir => tree.insert(&e.path, meta, Kind::Dir),
+        EntryKind::Symlink(t) => {
+            tree.insert(&e.path, meta, Kind::Symlink(t.clone()))
+        }
+        EntryKind::HardLink(target) => tree.link(&e.path, target),
+        EntryKind::Fifo => tree.insert(&e.path, meta, Kind::Fifo),
+    }
 }
 
 /// The format version `debian-binary` may hold at most (dpkg reads a

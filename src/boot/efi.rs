@@ -170,13 +170,7 @@ pub struct Entries {
 /// `/boot/grub/grub.cfg`: menu on the screen and the first serial port,
 /// then the entries (Xen first, when there is one).
 pub fn grub_cfg(recipe: &Recipe, e: &Entries) -> String {
-    let join = |head: String, tail: &str| {
-        if tail.is_empty() {
-            head
-        } else {
-            format!("{head} {tail}")
-        }
-    };
+    let join = super::more_cmdline;
     let v = &e.version;
     let mut s = format!(
         "# /boot/grub/grub.cfg of {name}, written by lunforge.\n\

@@ -28,7 +28,7 @@ pub struct GuestGrub {
 /// The guest's boot loader files for `recipe`'s image.
 pub fn files(recipe: &Recipe, facts: &BootFacts) -> GuestGrub {
     let v = &facts.kernel_version;
-    let cmdline = guest_cmdline(facts);
+    let cmdline = guest_cmdline(recipe, facts);
     let title = format!("Debian GNU/Linux, with Linux {v}");
     let grub_cfg = format!(
         "# Written by lunforge for pygrub and pvgrub2.\n\
@@ -111,6 +111,17 @@ mod tests {
             )),
             "{lst}"
         );
+    }
+
+    #[test]
+    fn both_files_carry_the_recipe_s_cmdline() {
+        let mut r = recipe();
+        r.boot.cmdline = "quiet".into();
+        let g = files(&r, &facts());
+        for text in [g.grub_cfg, g.menu_lst] {
+            let text = String::from_utf8(text).unwrap();
+            assert!(text.contains(" net.ifnames=0 quiet\n"), "{text}");
+        }
     }
 
     #[test]

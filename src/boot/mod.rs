@@ -229,14 +229,27 @@ impl std::fmt::Debug for Artifact {
     }
 }
 
-/// The guest kernel command line: root by UUID, the Xen console, and
-/// the classic interface names the recipe's `eth0` relies on. The xl
-/// config's `extra` and the guest's GRUB entries both use it.
-pub fn guest_cmdline(facts: &BootFacts) -> String {
-    format!(
-        "root=UUID={} ro console=hvc0 net.ifnames=0",
-        facts.root_uuid
+/// The guest kernel command line: root by UUID, the Xen console, the
+/// classic interface names the recipe's `eth0` relies on, then the
+/// recipe's `boot.cmdline`. The xl config's `extra` and the guest's GRUB
+/// entries both use it.
+pub fn guest_cmdline(recipe: &Recipe, facts: &BootFacts) -> String {
+    more_cmdline(
+        format!(
+            "root=UUID={} ro console=hvc0 net.ifnames=0",
+            facts.root_uuid
+        ),
+        &recipe.boot.cmdline,
     )
+}
+
+/// A kernel command line `head` followed by the recipe's `more` of it.
+pub(crate) fn more_cmdline(head: String, more: &str) -> String {
+    if more.is_empty() {
+        head
+    } else {
+        format!("{head} {more}")
+    }
 }
 
 /// Check that a kernel version is safe in file names and GRUB lines.

@@ -57,7 +57,7 @@ fn boot_lines(recipe: &Recipe, facts: &BootFacts) -> String {
             "kernel = \"{dir}/vmlinuz-{v}\"\n\
              ramdisk = \"{dir}/initrd.img-{v}\"\n\
              extra = \"{}\"\n",
-            guest_cmdline(facts)
+            guest_cmdline(recipe, facts)
         ),
         XenBoot::Pygrub => "bootloader = \"pygrub\"\n".into(),
     }
@@ -182,6 +182,20 @@ mod tests {
             disk_target(&r),
             "/var/lib/lunforge/virtual01/virtual01.img"
         );
+    }
+
+    #[test]
+    fn the_recipe_s_cmdline_follows_the_guest_s_own() {
+        let mut r = recipe();
+        r.boot.cmdline = "quiet systemd.default_device_timeout_sec=300".into();
+        let f = facts();
+        let text = config(&r, &f);
+        let extra = format!(
+            "extra = \"root=UUID={} ro console=hvc0 net.ifnames=0 quiet \
+             systemd.default_device_timeout_sec=300\"\n",
+            f.root_uuid
+        );
+        assert!(text.contains(&extra), "{text}");
     }
 
     #[test]

@@ -99,6 +99,24 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// exchange. Under TCG a busy guest takes seconds for the exchange.
 const CONNECT_TIMEOUT_S: u32 = 20;
 
+/// How many times a command is sent when its connection keeps failing
+/// before the command could start.
+const CONNECT_TRIES: u32 = 3;
+
+/// Whether ssh failed while connecting, before the remote command ran:
+/// exit status 255 and one of the messages ssh gives only then. A
+/// command that ran and failed is never sent again.
+fn never_started(out: &Output) -> bool {
+    const BEFORE: [&str; 4] = [
+        "during banner exchange",
+        "kex_exchange_identification",
+        "Connection refused",
+        "Connection timed out",
+    ];
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    out.status.code() == Some(255) && BEFORE.iter().any(|m| stderr.contains(m))
+}
+
 /// The longest one probe of [`Vm::wait_for_ssh`] may run.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -555,7 +573,29 @@ impl<'lock> Vm<'lock> {
     /// still running after the command timeout (600 s unless
     /// [`Vm::set_command_timeout`]) is killed, and its stderr says so.
     pub(crate) fn ssh(&self, cmd: &str) -> Output {
-        self.bounded(self.ssh_cmd(None, cmd), self.command_timeout)
+        self.connected(None, cmd)
+    }
+
+    /// `cmd` over ssh (through this VM to `via`, if given), tried again
+    /// while the connection itself fails before the command could start
+    /// (see [`never_started`]): a guest busy under TCG can miss ssh's
+    /// connect timeout once, and the command must not fail for it.
+    fn connected(&self, via: Option<Ipv4Addr>, cmd: &str) -> Output {
+        let mut tries = 1;
+        loop {
+            let out =
+                self.bounded(self.ssh_cmd(via, cmd), self.command_timeout);
+            if tries == CONNECT_TRIES || !never_started(&out) {
+                return out;
+            }
+            eprintln!(
+                "vm {}: ssh{} connection failed, try {tries}: {}",
+                self.name,
+                via.map(|v| format!(" to {v}")).unwrap_or_default(),
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            );
+            tries += 1;
+        }
     }
 
     /// [`Vm::ssh`], which must succeed; returns its stdout.
@@ -572,7 +612,7 @@ impl<'lock> Vm<'lock> {
     /// [`Vm::ssh`] on a guest at `target` behind this VM, reached
     /// through it (ProxyJump with this VM as the hop).
     pub(crate) fn ssh_via(&self, target: Ipv4Addr, cmd: &str) -> Output {
-        self.bounded(self.ssh_cmd(Some(target), cmd), self.command_timeout)
+        self.connected(Some(target), cmd)
     }
 
     /// [`Vm::ssh_via`], which must succeed; returns its stdout.
@@ -1010,6 +1050,31 @@ mod tests {
         assert!(!port_clash(
             "qemu-system-x86_64: -drive file=x: No such file"
         ));
+    }
+
+    #[test]
+    fn only_connections_that_never_started_are_retried() {
+        use std::os::unix::process::ExitStatusExt;
+        let out = |code: i32, stderr: &str| Output {
+            status: ExitStatus::from_raw(code << 8),
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        assert!(never_started(&out(
+            255,
+            "Connection timed out during banner exchange"
+        )));
+        assert!(never_started(&out(
+            255,
+            "kex_exchange_identification: Connection closed by remote host"
+        )));
+        // The command ran: its own exit status, or ssh's 255 after it
+        // started (a lost connection).
+        assert!(!never_started(&out(1, "Connection timed out")));
+        assert!(!never_started(&out(
+            255,
+            "Timeout, server 127.0.0.1 not responding."
+        )));
     }
 
     #[test]

@@ -29,10 +29,15 @@
 //! migrate` logs in from one host to the other with it while no private
 //! key is ever on a host.
 //!
-//! The guest is the built-in recipe with four changes, made the way an
+//! The guest is the built-in recipe with five changes, made the way an
 //! operator would, by a recipe extending it: LUN 1 (tgt keeps LUN 0 for
 //! its controller), the storage network's portal, 256 MiB (half the
-//! memory to copy under TCG) and the test's key. Both hosts are built
+//! memory to copy under TCG), the test's key, and systemd's wait for
+//! the swap device raised from 90 s to 10 minutes (`boot.cmdline`): a
+//! PVH guest under Xen under TCG takes minutes to start udev, every
+//! page fault of its many short processes a nested page walk in
+//! software, and systemd would give up on the swap partition before
+//! udev names it. Swap must still be on. Both hosts are built
 //! from that guest recipe; their `/etc/xen/virtual01.cfg`, guest kernel
 //! and guest initrd must be the same bytes.
 //!
@@ -66,6 +71,9 @@ const STORAGE: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
 const GUEST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
 /// The guest's memory in the test.
 const GUEST_MEMORY: &str = "256MiB";
+
+/// The guest recipe's `boot.cmdline` (see the module doc).
+const DEVICE_TIMEOUT: &str = "systemd.default_device_timeout_sec=600";
 
 /// One of the seed's Xen hosts.
 struct Host {
@@ -201,7 +209,8 @@ fn timing(what: &str, d: Duration) {
 }
 
 /// The test's guest recipe in `dir`: the built-in one on LUN 1 of the
-/// storage network's portal, with less memory and the test's key.
+/// storage network's portal, with less memory, a longer wait for its
+/// devices and the test's key (see the module doc).
 fn guest_recipe(dir: &Path, key: &SshKey) -> PathBuf {
     let base = recipes().join("virtual01.toml");
     let path = dir.join("virtual01.toml");
@@ -212,6 +221,7 @@ fn guest_recipe(dir: &Path, key: &SshKey) -> PathBuf {
              extends = {:?}\n\n\
              [iscsi]\nlun = {LUN}\nportal = \"{PENFOLD}:3260\"\n\n\
              [xen]\nmemory = \"{GUEST_MEMORY}\"\n\n\
+             [boot]\ncmdline = \"{DEVICE_TIMEOUT}\"\n\n\
              [access]\nroot_authorized_keys = [{:?}]\n",
             base.display().to_string(),
             key.public
@@ -263,9 +273,12 @@ fn host_spec(
     let storage = UserNet::new()
         .guestfwd(SocketAddrV4::new(PENFOLD, 3260), t.port)
         .hostfwd(SocketAddrV4::new(STORAGE, 22));
-    // NPT, which TCG emulates, is Xen's HAP: a PVH guest needs it.
+    // NPT, which TCG emulates, is Xen's HAP: a PVH guest needs it. Two
+    // CPUs: domain 0's back ends (block over iSCSI, network) and the
+    // guest run side by side instead of taking turns on one.
     VmSpec::uefi(&format!("xen-{}", host.name))
         .cpu("qemu64,+svm,+npt")
+        .smp(2)
         .memory_mib(2048)
         .drive(image, DriveIf::Virtio)
         .nic(link)
@@ -341,9 +354,14 @@ const CONSOLE_LOG: &str = "mkdir -p /var/log/xen/console; \
      --pid-file /run/xenconsoled.pid";
 
 /// What a domain 0 knows when something failed.
-const EVIDENCE: &str = "xl list; echo; xl dmesg | tail -n 80; \
+const EVIDENCE: &str = "xl list; echo; xl dmesg | tail -n 80; echo; \
+     ps -eo pid,stat,time,comm --sort=-time | head -n 25; \
      for f in /var/log/xen/console/guest-*.log /var/log/xen/xl-*.log; do \
-     [ -e \"$f\" ] && echo && echo \"== $f\" && tail -n 300 \"$f\"; done; true";
+     [ -e \"$f\" ] && echo && echo \"== $f\" && cat \"$f\"; done; true";
+
+/// What the guest knows of its own boot, when a check of it failed.
+const GUEST_EVIDENCE: &str = "systemd-analyze; systemd-analyze blame | \
+     head -n 30; ps -eo pid,stat,time,comm --sort=-time | head -n 15; true";
 
 /// On a failure, each domain 0's [`EVIDENCE`] goes to
 /// `target/test-artifacts/xen-NAME-evidence.log`.
@@ -374,13 +392,23 @@ fn check_guest(vm: &Vm, g: &Built, how: &str) {
                  swapon --show=NAME --noheadings; hostname; \
                  ip -br addr show eth0; systemctl is-active multi-user.target; \
                  dpkg --audit; echo audit-done";
-    let out = vm.ssh_via_ok(GUEST, facts);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.first(), Some(&"ext3"), "{how}: {out}");
+    let mut out = vm.ssh_via_ok(GUEST, facts);
+    let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+    if lines.len() != 8 || !lines[3].starts_with("/dev/") {
+        let why = vm.ssh_via(GUEST, GUEST_EVIDENCE);
+        out.push_str("\n== the guest's boot\n");
+        out.push_str(&String::from_utf8_lossy(&why.stdout));
+    }
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("ext3"),
+        "{how}: {out}"
+    );
     assert!(
         lines[1].contains(&format!("root=UUID={}", g.root_uuid)),
         "{how}: {out}"
     );
+    assert!(lines[1].ends_with(DEVICE_TIMEOUT), "{how}: {out}");
     assert_eq!(lines[2], g.root_uuid, "{how}: {out}");
     assert!(lines[3].starts_with("/dev/"), "{how}: swap off: {out}");
     assert_eq!(lines[4], HOSTNAME, "{how}: {out}");
@@ -397,6 +425,11 @@ fn create(vm: &Vm, config: &str, g: &Built, how: &str) {
     timing(
         &format!("virtual01 ({how}): xl create to ssh"),
         begin.elapsed(),
+    );
+    let boot = vm.ssh_via(GUEST, "systemd-analyze | head -n 1");
+    eprintln!(
+        "virtual01 ({how}): {}",
+        String::from_utf8_lossy(&boot.stdout).trim()
     );
     check_guest(vm, g, how);
 }

@@ -273,12 +273,11 @@ fn host_spec(
     let storage = UserNet::new()
         .guestfwd(SocketAddrV4::new(PENFOLD, 3260), t.port)
         .hostfwd(SocketAddrV4::new(STORAGE, 22));
-    // NPT, which TCG emulates, is Xen's HAP: a PVH guest needs it. Two
-    // CPUs: domain 0's back ends (block over iSCSI, network) and the
-    // guest run side by side instead of taking turns on one.
+    // NPT, which TCG emulates, is Xen's HAP: a PVH guest needs it. One
+    // CPU each: with two, the hosts took twice as long to boot and a
+    // migration's resumed guest lagged its own network by seconds.
     VmSpec::uefi(&format!("xen-{}", host.name))
         .cpu("qemu64,+svm,+npt")
-        .smp(2)
         .memory_mib(2048)
         .drive(image, DriveIf::Virtio)
         .nic(link)

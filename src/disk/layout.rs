@@ -161,6 +161,57 @@ fn minimum(usage: PartitionUse) -> u64 {
     }
 }
 
+/// The least `rest` partition of this use: a MiB, or its contents'
+/// minimum rounded up to MiB.
+fn least_rest(usage: PartitionUse) -> Option<u64> {
+    align_up(ALIGN.max(minimum(usage)))
+}
+
+/// The smallest disk that holds the partitions whose fixed sizes
+/// (rounded up, `None` for `rest`) are `sizes`: the first MiB, each
+/// partition, the least `rest` partition, and the `reserved_end` bytes
+/// the table keeps at the end. `None` when no `u64` holds it.
+fn minimum_disk(
+    parts: &[crate::recipe::Partition],
+    sizes: &[Option<u64>],
+    reserved_end: u64,
+) -> Option<u64> {
+    parts.iter().zip(sizes).try_fold(
+        ALIGN.checked_add(reserved_end)?,
+        |total, (p, size)| {
+            total.checked_add(match size {
+                Some(s) => *s,
+                None => least_rest(p.usage)?,
+            })
+        },
+    )
+}
+
+/// What the disk must hold, in the recipe's terms, for
+/// [`Error::DiskTooSmall`]: `1MiB for the partition table + 512MiB
+/// (partitions[0], swap) + at least 1MiB (partitions[1], root, "rest")`.
+fn holds(
+    parts: &[crate::recipe::Partition],
+    sizes: &[Option<u64>],
+    table: TableKind,
+) -> String {
+    let mut out = vec![format!("{} for the partition table", ByteSize(ALIGN))];
+    for (i, (p, size)) in parts.iter().zip(sizes).enumerate() {
+        let usage = use_name(p.usage);
+        out.push(match size {
+            Some(s) => format!("{} (partitions[{i}], {usage})", ByteSize(*s)),
+            None => format!(
+                "at least {} (partitions[{i}], {usage}, \"rest\")",
+                ByteSize(least_rest(p.usage).unwrap_or(ALIGN))
+            ),
+        });
+    }
+    if table == TableKind::Gpt {
+        out.push(format!("{GPT_BACKUP_SECTORS} sectors for the backup GPT"));
+    }
+    out.join(" + ")
+}
+
 /// `n` rounded up to a multiple of [`ALIGN`].
 fn align_up(n: u64) -> Option<u64> {
     n.checked_add(ALIGN.checked_sub(1)?)?
@@ -230,6 +281,19 @@ pub fn plan(recipe: &Recipe) -> Result<DiskLayout> {
         .iter()
         .flatten()
         .try_fold(0u64, |a, &s| a.checked_add(s));
+    let needed = minimum_disk(parts, &sizes, reserved_end);
+    if !needed.is_some_and(|n| disk >= n) {
+        return Err(Error::DiskTooSmall {
+            disk: ByteSize(disk),
+            holds: holds(parts, &sizes, table),
+            needs: match needed.and_then(align_up) {
+                Some(n) => {
+                    format!("image.size must be at least {}", ByteSize(n))
+                }
+                None => "no disk is that large".into(),
+            },
+        });
+    }
     let mut start = ALIGN;
     let mut partitions = Vec::with_capacity(parts.len());
     for (index, (p, size)) in parts.iter().zip(&sizes).enumerate() {
@@ -449,27 +513,31 @@ pub(crate) mod tests {
     #[test]
     fn refuses_what_does_not_fit() {
         let r = recipe(8 * MIB, TableKind::Msdos, &[(Root, Some(8 * MIB))]);
-        assert!(matches!(
-            plan(&r),
-            Err(Error::DoesNotFit {
-                index: 0,
-                usage: "root",
-                ..
-            })
-        ));
+        assert_eq!(
+            plan(&r).unwrap_err().to_string(),
+            "the 8MiB disk cannot hold 1MiB for the partition table + 8MiB \
+             (partitions[0], root): image.size must be at least 9MiB"
+        );
         let r = recipe(
             8 * MIB,
             TableKind::Gpt,
             &[(Swap, Some(6 * MIB)), (Root, None)],
         );
-        assert!(matches!(
-            plan(&r),
-            Err(Error::NoRoomForRest {
-                index: 1,
-                usage: "root",
-                ..
-            })
-        ));
+        assert_eq!(
+            plan(&r).unwrap_err().to_string(),
+            "the 8MiB disk cannot hold 1MiB for the partition table + 6MiB \
+             (partitions[0], swap) + at least 1MiB (partitions[1], root, \
+             \"rest\") + 33 sectors for the backup GPT: image.size must be \
+             at least 9MiB"
+        );
+        // Exactly the minimum fits, a sector less does not.
+        let parts = [(Swap, Some(6 * MIB)), (Root, None)];
+        let r = recipe(8 * MIB + 33 * 512, TableKind::Gpt, &parts);
+        assert_eq!(placed(&r), [(2048, 12288), (14336, 2048)]);
+        let r = recipe(8 * MIB + 32 * 512, TableKind::Gpt, &parts);
+        assert!(matches!(plan(&r), Err(Error::DiskTooSmall { .. })));
+        let r = recipe(1024, TableKind::Msdos, &parts);
+        assert!(matches!(plan(&r), Err(Error::DiskTooSmall { .. })));
         let r = recipe(GIB, TableKind::Msdos, &[(Root, None), (Data, None)]);
         assert!(matches!(
             plan(&r),

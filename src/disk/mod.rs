@@ -26,9 +26,7 @@ use crate::units::ByteSize;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The disk size is not a whole number of 512-byte sectors.
-    #[error(
-        "image.size: {size} bytes is not a whole number of 512-byte sectors"
-    )]
+    #[error("{size} bytes is not a whole number of 512-byte sectors")]
     UnalignedDisk {
         /// The size.
         size: u64,
@@ -45,7 +43,7 @@ pub enum Error {
     },
     /// Two partitions ask for the rest of the disk.
     #[error(
-        "partitions[{second}].size: only one partition may be \"rest\" \
+        "partitions[{second}]: only one partition may be \"rest\" \
          (partitions[{first}] is too)"
     )]
     TwoRest {
@@ -68,6 +66,17 @@ pub enum Error {
         size: ByteSize,
         /// The minimum.
         minimum: ByteSize,
+    },
+    /// The disk is smaller than the partition table and the partitions
+    /// with their least sizes.
+    #[error("the {disk} disk cannot hold {holds}: {needs}")]
+    DiskTooSmall {
+        /// The disk's size.
+        disk: ByteSize,
+        /// What it must hold, in the recipe's terms.
+        holds: String,
+        /// The size it needs.
+        needs: String,
     },
     /// A partition does not fit before the end of the usable space.
     #[error(
@@ -331,8 +340,16 @@ mod tests {
             vec![
             (
                 Error::UnalignedDisk { size: 1025 },
-                "image.size: 1025 bytes is not a whole number of 512-byte \
-                 sectors",
+                "1025 bytes is not a whole number of 512-byte sectors",
+            ),
+            (
+                Error::DiskTooSmall {
+                    disk: b(1024),
+                    holds: "1MiB for the partition table".into(),
+                    needs: "image.size must be at least 1MiB".into(),
+                },
+                "the 1KiB disk cannot hold 1MiB for the partition table: \
+                 image.size must be at least 1MiB",
             ),
             (
                 Error::TooManyForMsdos { count: 5 },
@@ -342,7 +359,7 @@ mod tests {
             ),
             (
                 Error::TwoRest { first: 0, second: 2 },
-                "partitions[2].size: only one partition may be \"rest\" \
+                "partitions[2]: only one partition may be \"rest\" \
                  (partitions[0] is too)",
             ),
             (

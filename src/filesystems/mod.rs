@@ -35,6 +35,14 @@ pub enum Error {
     /// A swap area cannot be made.
     #[error(transparent)]
     Swap(#[from] swap::Error),
+    /// The swap area of a partition cannot be made.
+    #[error("partitions[{index}] (swap): {source}")]
+    SwapArea {
+        /// Recipe index of the partition.
+        index: usize,
+        /// The swap writer's error.
+        source: swap::Error,
+    },
     /// An ext file system cannot be made.
     #[error("partitions[{index}] ({fs}): {source}")]
     Ext {
@@ -60,6 +68,15 @@ pub enum Error {
         index: usize,
         /// Its mount point.
         mount: String,
+        /// The tree's error.
+        source: tree::Error,
+    },
+    /// The empty tree a partition's file system is checked with
+    /// cannot be made (its spool in `TMPDIR`).
+    #[error("partitions[{index}]: checking its file system: {source}")]
+    Check {
+        /// Recipe index of the partition.
+        index: usize,
         /// The tree's error.
         source: tree::Error,
     },
@@ -145,18 +162,73 @@ pub fn mount_point(p: &PlannedPartition) -> Option<&str> {
 }
 
 /// Check, before there is a tree, what can be checked of the contents
-/// of `layout`'s partitions: each FAT file system's size and label.
+/// of `layout`'s partitions: each swap area's size and label, each ext
+/// file system planned around an empty tree (its size holds the groups
+/// and the journal, its block size, inode settings and label are
+/// valid), each FAT file system's size and label. A recipe that passes
+/// fails later only when its packages do not fit.
 pub fn check(layout: &DiskLayout) -> Result<()> {
     for p in &layout.partitions {
-        if p.fs == Some(FsKind::Vfat) {
-            fat::check_params(&fat_params(p, 0)).map_err(|source| {
-                Error::Fat {
-                    index: p.index,
-                    source,
-                }
-            })?;
+        match (p.usage, p.fs) {
+            (PartitionUse::Swap, _) => {
+                swap::SwapHeader::plan(p.size(), p.fs_uuid, p.label.as_deref())
+                    .map_err(|source| Error::SwapArea {
+                        index: p.index,
+                        source,
+                    })?;
+            }
+            (_, Some(FsKind::Vfat)) => {
+                fat::check_params(&fat_params(p, 0)).map_err(|source| {
+                    Error::Fat {
+                        index: p.index,
+                        source,
+                    }
+                })?;
+            }
+            (_, Some(fs)) => check_ext(&layout.image, p, fs)?,
+            (_, None) => {}
         }
     }
+    Ok(())
+}
+
+/// The largest partition [`least_ext_size`] tries, in MiB: ext2/3/4
+/// with the default settings fit in a few MiB, so a partition that still
+/// fails at this size fails for another reason than its size.
+const LEAST_EXT_MIB: u64 = 256;
+
+/// The least whole-MiB size of partition `p` at which an empty ext file
+/// system of its settings can be made, up to [`LEAST_EXT_MIB`]; what to
+/// tell a recipe whose partition is too small.
+pub fn least_ext_size(
+    image: &str,
+    p: &PlannedPartition,
+    fs: FsKind,
+) -> Option<u64> {
+    (1..=LEAST_EXT_MIB).map(|mib| mib << 20).find(|&bytes| {
+        let mut q = p.clone();
+        q.sectors =
+            crate::disk::Sectors(bytes / crate::disk::layout::SECTOR_SIZE);
+        check_ext(image, &q, fs).is_ok()
+    })
+}
+
+/// [`check`] of one ext partition: its plan around an empty tree.
+fn check_ext(image: &str, p: &PlannedPartition, fs: FsKind) -> Result<()> {
+    let Some(kind) = ext_kind(fs) else {
+        return Ok(());
+    };
+    let ext_error = |source| Error::Ext {
+        index: p.index,
+        fs: fs_name(fs),
+        source,
+    };
+    let empty = Tree::new(0).map_err(|source| Error::Check {
+        index: p.index,
+        source,
+    })?;
+    ext::layout::plan(&empty, &ext_params(image, p, kind, 0))
+        .map_err(ext_error)?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use super::packages::{fetch, locked, resolve};
 use crate::boot::{self, hostside};
 use crate::context::Context;
 use crate::error::Result;
-use crate::recipe::{Recipe, Source};
+use crate::recipe::Recipe;
 use crate::resolve::lockfile::{self, Lock};
 use crate::tree::{GuestPath, Meta, Tree};
 
@@ -63,12 +63,7 @@ pub fn install(
 /// The guest recipe at `path`, from the host's mirror (the two are built
 /// from one archive).
 fn guest_recipe(host: &Recipe, path: &Path) -> Result<Recipe> {
-    let set = vec![format!("system.mirror={}", host.system.mirror)];
-    Ok(Recipe::load(
-        &Source::Path(path.to_path_buf()),
-        &set,
-        Path::new("/"),
-    )?)
+    Ok(Recipe::guest(path, &host.system.mirror, Path::new("/"))?)
 }
 
 /// The guest's host-side files, as its own build makes them.

@@ -11,6 +11,7 @@
 
 pub mod extends;
 pub mod file;
+pub mod layout;
 pub mod overrides;
 pub mod resolve;
 
@@ -461,8 +462,18 @@ impl Recipe {
             Source::Path(p) => Some(p.clone()),
             Source::Embedded => None,
         };
-        let file = parse_file(&name, path.as_deref(), &text, overrides)?;
-        let mut recipe = resolve::resolve(&name, path, file, apt_root)?;
+        let (file, layers) =
+            parse_layers(&name, path.as_deref(), &text, overrides)?;
+        let located = |e| locate(e, &layers, overrides);
+        let mut recipe =
+            resolve::resolve(&name, path, file, apt_root).map_err(located)?;
+        layout::check(&recipe)
+            .map_err(|(key, message)| Error::Invalid {
+                file: name.clone(),
+                key,
+                message,
+            })
+            .map_err(located)?;
         if recipe.system.mirror_origin == resolve::FROM_RECIPE {
             let set_mirror = overrides.iter().rev().find(|o| {
                 o.split_once('=')
@@ -472,7 +483,37 @@ impl Recipe {
                 recipe.system.mirror_origin = format!("--set {arg}");
             }
         }
+        if let Some(host) = &recipe.host {
+            for guest in &host.guests {
+                Recipe::guest(guest, &recipe.system.mirror, apt_root)?;
+            }
+        }
         Ok(recipe)
+    }
+
+    /// The guest recipe at `path` of a host built from `mirror` (the
+    /// host and its guests come from one archive), checked as its own
+    /// build would check it: so a host's build stops on a bad guest
+    /// recipe before anything is downloaded. A guest that is a host
+    /// itself is refused (a host's guests are domains, and a cycle of
+    /// hosts would never end).
+    pub fn guest(path: &Path, mirror: &str, apt_root: &Path) -> Result<Recipe> {
+        let set = [format!("system.mirror={mirror}")];
+        let source = Source::Path(path.to_path_buf());
+        let text = source.read()?;
+        let (file, layers) =
+            parse_layers(&source.name(), Some(path), &text, &set)?;
+        if file.host.is_some() {
+            let e = Error::Invalid {
+                file: source.name(),
+                key: "host".into(),
+                message: "a guest of a Xen host cannot be a Xen host itself: \
+                          name a guest recipe, without [host]"
+                    .into(),
+            };
+            return Err(locate(e, &layers, &set));
+        }
+        Recipe::load(&source, &set, apt_root)
     }
 
     /// The resolved recipe as TOML (what `lunforge recipe show` prints).
@@ -500,21 +541,27 @@ pub fn parse_file(
     text: &str,
     overrides: &[String],
 ) -> Result<file::RecipeFile> {
+    parse_layers(name, path, text, overrides).map(|(file, _)| file)
+}
+
+/// [`parse_file`], with the files the recipe was made of, where the
+/// errors of later checks are located ([`locate`]).
+fn parse_layers(
+    name: &str,
+    path: Option<&Path>,
+    text: &str,
+    overrides: &[String],
+) -> Result<(file::RecipeFile, extends::Layers)> {
     let (mut doc, layers) = extends::load(name, path, text)?;
     for arg in overrides {
         overrides::apply(&mut doc, arg)?;
     }
     let text = doc.to_string();
     let de = toml::Deserializer::new(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let file = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();
-        let from_set = overrides.iter().find(|o| {
-            o.split_once('=')
-                .map(|(k, _)| normalise_key(k) == normalise_key(&key))
-                .unwrap_or(false)
-        });
-        let location = match from_set {
+        let location = match set_by(overrides, &key) {
             Some(arg) => format!("--set {arg}"),
             // A merged recipe's text is not any one file's: look the
             // key up in the file that set it.
@@ -535,7 +582,35 @@ pub fn parse_file(
             },
             message: first_line(inner.message()),
         }
+    })?;
+    Ok((file, layers))
+}
+
+/// The `--set` argument that set `key` (the last one, which won).
+fn set_by<'a>(overrides: &'a [String], key: &str) -> Option<&'a String> {
+    overrides.iter().rev().find(|o| {
+        o.split_once('=')
+            .is_some_and(|(k, _)| normalise_key(k) == normalise_key(key))
     })
+}
+
+/// A rule broken across keys ([`Error::Invalid`]), located like a key's
+/// own error: at the `--set` that set the key, else at its line in the
+/// file (the layer of an `extends` chain) that set it or the table that
+/// holds it.
+fn locate(e: Error, layers: &extends::Layers, overrides: &[String]) -> Error {
+    let Error::Invalid { file, key, message } = e else {
+        return e;
+    };
+    let location = match set_by(overrides, &key) {
+        Some(arg) => format!("--set {arg}"),
+        None => layers.locate(&key).unwrap_or(file),
+    };
+    Error::Key {
+        location,
+        key,
+        message,
+    }
 }
 
 fn normalise_key(k: &str) -> String {
@@ -643,16 +718,17 @@ mod tests {
     #[test]
     fn cross_key_rules() {
         let head =
-            "[image]\nname = \"a\"\nsize = \"1G\"\n[system]\nsuite = \"x\"\n";
+            "[image]\nname = \"a\"\nsize = \"4G\"\n[system]\nsuite = \"x\"\n";
         let part = |u: &str, s: &str| {
             format!("[[partitions]]\nuse = \"{u}\"\nsize = \"{s}\"\n")
         };
         let two_rest =
             format!("{head}{}{}", part("swap", "rest"), part("root", "rest"));
         let e = load_text(&two_rest, &[]).unwrap_err();
+        // Located at the key's line: the second `size`.
         assert_eq!(
-            e.to_string().rsplit_once("r.toml: ").unwrap().1,
-            "partitions[1].size: only one partition may be \"rest\" \
+            e.to_string().rsplit_once("r.toml:").unwrap().1,
+            "11: partitions[1].size: only one partition may be \"rest\" \
              (partitions[0] is too)"
         );
         let ext_opts = format!(
@@ -663,8 +739,8 @@ mod tests {
         );
         let e = load_text(&ext_opts, &[]).unwrap_err();
         assert_eq!(
-            e.to_string().rsplit_once("r.toml: ").unwrap().1,
-            "partitions[0].reserved_percent: only an ext2, ext3 or ext4 \
+            e.to_string().rsplit_once("r.toml:").unwrap().1,
+            "9: partitions[0].reserved_percent: only an ext2, ext3 or ext4 \
              partition takes it"
         );
         let ok = ext_opts.replacen("reserved_percent = 1\n", "", 1);

@@ -2,7 +2,8 @@
 //! is typed, so an override is checked exactly like a key in the file.
 //!
 //! Paths are dotted keys; a number selects an element of an array of
-//! tables (`partitions.1.size=2GiB`, counting from 0). The value is read
+//! tables (`partitions.1.size=2GiB`, counting from 0), also written as
+//! the messages name it (`partitions[1].size=2GiB`). The value is read
 //! as a TOML value when it parses as one (`true`, `3`, `["a", "b"]`) and
 //! as a plain string otherwise (`bookworm`, `8GiB`).
 
@@ -27,7 +28,8 @@ pub fn apply(doc: &mut DocumentMut, arg: &str) -> Result<(), Error> {
     let (path, raw) = arg
         .split_once('=')
         .ok_or_else(|| fail("expected key.path=value".into()))?;
-    let keys: Vec<&str> = path.trim().split('.').collect();
+    let path = path.trim().replace('[', ".").replace(']', "");
+    let keys: Vec<&str> = path.split('.').collect();
     if keys.iter().any(|k| k.is_empty()) {
         return Err(fail("empty key in path".into()));
     }
@@ -113,6 +115,7 @@ mod tests {
         let out = applied(&[
             "image.name=web2",
             "partitions.1.size=2GiB",
+            "partitions[0].label=swap",
             "system.include=[\"vim\", \"less\"]",
             "network.dhcp=true",
         ])
@@ -121,6 +124,7 @@ mod tests {
         assert_eq!(v["image"]["name"].as_str(), Some("web2"));
         assert_eq!(v["partitions"][1]["size"].as_str(), Some("2GiB"));
         assert_eq!(v["partitions"][0]["size"].as_str(), Some("1G"));
+        assert_eq!(v["partitions"][0]["label"].as_str(), Some("swap"));
         assert_eq!(v["system"]["include"][1].as_str(), Some("less"));
         assert_eq!(v["network"]["dhcp"].as_bool(), Some(true));
     }

@@ -183,6 +183,24 @@ fn network(
     n: &super::file::NetworkFile,
 ) -> std::result::Result<(), (String, String)> {
     let key = |k: &str| format!("network.{k}");
+    host_name(&n.hostname)
+        .and_then(|()| kernel_host_name(&n.hostname))
+        .map_err(|m| (key("hostname"), m))?;
+    if let Some(d) = &n.domain {
+        host_name(d).map_err(|m| (key("domain"), m))?;
+    }
+    if let Some(i) = &n.interface {
+        interface_name(i).map_err(|m| (key("interface"), m))?;
+    }
+    addressing(n).map_err(|(k, m)| (key(k), m))?;
+    for (i, d) in n.dns.iter().enumerate() {
+        d.parse::<std::net::IpAddr>().map_err(|_| {
+            (
+                key(&format!("dns[{i}]")),
+                format!("{d:?} is not an IP address (e.g. 192.0.2.53)"),
+            )
+        })?;
+    }
     if let Some(b) = &n.bridge {
         interface_name(b).map_err(|m| (key("bridge"), m))?;
         if Some(b.as_str()) == n.interface.as_deref() {
@@ -216,7 +234,7 @@ fn network(
                 ))
             }
             (Some(a), false) => {
-                cidr(a).map_err(|m| (key("address"), m))?;
+                host_address(a).map_err(|m| (key("address"), m))?;
             }
             (None, _) => {}
         }
@@ -241,6 +259,136 @@ fn network(
         }
     }
     Ok(())
+}
+
+/// `network.address`, `network.dhcp` and `network.gateway` together:
+/// a static address is one host of its network, and the gateway is
+/// another host of that network.
+fn addressing(
+    n: &super::file::NetworkFile,
+) -> std::result::Result<(), (&'static str, String)> {
+    let address = match (&n.address, n.dhcp.unwrap_or(false)) {
+        (Some(_), true) => {
+            return Err((
+                "dhcp",
+                "network.address is set too: choose one".into(),
+            ))
+        }
+        (Some(a), false) => Some(host_address(a).map_err(|m| ("address", m))?),
+        (None, _) => None,
+    };
+    let Some(gw) = &n.gateway else {
+        return Ok(());
+    };
+    let gateway: std::net::IpAddr = gw.parse().map_err(|_| {
+        (
+            "gateway",
+            format!("{gw:?} is not an IP address (e.g. 192.0.2.1)"),
+        )
+    })?;
+    let Some((ip, prefix)) = address else {
+        return Err((
+            "gateway",
+            "a gateway goes with a static network.address (with DHCP the \
+             server gives the route): set the address or remove the gateway"
+                .into(),
+        ));
+    };
+    if gateway == ip {
+        return Err(("gateway", format!("{gw} is network.address itself")));
+    }
+    if !same_network(ip, gateway, prefix) {
+        return Err((
+            "gateway",
+            format!(
+                "{gw} is outside network.address's network {}: the gateway \
+                 must be reachable on the link",
+                network_of(ip, prefix)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A static address with its prefix that is one host of its network:
+/// for IPv4 below /31, not the network's own address or its broadcast.
+fn host_address(
+    s: &str,
+) -> std::result::Result<(std::net::IpAddr, u8), String> {
+    let (ip, prefix) = cidr(s)?;
+    if let std::net::IpAddr::V4(v4) = ip {
+        if prefix < 31 {
+            let host_bits =
+                u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+            let host = u32::from(v4) & host_bits;
+            if host == 0 || host == host_bits {
+                let what = if host == 0 { "network" } else { "broadcast" };
+                return Err(format!(
+                    "{s:?} is the {what} address of {}: give one of its \
+                     hosts, e.g. {}",
+                    network_of(ip, prefix),
+                    first_host(v4, prefix)
+                ));
+            }
+        }
+    }
+    Ok((ip, prefix))
+}
+
+/// Whether `a` and `b` share their first `prefix` bits.
+fn same_network(a: std::net::IpAddr, b: std::net::IpAddr, prefix: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    match (a, b) {
+        (V4(a), V4(b)) => {
+            let mask =
+                u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (V6(a), V6(b)) => {
+            let mask =
+                u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// `192.0.2.0/24` for `192.0.2.50` and 24.
+fn network_of(ip: std::net::IpAddr, prefix: u8) -> String {
+    use std::net::IpAddr::{V4, V6};
+    let base = match ip {
+        V4(a) => {
+            let mask =
+                u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            V4((u32::from(a) & mask).into())
+        }
+        V6(a) => {
+            let mask =
+                u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            V6((u128::from(a) & mask).into())
+        }
+    };
+    format!("{base}/{prefix}")
+}
+
+/// The first host of `ip`'s IPv4 network, with its prefix.
+fn first_host(ip: std::net::Ipv4Addr, prefix: u8) -> String {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let first = (u32::from(ip) & mask).saturating_add(1);
+    format!("{}/{prefix}", std::net::Ipv4Addr::from(first))
+}
+
+/// The kernel's limit on a host name (`HOST_NAME_MAX`, 64): longer
+/// names are refused by `sethostname(2)` at boot.
+fn kernel_host_name(s: &str) -> std::result::Result<(), String> {
+    if s.len() <= 64 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} has {} characters; the kernel's host name holds at most 64",
+            s.len()
+        ))
+    }
 }
 
 /// A network interface name as the kernel takes it.

@@ -210,3 +210,71 @@ fn mirror_origin_names_the_mirror_option() {
         "mirror_origin is {origin:?} for a mirror given with --mirror"
     );
 }
+
+/// The recipe errors a new user meets first: `recipe check` and `build`
+/// refuse them alike, at the key's line, saying what would be valid,
+/// and `build` before any download (its mirror here refuses every
+/// connection, so a download would fail with another message).
+#[test]
+fn check_and_build_refuse_alike_before_any_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[[partitions]]\nuse = \"swap\"\nsize = \"512MiB\"\n\n\
+         [[partitions]]\nuse = \"root\"\nsize = \"rest\"\n\n\
+         [network]\nhostname = \"guest1\"\naddress = \"192.0.2.50/24\"\n\
+         gateway = \"192.0.2.1\"\n",
+        minimal("8GiB", "")
+    )
+    .replace("http://mirror.invalid/debian", "http://127.0.0.1:9/debian");
+    let p = write(dir.path(), "r.toml", &text);
+    let path = p.to_string_lossy().to_string();
+    let out = dir.path().join("out");
+    let out = out.to_string_lossy();
+    // (override, the line it replaces, what the message must say)
+    let cases = [
+        ("network.hostname=a;rm -rf /", 19, "is not a host name (labels of letters"),
+        ("network.address=300.1.1.1/24", 20, "expected an address with a prefix length, e.g."),
+        ("network.gateway=10.9.9.9", 21, "10.9.9.9 is outside network.address's network 192.0.2.0/24"),
+        ("image.size=1KiB", 3, "the 1KiB disk cannot hold 1MiB for the partition table + 512MiB (partitions[0], swap) + at least 1MiB (partitions[1], root, \"rest\"): image.size must be at least 514MiB"),
+    ];
+    for (set, line, says) in cases {
+        let (key, value) = set.split_once('=').unwrap();
+        // In the file: the error names the file and the line.
+        let lines: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let field = key.rsplit('.').next().unwrap();
+                if i + 1 == line {
+                    assert!(l.starts_with(field), "line {line} is {l:?}");
+                    format!("{field} = {}", toml::Value::from(value))
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        let bad = write(dir.path(), "bad.toml", &(lines.join("\n") + "\n"));
+        let bad = bad.to_string_lossy().to_string();
+        for cmd in [
+            vec!["recipe", "check", &bad],
+            vec!["build", &bad, "-o", &out],
+        ] {
+            let err = lunforge(&cmd).fails();
+            let want = format!("lunforge: error: {bad}:{line}: {key}: ");
+            assert!(err.starts_with(&want), "{cmd:?}: {err}");
+            assert!(err.contains(says), "{cmd:?}: {err}");
+        }
+        // With --set: the error names the override.
+        for cmd in [
+            vec!["recipe", "check", &path, "--set", set],
+            vec!["build", &path, "-o", &out, "--set", set],
+        ] {
+            let err = lunforge(&cmd).fails();
+            let want = format!("lunforge: error: --set {set}: {key}: ");
+            assert!(err.starts_with(&want), "{cmd:?}: {err}");
+            assert!(err.contains(says), "{cmd:?}: {err}");
+        }
+    }
+    assert!(!dir.path().join("out").exists(), "nothing written");
+    lunforge(["recipe", "check", &path]).ok();
+}

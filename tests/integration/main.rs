@@ -21,6 +21,8 @@
 //!   `dumpe2fs`, `debugfs` and against what `mke2fs` makes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
 //!   line, and the golden `recipe show`.
+//! - [`recipe_props`]: random recipes through the shared check: refused
+//!   at a key of the file, or planned by every later stage.
 //! - [`ext4_parts`]: ext4's flex_bg placement, `metadata_csum`
 //!   checksums and extent trees against images `mke2fs` makes, read
 //!   back with `dumpe2fs`, `debugfs` and `e2fsck`.
@@ -104,6 +106,7 @@ mod iscsi_write;
 mod lockfile;
 mod mkfs_cli;
 mod qemu_smoke;
+mod recipe_props;
 mod repo_client;
 mod resolve_local;
 mod rootfs;

@@ -56,7 +56,7 @@ FUZZ_TARGETS ?=
 FUZZ_CI_SECONDS ?= 10
 
 .PHONY: all build test test-deps bench bench-deps lint fmt clean \
-        fuzz fuzz-ci fuzz-deps
+        fuzz fuzz-ci fuzz-deps repro
 
 all: build
 
@@ -104,6 +104,12 @@ bench: bench-deps build
 bench-deps:
 	@bash tests/support/install-debs.sh $(BENCH_DEBS)
 	@bash tests/support/install-qemu.sh
+
+## repro: the built-in recipe built three times per configure strategy
+## (two empty caches, one warm; other paths, TMPDIR and working
+## directory): every output file the same SHA-256 (tests/repro/run.sh)
+repro: build
+	bash tests/repro/run.sh
 
 ## lint: the one-line local check
 lint:

@@ -21,6 +21,8 @@
 //!   `dumpe2fs`, `debugfs` and against what `mke2fs` makes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
 //!   line, and the golden `recipe show`.
+//! - [`repro`]: three builds of one recipe from other caches, paths,
+//!   working directories and `TMPDIR`s give the same bytes.
 //! - [`recipe_props`]: random recipes through the shared check: refused
 //!   at a key of the file, or planned by every later stage.
 //! - [`ext4_parts`]: ext4's flex_bg placement, `metadata_csum`
@@ -108,6 +110,7 @@ mod mkfs_cli;
 mod qemu_smoke;
 mod recipe_props;
 mod repo_client;
+mod repro;
 mod resolve_local;
 mod rootfs;
 mod sandbox;

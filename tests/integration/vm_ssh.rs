@@ -17,6 +17,11 @@
 //! `lunforge::configure::maintscripts::hold_initramfs`) replaces
 //! lunforge's initrd in `/boot` with a Debian one. It powers the guest
 //! off and boots the image again with that initrd, to SSH.
+//!
+//! The two boots are two copies of one image (each starts from the
+//! build's bytes): the image holds no SSH host key, machine id or random
+//! seed (read with `debugfs`), and the two machines show different host
+//! keys and machine ids.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -60,6 +65,7 @@ fn default_guest_over_ssh() {
         .nic(Nic::user(net.clone()).mac(&b.mac))
         .ssh_key(&key)
     };
+    assert_no_instance_secrets(&b.image);
     let lock = one_boot();
     let mut vm = Vm::start(spec("vm-ssh", &b.initrd), &lock);
     assert_eq!(vm.monitor("query-status")["status"], "running");
@@ -68,6 +74,7 @@ fn default_guest_over_ssh() {
     vm.set_command_timeout(Duration::from_secs(120));
 
     assert_eq!(vm.ssh_ok("hostname").trim(), HOSTNAME);
+    let first = vm.ssh_ok(INSTANCE);
     let boot_id = vm.ssh_ok("cat /proc/sys/kernel/random/boot_id");
     let boot_id = boot_id.trim();
     assert!(
@@ -113,6 +120,10 @@ fn default_guest_over_ssh() {
     let vm = Vm::start(spec("vm-ssh-debian-initrd", &debian_initrd), &lock);
     vm.wait_for_ssh(Duration::from_secs(600));
     assert_eq!(vm.ssh_ok("hostname").trim(), HOSTNAME);
+    // A second copy of the same image (`snapshot=on`: the build's bytes
+    // again) made its own identity on its first boot.
+    let second = vm.ssh_ok(INSTANCE);
+    assert_instances_differ(&first, &second);
     let log = vm.serial_log(0);
     assert!(
         log.contains("Loading, please wait...")
@@ -121,6 +132,85 @@ fn default_guest_over_ssh() {
         vm.name()
     );
     vm.shutdown(Duration::from_secs(120));
+}
+
+/// What makes a machine itself, as the guest reads it: its SSH host
+/// keys' fingerprints, its machine id, and whether its random seed
+/// exists (each line prefixed with what it is).
+const INSTANCE: &str = "for k in /etc/ssh/ssh_host_*_key.pub; do \
+     echo \"key $(ssh-keygen -lf \"$k\")\"; done; \
+     echo \"machine-id $(cat /etc/machine-id)\"; \
+     test -s /var/lib/systemd/random-seed && echo random-seed";
+
+/// Two boots of one image are two machines: every host key and the
+/// machine id differ, and each has its own of them all.
+fn assert_instances_differ(first: &str, second: &str) {
+    let lines = |s: &str, what: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with(what))
+            .map(str::to_string)
+            .collect()
+    };
+    for text in [first, second] {
+        // ed25519, ecdsa and rsa: what Debian's openssh-server makes.
+        assert_eq!(lines(text, "key ").len(), 3, "{text}");
+        assert_eq!(lines(text, "machine-id ")[0].len(), 11 + 32, "{text}");
+    }
+    for what in ["key ", "machine-id "] {
+        let (a, b) = (lines(first, what), lines(second, what));
+        for line in &a {
+            assert!(
+                !b.contains(line),
+                "two copies of one image share {line:?}:\n{first}\n{second}"
+            );
+        }
+    }
+}
+
+/// The image as built holds no identity of a machine: no SSH host key,
+/// an empty `/etc/machine-id` (machine-id(5): made on the first boot),
+/// no random seed. Read from the root file system with `debugfs`.
+fn assert_no_instance_secrets(image: &Path) {
+    let root = root_offset(image);
+    let debugfs = |request: &str| {
+        let out = Command::new("debugfs")
+            .args(["-R", request])
+            .arg(format!("{}?offset={root}", image.display()))
+            .output()
+            .expect("debugfs (e2fsprogs)");
+        assert!(out.status.success(), "debugfs -R {request:?}: {out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ssh, _) = debugfs("ls /etc/ssh");
+    assert!(ssh.contains("sshd_config"), "{ssh}");
+    assert!(!ssh.contains("ssh_host_"), "host keys in the image: {ssh}");
+    let (id, err) = debugfs("cat /etc/machine-id");
+    assert!(id.is_empty() && !err.contains("not found"), "{id}{err}");
+    let (_, err) = debugfs("stat /var/lib/systemd/random-seed");
+    assert!(err.contains("File not found"), "a random seed: {err}");
+}
+
+/// The byte offset of the image's root partition (the last one, in the
+/// default recipe), as `sfdisk --json` reads the table.
+fn root_offset(image: &Path) -> u64 {
+    let out = Command::new("sfdisk")
+        .arg("--json")
+        .arg(image)
+        .output()
+        .expect("sfdisk (fdisk)");
+    assert!(out.status.success(), "sfdisk --json: {out:?}");
+    let table: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("sfdisk's JSON");
+    let parts = table["partitiontable"]["partitions"]
+        .as_array()
+        .expect("partitions");
+    let start = parts.last().expect("a partition")["start"]
+        .as_u64()
+        .expect("start");
+    start * 512
 }
 
 /// A kernel update in the guest: the guest's kernel package (its `.deb`

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// Output formats of `lunforge build`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,6 +32,20 @@ pub struct Cli {
     /// Print only warnings, errors and summaries.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// More detail on stderr; `-vv` even more.
+    ///
+    /// `-v`: each stage's end and time, the mirror and why, the verified
+    /// Release, each download (fetched or found in the cache). `-vv`:
+    /// also each request to the mirror, each maintainer script run at
+    /// build time (and what it prints) and each boot file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = ArgAction::Count,
+        conflicts_with = "quiet"
+    )]
+    pub verbose: u8,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -13,6 +13,7 @@ use lunforge::cli::{
 };
 use lunforge::filesystems::ext::ExtKind;
 use lunforge::pipeline::{BuildReport, Made, Request};
+use lunforge::progress::Level;
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
 use lunforge::sink::target::{Target, TargetOptions};
@@ -78,7 +79,7 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let quiet = cli.quiet;
+    let level = Level::from_flags(cli.quiet, cli.verbose);
     match cli.command {
         Command::Build {
             mut recipe,
@@ -91,15 +92,15 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(c) = configure {
                 recipe.recipe.set.push(format!("system.configure={c}"));
             }
-            build(&recipe, format, &output, target.as_deref(), &write, quiet)
+            build(&recipe, format, &output, target.as_deref(), &write, level)
         }
         Command::Mkfs(args) => mkfs(&args),
-        Command::Initrd(args) => initrd(&args, quiet),
+        Command::Initrd(args) => initrd(&args, level),
         Command::Write {
             image,
             target,
             write,
-        } => write_image(&image, &target, &write, quiet),
+        } => write_image(&image, &target, &write, level),
         Command::Inspect { image, chap_secret } => {
             let secret = secret(chap_secret.as_deref())?;
             let report =
@@ -137,17 +138,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Resolve { recipe, json } => {
-            let (r, ctx) = setup(&recipe, quiet)?;
+            let (r, ctx) = setup(&recipe, level)?;
             let lock = package_set(&recipe, &r, &ctx)?;
             print_resolution(&lock, json);
             Ok(())
         }
         Command::Fetch(args) => {
-            println!("{}", fetch(&args, quiet)?);
+            println!("{}", fetch(&args, level)?);
             Ok(())
         }
         Command::Lock { recipe, output } => {
-            let (r, ctx) = setup(&recipe, quiet)?;
+            let (r, ctx) = setup(&recipe, level)?;
             let lock = pipeline::resolve(&r, &ctx)?;
             let path = output.unwrap_or_else(|| lock_path(&recipe, &r));
             lock.write(&path)?;
@@ -171,9 +172,9 @@ fn build(
     out: &Path,
     target: Option<&str>,
     write: &WriteArgs,
-    quiet: bool,
+    level: Level,
 ) -> Result<()> {
-    let (r, ctx) = setup(args, quiet)?;
+    let (r, ctx) = setup(args, level)?;
     let mut req = Request::image(out);
     req.format = match format {
         Format::Image => pipeline::Format::Image,
@@ -253,11 +254,11 @@ fn write_image(
     image: &Path,
     target: &str,
     write: &WriteArgs,
-    quiet: bool,
+    level: Level,
 ) -> Result<()> {
     let target = target_of(target)?;
     let opts = target_options(write, None)?;
-    let progress = progress::Terminal::new(quiet);
+    let progress = progress::Terminal::new(level);
     let f =
         lunforge::sink::copy::write_image(image, &target, &opts, &progress)?;
     println!("wrote {}: {}", f.target, written(&f));
@@ -307,8 +308,8 @@ fn secret(s: Option<&str>) -> Result<Option<lunforge::recipe::SecretSource>> {
 }
 
 /// `lunforge initrd`.
-fn initrd(a: &InitrdArgs, quiet: bool) -> Result<()> {
-    let (r, ctx) = setup(&a.recipe, quiet)?;
+fn initrd(a: &InitrdArgs, level: Level) -> Result<()> {
+    let (r, ctx) = setup(&a.recipe, level)?;
     let compression = if a.zstd {
         lunforge::boot::initrd::Compression::Zstd
     } else {
@@ -380,8 +381,8 @@ fn color() -> bool {
 }
 
 /// Resolve (or read the lock) and download; the summary line.
-fn fetch(args: &RecipeArgs, quiet: bool) -> Result<String> {
-    let (r, ctx) = setup(args, quiet)?;
+fn fetch(args: &RecipeArgs, level: Level) -> Result<String> {
+    let (r, ctx) = setup(args, level)?;
     let lock = package_set(args, &r, &ctx)?;
     let report = pipeline::fetch(&r, &ctx, &lock)?;
     Ok(format!(
@@ -412,7 +413,7 @@ fn load(r: &RecipeOnly) -> Result<Recipe> {
 }
 
 /// The recipe and the run context from the common options.
-fn setup(args: &RecipeArgs, quiet: bool) -> Result<(Recipe, Context)> {
+fn setup(args: &RecipeArgs, level: Level) -> Result<(Recipe, Context)> {
     let recipe = load(&args.recipe)?;
     let mut ctx = Context::new();
     if let Some(c) = &args.cache {
@@ -422,7 +423,7 @@ fn setup(args: &RecipeArgs, quiet: bool) -> Result<(Recipe, Context)> {
     ctx.insecure_unsigned = args.insecure_unsigned;
     ctx.ignore_valid_until = args.ignore_valid_until;
     ctx.jobs = args.jobs.max(1);
-    ctx.progress = Box::new(progress::Terminal::new(quiet));
+    ctx.progress = Box::new(progress::Terminal::new(level));
     Ok((recipe, ctx))
 }
 

@@ -21,6 +21,9 @@
 //!   `dumpe2fs`, `debugfs` and against what `mke2fs` makes.
 //! - [`cli_recipe`]: recipe errors and overrides through the command
 //!   line, and the golden `recipe show`.
+//! - [`cli_verbose`]: `-q`, `-v` and `-vv` on a build: each level adds
+//!   to the one below, checked against the repository's packages, the
+//!   build's summary and the server's request log.
 //! - [`ext4_parts`]: ext4's flex_bg placement, `metadata_csum`
 //!   checksums and extent trees against images `mke2fs` makes, read
 //!   back with `dumpe2fs`, `debugfs` and `e2fsck`.
@@ -82,6 +85,7 @@ mod boot;
 mod boot_config;
 mod build_library;
 mod cli_recipe;
+mod cli_verbose;
 mod disk_oracle;
 mod esp_image;
 mod ext4_parts;

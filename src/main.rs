@@ -1,11 +1,12 @@
 //! The `lunforge` command: parse arguments, run the library, print the
 //! error chain and map it to an exit status. The only user of `anyhow`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use lunforge::cli::{
     Cli, Command, Format, FsType, InitrdArgs, IscsiCommand, MkfsArgs,
@@ -161,7 +162,22 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => {
+            let pages = lunforge::cli::man::write_all(Cli::command(), &dir)?;
+            println!("wrote {} manual pages in {}", pages.len(), dir.display());
+            Ok(())
+        }
     }
+}
+
+/// `lunforge completions SHELL`: the script on stdout (generated in
+/// memory first, so that a closed stdout is an error, not a panic).
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let script = lunforge::cli::complete::script(shell, Cli::command());
+    std::io::stdout()
+        .write_all(&script)
+        .context("writing the completion script")
 }
 
 /// `lunforge build`: the disk image (to its target) and its boot

@@ -35,13 +35,16 @@ CARGO ?= cargo
 #                test user
 #   openssh-client  ssh, scp and ssh-keygen: the tests that drive a running
 #                guest over SSH (tests/support/vm.rs)
+#   groff-base   groff -man -ww -z: the manual pages of `make man`
+#                (bash, which checks the completion script, is essential)
 # and qemu-system-x86_64 and its UEFI firmware (OVMF) for the boot tests
 # (tests/support/install-qemu.sh: from backports when the host's qemu-utils
 # comes from there).
 TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              cpio kmod zstd gzip util-linux mount dosfstools mtools \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
-             python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x
+             python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x \
+             groff-base
 # The bench adds binutils (ar: the data.tar members of the .debs, for
 # the decompression floor of tests/bench/floor.sh)
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3 binutils
@@ -55,13 +58,20 @@ FUZZ_TARGETS ?=
 ## builds in half the time); part of `make test`
 FUZZ_CI_SECONDS ?= 10
 
-.PHONY: all build test test-deps bench bench-deps lint fmt clean \
+.PHONY: all build man test test-deps bench bench-deps lint fmt clean \
         fuzz fuzz-ci fuzz-deps repro
 
 all: build
 
 build:
 	$(CARGO) build --release
+
+## man: the manual pages, man/lunforge.1 and one per subcommand
+## (lunforge-build.1, …), from the command line's own definitions by the
+## hidden `lunforge man DIR`; generated, not committed (see .gitignore).
+## Read one with `man -l man/lunforge-build.1`.
+man:
+	$(CARGO) run --release --quiet -- man man
 
 ## test: install the oracles (as root), then every unit and integration test,
 ## each in a process of its own (cargo-nextest, when installed), and the

@@ -1,8 +1,17 @@
-//! The command line, declared with clap; no logic lives here.
+//! The command line, declared with clap; no logic lives here. Each
+//! command's `--help` ends with [`examples`]; [`complete`] makes the
+//! shell completion scripts and [`man`] the manual pages from these
+//! definitions.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+pub mod complete;
+mod examples;
+pub mod man;
+
+use self::examples::section;
 
 /// Output formats of `lunforge build`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,10 +37,25 @@ pub enum FsType {
 /// storage, from a declarative recipe, without root.
 #[derive(Debug, Parser)]
 #[command(name = "lunforge", version, about, long_about = None)]
+#[command(after_help = section(examples::ROOT))]
 pub struct Cli {
     /// Print only warnings, errors and summaries.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// More detail on stderr; `-vv` even more.
+    ///
+    /// `-v`: each stage's end and time, the mirror and why, the verified
+    /// Release, each download (fetched or found in the cache). `-vv`:
+    /// also each request to the mirror, each maintainer script run at
+    /// build time (and what it prints) and each boot file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = ArgAction::Count,
+        conflicts_with = "quiet"
+    )]
+    pub verbose: u8,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -42,6 +66,7 @@ pub struct Cli {
 pub enum Command {
     /// Build the guest's disk image (or its root file system as a
     /// tarball).
+    #[command(after_help = section(examples::BUILD))]
     Build {
         /// Recipe and repository options.
         #[command(flatten)]
@@ -71,6 +96,7 @@ pub enum Command {
         write: WriteArgs,
     },
     /// Resolve the package set and print it.
+    #[command(after_help = section(examples::RESOLVE))]
     Resolve {
         /// Recipe and repository options.
         #[command(flatten)]
@@ -80,8 +106,10 @@ pub enum Command {
         json: bool,
     },
     /// Download the package set into the cache.
+    #[command(after_help = section(examples::FETCH))]
     Fetch(RecipeArgs),
     /// Resolve and write the lockfile `<recipe>.lock`.
+    #[command(after_help = section(examples::LOCK))]
     Lock {
         /// Recipe and repository options.
         #[command(flatten)]
@@ -92,11 +120,14 @@ pub enum Command {
     },
     /// Make an ext2/3/4 file system image from a directory, rootless
     /// and deterministic.
+    #[command(after_help = section(examples::MKFS))]
     Mkfs(MkfsArgs),
     /// Make an initrd for a kernel's modules (a guest's, or a host's own
     /// `/lib/modules`), with busybox-static from the recipe's suite.
+    #[command(after_help = section(examples::INITRD))]
     Initrd(InitrdArgs),
     /// Write a built image to a file, block device or iSCSI target.
+    #[command(after_help = section(examples::WRITE))]
     Write {
         /// The image file.
         image: PathBuf,
@@ -109,6 +140,7 @@ pub enum Command {
     },
     /// Show the partitions and file systems of an image, a block device
     /// or an iSCSI LUN.
+    #[command(after_help = section(examples::INSPECT))]
     Inspect {
         /// An image file, a block device or an `iscsi://` URL.
         image: String,
@@ -117,11 +149,26 @@ pub enum Command {
         chap_secret: Option<String>,
     },
     /// iSCSI targets.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = section(examples::ISCSI))]
     Iscsi(IscsiCommand),
     /// Show or check a recipe.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = section(examples::RECIPE))]
     Recipe(RecipeCommand),
+    /// Print the completion script of a shell: bash, zsh, fish, elvish
+    /// or powershell.
+    #[command(after_help = section(examples::COMPLETIONS))]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages, `lunforge.1` and one per subcommand, into
+    /// DIR (what `make man` runs).
+    #[command(hide = true, after_help = section(examples::MAN))]
+    Man {
+        /// The directory (made if missing).
+        dir: PathBuf,
+    },
 }
 
 /// How a disk is written to a block device or an iSCSI LUN.
@@ -148,6 +195,7 @@ pub struct WriteArgs {
 #[derive(Debug, Subcommand)]
 pub enum IscsiCommand {
     /// List a portal's targets, their LUNs and sizes (SendTargets).
+    #[command(after_help = section(examples::ISCSI_DISCOVER))]
     Discover {
         /// `host[:port]`, or `iscsi://[user@]host[:port]`.
         portal: String,
@@ -225,8 +273,10 @@ pub struct InitrdArgs {
 #[derive(Debug, Subcommand)]
 pub enum RecipeCommand {
     /// Print the recipe with every default filled in.
+    #[command(after_help = section(examples::RECIPE_SHOW))]
     Show(RecipeOnly),
     /// Check a recipe and report the first error.
+    #[command(after_help = section(examples::RECIPE_CHECK))]
     Check(RecipeOnly),
 }
 

@@ -1,11 +1,12 @@
 //! The `lunforge` command: parse arguments, run the library, print the
 //! error chain and map it to an exit status. The only user of `anyhow`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use lunforge::cli::{
     Cli, Command, Format, FsType, InitrdArgs, IscsiCommand, MkfsArgs,
@@ -13,6 +14,7 @@ use lunforge::cli::{
 };
 use lunforge::filesystems::ext::ExtKind;
 use lunforge::pipeline::{BuildReport, Made, Request};
+use lunforge::progress::Level;
 use lunforge::recipe::{Recipe, Source};
 use lunforge::resolve::lockfile::{self, Lock};
 use lunforge::sink::target::{Target, TargetOptions};
@@ -78,7 +80,7 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let quiet = cli.quiet;
+    let level = Level::from_flags(cli.quiet, cli.verbose);
     match cli.command {
         Command::Build {
             mut recipe,
@@ -91,15 +93,15 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(c) = configure {
                 recipe.recipe.set.push(format!("system.configure={c}"));
             }
-            build(&recipe, format, &output, target.as_deref(), &write, quiet)
+            build(&recipe, format, &output, target.as_deref(), &write, level)
         }
         Command::Mkfs(args) => mkfs(&args),
-        Command::Initrd(args) => initrd(&args, quiet),
+        Command::Initrd(args) => initrd(&args, level),
         Command::Write {
             image,
             target,
             write,
-        } => write_image(&image, &target, &write, quiet),
+        } => write_image(&image, &target, &write, level),
         Command::Inspect { image, chap_secret } => {
             let secret = secret(chap_secret.as_deref())?;
             let report =
@@ -137,17 +139,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Resolve { recipe, json } => {
-            let (r, ctx) = setup(&recipe, quiet)?;
+            let (r, ctx) = setup(&recipe, level)?;
             let lock = package_set(&recipe, &r, &ctx)?;
             print_resolution(&lock, json);
             Ok(())
         }
         Command::Fetch(args) => {
-            println!("{}", fetch(&args, quiet)?);
+            println!("{}", fetch(&args, level)?);
             Ok(())
         }
         Command::Lock { recipe, output } => {
-            let (r, ctx) = setup(&recipe, quiet)?;
+            let (r, ctx) = setup(&recipe, level)?;
             let lock = pipeline::resolve(&r, &ctx)?;
             let path = output.unwrap_or_else(|| lock_path(&recipe, &r));
             lock.write(&path)?;
@@ -160,7 +162,22 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => {
+            let pages = lunforge::cli::man::write_all(Cli::command(), &dir)?;
+            println!("wrote {} manual pages in {}", pages.len(), dir.display());
+            Ok(())
+        }
     }
+}
+
+/// `lunforge completions SHELL`: the script on stdout (generated in
+/// memory first, so that a closed stdout is an error, not a panic).
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let script = lunforge::cli::complete::script(shell, Cli::command());
+    std::io::stdout()
+        .write_all(&script)
+        .context("writing the completion script")
 }
 
 /// `lunforge build`: the disk image (to its target) and its boot
@@ -171,9 +188,9 @@ fn build(
     out: &Path,
     target: Option<&str>,
     write: &WriteArgs,
-    quiet: bool,
+    level: Level,
 ) -> Result<()> {
-    let (r, ctx) = setup(args, quiet)?;
+    let (r, ctx) = setup(args, level)?;
     let mut req = Request::image(out);
     req.format = match format {
         Format::Image => pipeline::Format::Image,
@@ -253,11 +270,11 @@ fn write_image(
     image: &Path,
     target: &str,
     write: &WriteArgs,
-    quiet: bool,
+    level: Level,
 ) -> Result<()> {
     let target = target_of(target)?;
     let opts = target_options(write, None)?;
-    let progress = progress::Terminal::new(quiet);
+    let progress = progress::Terminal::new(level);
     let f =
         lunforge::sink::copy::write_image(image, &target, &opts, &progress)?;
     println!("wrote {}: {}", f.target, written(&f));
@@ -307,8 +324,8 @@ fn secret(s: Option<&str>) -> Result<Option<lunforge::recipe::SecretSource>> {
 }
 
 /// `lunforge initrd`.
-fn initrd(a: &InitrdArgs, quiet: bool) -> Result<()> {
-    let (r, ctx) = setup(&a.recipe, quiet)?;
+fn initrd(a: &InitrdArgs, level: Level) -> Result<()> {
+    let (r, ctx) = setup(&a.recipe, level)?;
     let compression = if a.zstd {
         lunforge::boot::initrd::Compression::Zstd
     } else {
@@ -380,8 +397,8 @@ fn color() -> bool {
 }
 
 /// Resolve (or read the lock) and download; the summary line.
-fn fetch(args: &RecipeArgs, quiet: bool) -> Result<String> {
-    let (r, ctx) = setup(args, quiet)?;
+fn fetch(args: &RecipeArgs, level: Level) -> Result<String> {
+    let (r, ctx) = setup(args, level)?;
     let lock = package_set(args, &r, &ctx)?;
     let report = pipeline::fetch(&r, &ctx, &lock)?;
     Ok(format!(
@@ -412,7 +429,7 @@ fn load(r: &RecipeOnly) -> Result<Recipe> {
 }
 
 /// The recipe and the run context from the common options.
-fn setup(args: &RecipeArgs, quiet: bool) -> Result<(Recipe, Context)> {
+fn setup(args: &RecipeArgs, level: Level) -> Result<(Recipe, Context)> {
     let recipe = load(&args.recipe)?;
     let mut ctx = Context::new();
     if let Some(c) = &args.cache {
@@ -422,7 +439,7 @@ fn setup(args: &RecipeArgs, quiet: bool) -> Result<(Recipe, Context)> {
     ctx.insecure_unsigned = args.insecure_unsigned;
     ctx.ignore_valid_until = args.ignore_valid_until;
     ctx.jobs = args.jobs.max(1);
-    ctx.progress = Box::new(progress::Terminal::new(quiet));
+    ctx.progress = Box::new(progress::Terminal::new(level));
     Ok((recipe, ctx))
 }
 

@@ -231,7 +231,7 @@ pub fn assemble(
                 staging: &opts.staging,
             };
             let (mut tree, times) =
-                sandbox::configure(&tree, &order, &sandbox)?;
+                sandbox::configure(&tree, &order, &sandbox, progress)?;
             progress.note(&format!("configure: sandbox: {times}"));
             if let Some(hash) = &access.root_password_hash {
                 access::set_root_password(&mut tree, hash)?;

@@ -42,7 +42,7 @@
 //! through a pipe, and the files stay on a tmpfs that vanishes with the
 //! namespace.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,6 +51,7 @@ use super::idmap::IdMap;
 use super::maintscripts::{self, Package};
 use super::{Error, Result};
 use crate::output::tar::{write_tar, TarOptions};
+use crate::progress::{Level, Progress};
 use crate::tree::{GuestPath, Kind, Spool, Tree};
 use crate::unpack::{self, Limits};
 
@@ -124,11 +125,14 @@ impl std::fmt::Display for Times {
 
 /// Configure `tree`: the preinsts of `order`, then `dpkg --configure -a`,
 /// in the sandbox; the configured tree is returned, with where the time
-/// went.
+/// went. What the sandbox prints (each step, each script's output,
+/// dpkg's `Setting up …`) goes to `progress` line by line as it comes,
+/// shown at `-vv`.
 pub fn configure(
     tree: &Tree,
     order: &[&Package],
     sandbox: &Sandbox<'_>,
+    progress: &dyn Progress,
 ) -> Result<(Tree, Times)> {
     let mount_point = tempfile::Builder::new()
         .prefix("lunforge-root-")
@@ -146,7 +150,7 @@ pub fn configure(
         .args(["--", "sh", "-c", &script, "lunforge-sandbox"])
         .arg(mount_point.path());
     environment(&mut cmd, sandbox.source_date_epoch);
-    let (mut configured, times) = run(cmd, &without_devices(tree)?)?;
+    let (mut configured, times) = run(cmd, &without_devices(tree)?, progress)?;
     restore_devices(tree, &mut configured)?;
     Ok((configured, times))
 }
@@ -198,8 +202,12 @@ fn restore_devices(original: &Tree, configured: &mut Tree) -> Result<()> {
 
 /// Run the sandbox: `input` as a tar stream to its standard input, the
 /// configured tree read back from its standard output, its standard
-/// error kept for the error message.
-fn run(mut cmd: Command, input: &Tree) -> Result<(Tree, Times)> {
+/// error passed on to `progress` and kept for the error message.
+fn run(
+    mut cmd: Command,
+    input: &Tree,
+    progress: &dyn Progress,
+) -> Result<(Tree, Times)> {
     let start = Instant::now();
     // In a process group of its own, which a signal kills whole
     // ([`crate::cancel::wait`]): `kill -TERM` reaches lunforge alone.
@@ -223,8 +231,8 @@ fn run(mut cmd: Command, input: &Tree) -> Result<(Tree, Times)> {
         });
         let log = s.spawn(move || {
             let mut text = Vec::new();
-            if let Some(mut e) = stderr {
-                let _ = e.read_to_end(&mut text);
+            if let Some(e) = stderr {
+                let _ = log_lines(e, &mut text, progress);
             }
             String::from_utf8_lossy(&text).into_owned()
         });
@@ -268,6 +276,32 @@ fn run(mut cmd: Command, input: &Tree) -> Result<(Tree, Times)> {
         }
         Some((Err(e), _)) => Err(e),
         None => Err(failure(&log, "no output")),
+    }
+}
+
+/// Read the sandbox's standard error to its end into `text`, telling
+/// `progress` each line as it comes: a step as `configure: STEP`, and
+/// anything else (scripts, dpkg) indented beneath.
+fn log_lines(
+    stderr: impl Read,
+    text: &mut Vec<u8>,
+    progress: &dyn Progress,
+) -> std::io::Result<()> {
+    let mut reader = std::io::BufReader::new(stderr);
+    loop {
+        let start = text.len();
+        if reader.read_until(b'\n', text)? == 0 {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&text[start..]);
+        let line = line.trim_end();
+        match line.strip_prefix(STEP) {
+            Some(step) => {
+                progress.detail(Level::Trace, format_args!("configure: {step}"))
+            }
+            None => progress
+                .detail(Level::Trace, format_args!("configure:   {line}")),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ pub mod cache;
 
 use std::path::PathBuf;
 
-use crate::progress::Progress;
+use crate::progress::{Level, Progress};
 use crate::repo::transport::{Expected, Transport};
 
 pub use cache::Cache;
@@ -81,6 +81,15 @@ pub fn fetch_all(
                 .fetch(transport, &item.path, &item.expected)
                 .map_err(fail)?;
             progress.advance(&item.package, item.expected.size);
+            progress.detail(
+                Level::Verbose,
+                format_args!(
+                    "fetch: {}: {}, {}",
+                    item.package,
+                    crate::units::human(item.expected.size),
+                    if done.1 { "downloaded" } else { "in the cache" }
+                ),
+            );
             Ok(done)
         });
     let results = match results {

@@ -11,6 +11,7 @@ use crate::boot::{self, initrd};
 use crate::context::Context;
 use crate::error::Result;
 use crate::fetch;
+use crate::progress::{Level, Progress};
 use crate::recipe::{Loader, Recipe};
 use crate::resolve::lockfile::Lock;
 use crate::tree::{self, GuestPath, Meta, Tree};
@@ -143,13 +144,27 @@ fn guest_initrd(
 /// ([`boot::staging`]); for a guest without a kernel, stage the removal
 /// of an earlier build's boot files (they would not match the new
 /// image). Nothing is visible until [`super::commit`]. The report's
-/// list of the files, `None` without a kernel.
+/// list of the files, `None` without a kernel; each file is told to
+/// `progress` (shown at `-vv`).
 pub fn stage_files(
     recipe: &Recipe,
     out_dir: &Path,
     artifacts: Option<&[boot::Artifact]>,
+    progress: &dyn Progress,
 ) -> Result<(boot::staging::Staged, Option<Vec<BootFile>>)> {
     let staged = boot::staging::stage(out_dir, &recipe.image.name, artifacts)?;
+    for a in artifacts.unwrap_or_default() {
+        progress.detail(
+            Level::Trace,
+            format_args!(
+                "boot files: {}/{}/{} ({})",
+                out_dir.display(),
+                recipe.image.name,
+                a.name,
+                crate::units::human(a.bytes.len() as u64)
+            ),
+        );
+    }
     let files = artifacts.map(|artifacts| {
         artifacts
             .iter()

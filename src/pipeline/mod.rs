@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::progress::Progress;
+use crate::progress::{Level, Progress};
 use crate::recipe::Recipe;
 use crate::resolve::lockfile::Lock;
 use crate::sink::target::{Target, TargetOptions};
@@ -139,7 +139,8 @@ pub fn build(
     // Staged first: a boot file that cannot be written fails the build
     // before the disk is, and before a device is written over.
     let staged = t.stage("write boot files", || {
-        self::boot::stage_files(recipe, &req.out_dir, artifacts.as_deref())
+        let files = artifacts.as_deref();
+        self::boot::stage_files(recipe, &req.out_dir, files, &*ctx.progress)
     })?;
     let written = t.stage("partition, format and write", || {
         write_disk(recipe, tree, time, &target, &req.target_options, ctx)
@@ -177,7 +178,8 @@ fn check_out_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Times the stages in the order they run, and says when each starts.
+/// Times the stages in the order they run, and says when each starts
+/// (and, at `-v`, when it ends).
 struct Timer<'a> {
     times: Vec<StageTime>,
     progress: &'a dyn Progress,
@@ -203,10 +205,14 @@ impl<'a> Timer<'a> {
         self.progress.stage(name);
         let start = Instant::now();
         let out = f();
-        self.times.push(StageTime {
-            stage: name,
-            time: start.elapsed(),
-        });
+        let time = start.elapsed();
+        if out.is_ok() {
+            self.progress.detail(
+                Level::Verbose,
+                format_args!("{name}: done in {:.1} s", time.as_secs_f64()),
+            );
+        }
+        self.times.push(StageTime { stage: name, time });
         out
     }
 

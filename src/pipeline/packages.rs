@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::context::Context;
 use crate::error::Result;
 use crate::fetch::{self, Cache};
+use crate::progress::Level;
 use crate::recipe::{Loader, Recipe};
 use crate::repo::{self, inrelease::Keyring, transport, Trust};
 use crate::resolve::lockfile::{
@@ -15,14 +16,33 @@ use crate::resolve::lockfile::{
 };
 use crate::resolve::{self, Request};
 
+/// The recipe's mirror, each request reported (at `-vv`); which mirror
+/// and why is said at `-v`.
+fn mirror<'a>(
+    recipe: &Recipe,
+    ctx: &'a Context,
+) -> Result<transport::Traced<'a>> {
+    let sys = &recipe.system;
+    let origin = match sys.mirror_origin.as_str() {
+        crate::recipe::resolve::FROM_RECIPE => "the recipe's system.mirror",
+        other => other,
+    };
+    ctx.progress.detail(
+        Level::Verbose,
+        format_args!("mirror {} (from {origin})", sys.mirror),
+    );
+    let t = transport::for_mirror(&sys.mirror)?;
+    Ok(transport::Traced::new(t, &*ctx.progress))
+}
+
 /// The recipe's suite, read and verified (its indexes cached), with
 /// the transport to fetch its packages and the cache.
-fn open_suite(
+fn open_suite<'a>(
     recipe: &Recipe,
-    ctx: &Context,
-) -> Result<(Box<dyn transport::Transport>, Cache, repo::Suite)> {
+    ctx: &'a Context,
+) -> Result<(transport::Traced<'a>, Cache, repo::Suite)> {
     let sys = &recipe.system;
-    let t = transport::for_mirror(&sys.mirror)?;
+    let t = mirror(recipe, ctx)?;
     let cache = Cache::open(&ctx.cache_dir)?;
     let opts = repo::Options {
         suite: sys.suite.clone(),
@@ -32,7 +52,20 @@ fn open_suite(
         ignore_valid_until: ctx.ignore_valid_until,
         now: ctx.now,
     };
-    let suite = repo::open(&*t, &opts, Some(&cache), &*ctx.progress)?;
+    let suite = repo::open(&t, &opts, Some(&cache), &*ctx.progress)?;
+    let origin = &suite.origin;
+    ctx.progress.detail(
+        Level::Verbose,
+        format_args!(
+            "{}: {} verified ({})",
+            suite.release.name(),
+            origin.path,
+            origin.signer.as_deref().map_or_else(
+                || "unsigned, --insecure-unsigned".to_string(),
+                |s| format!("signed by {s}")
+            )
+        ),
+    );
     Ok((t, cache, suite))
 }
 
@@ -165,7 +198,7 @@ pub fn fetch(
     ctx: &Context,
     lock: &Lock,
 ) -> Result<fetch::Report> {
-    let t = transport::for_mirror(&recipe.system.mirror)?;
+    let t = mirror(recipe, ctx)?;
     let cache = Cache::open(&ctx.cache_dir)?;
     // Packages first, then tools: `root_tree` and `tool_deb` rely on
     // that order of `Report::paths`.
@@ -176,7 +209,7 @@ pub fn fetch(
         .map(fetch_item)
         .collect();
     Ok(fetch::fetch_all(
-        &*t,
+        &t,
         &cache,
         &items,
         ctx.jobs,
@@ -211,11 +244,11 @@ pub(crate) fn fetch_tool(
                 .ok_or(crate::boot::Error::NoBusybox { package: BUSYBOX })?
         }
     };
-    let t = transport::for_mirror(&recipe.system.mirror)?;
+    let t = mirror(recipe, ctx)?;
     let cache = Cache::open(&ctx.cache_dir)?;
     let items = [fetch_item(&wanted)];
     let report =
-        fetch::fetch_all(&*t, &cache, &items, ctx.jobs, &*ctx.progress)?;
+        fetch::fetch_all(&t, &cache, &items, ctx.jobs, &*ctx.progress)?;
     report.paths.into_iter().next().ok_or_else(|| {
         crate::boot::Error::NoBusybox { package: BUSYBOX }.into()
     })

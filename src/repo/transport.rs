@@ -12,12 +12,17 @@
 //! anything signed vouches for their size (`InRelease`, `Release`,
 //! `Release.gpg`) are capped at [`MAX_RELEASE_SIZE`]. Every path is
 //! checked by [`check_relative_path`] before it is requested.
+//! [`Traced`] wraps either backend to report each request (`-vv`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+mod traced;
+
+pub use self::traced::Traced;
 
 /// Errors of reading from a mirror; each names the URL.
 #[derive(Debug, thiserror::Error)]

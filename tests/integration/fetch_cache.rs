@@ -19,15 +19,8 @@ use crate::support::{
 /// that tests tamper with sorts last (`zz-victim`), so a one-job fetch
 /// has fetched every other package before it.
 fn site() -> Site {
-    let mut repo = TestRepo::new("fetchtest");
-    for i in 0..7 {
-        repo = repo.package(
-            Pkg::new(&format!("pkg-{i}"), "1.0")
-                .essential()
-                .payload(64 * 1024),
-        );
-    }
-    repo = repo.package(
+    let repo = TestRepo::new("fetchtest").essentials(7, 64 * 1024);
+    let repo = repo.package(
         Pkg::new("zz-victim", "2.0-1")
             .essential()
             .payload(64 * 1024),

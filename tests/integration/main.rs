@@ -25,6 +25,11 @@
 //!   working directories and `TMPDIR`s give the same bytes.
 //! - [`recipe_props`]: random recipes through the shared check: refused
 //!   at a key of the file, or planned by every later stage.
+//! - [`cli_verbose`]: `-q`, `-v` and `-vv` on a build: each level adds
+//!   to the one below, checked against the repository's packages, the
+//!   build's summary and the server's request log.
+//! - [`cli_docs`]: the completion scripts (`bash -n`, then bash
+//!   completing words) and the manual pages (`groff -man -ww -z`).
 //! - [`ext4_parts`]: ext4's flex_bg placement, `metadata_csum`
 //!   checksums and extent trees against images `mke2fs` makes, read
 //!   back with `dumpe2fs`, `debugfs` and `e2fsck`.
@@ -85,7 +90,9 @@ mod blockdev_loop;
 mod boot;
 mod boot_config;
 mod build_library;
+mod cli_docs;
 mod cli_recipe;
+mod cli_verbose;
 mod disk_oracle;
 mod esp_image;
 mod ext4_parts;

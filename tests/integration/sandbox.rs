@@ -6,6 +6,8 @@
 //! such daemon runs, and the staging directory is gone. The tree that
 //! comes back holds what the script wrote (its findings, with the host
 //! name the sandbox gave it) but nothing of the file system it mounted.
+//! What the sandbox prints reaches the build's progress as it comes
+//! (shown at `-vv`): each step, and each line a script writes.
 //!
 //! It runs the library's sandbox as root with no user namespace, as the
 //! `chroot` strategy does; the unprivileged one (the same namespaces in a
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use lunforge::configure::sandbox::{self, Privilege, Sandbox};
+use lunforge::progress::{Level, Recorder};
 use lunforge::tree::{GuestPath, Kind, Meta, Tree};
 
 use crate::support::run;
@@ -29,6 +32,7 @@ const DAEMON_SECONDS: &str = "4242.424242";
 fn hostile_dpkg(port: u16) -> String {
     format!(
         "#!/bin/bash\n\
+         echo 'Setting up hostile (1.0) ...' >&2\n\
          {{\n\
          echo \"args: $*\"\n\
          read -r h < /proc/sys/kernel/hostname; echo \"hostname: $h\"\n\
@@ -152,6 +156,7 @@ fn scripts_leave_no_mount_no_daemon_and_reach_no_network() {
     let before = mounts();
 
     let tree = hostile_tree(port);
+    let trace = Recorder::default();
     let (configured, _) = sandbox::configure(
         &tree,
         &[],
@@ -161,8 +166,22 @@ fn scripts_leave_no_mount_no_daemon_and_reach_no_network() {
             source_date_epoch: 1_700_000_000,
             staging: staging.path(),
         },
+        &trace,
     )
     .expect("the sandbox runs the hostile dpkg");
+    let lines = trace.lines();
+    assert!(lines.iter().all(|(l, _)| *l == Level::Trace), "{lines:?}");
+    let said: Vec<String> = lines.into_iter().map(|(_, s)| s).collect();
+    let said = said.join("\n");
+    crate::support::assert_in_order(
+        &said,
+        &[
+            "configure: unpack the tree",
+            "configure: dpkg --configure -a",
+            "configure:   Setting up hostile (1.0) ...",
+            "configure: pack the configured tree",
+        ],
+    );
 
     let log = GuestPath::new("/var/log/sealed").expect("path");
     let node = configured.get(&log).expect("the script's findings");

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::blockdev_loop::root;
 use crate::support::qemu::test_cache;
-use crate::support::testrepo::{Pkg, TestRepo};
+use crate::support::testrepo::TestRepo;
 use crate::support::{lunforge, lunforge_cmd, sha256_hex, RecipeFile};
 
 /// A signal's generous bound: a hang detector, not a benchmark.
@@ -379,15 +379,7 @@ fn held_site(
     hold: &'static str,
     dirs: &Dirs,
 ) -> (crate::support::testrepo::Repo, HoldingMirror, PathBuf) {
-    let mut repo = TestRepo::new("sigtest");
-    for i in 0..8 {
-        repo = repo.package(
-            Pkg::new(&format!("pkg-{i}"), "1.0")
-                .essential()
-                .payload(256 * 1024),
-        );
-    }
-    let repo = repo.build();
+    let repo = TestRepo::new("sigtest").essentials(8, 256 * 1024).build();
     let mirror = HoldingMirror::start(&repo.mirror(), hold);
     let text = RecipeFile::new(&mirror.url, &repo.suite).text();
     let recipe = dirs.tmp.parent().expect("top").join("guest.toml");

@@ -248,6 +248,23 @@ impl TestRepo {
         self
     }
 
+    /// Add `count` essential packages `pkg-0`, `pkg-1`, … of version
+    /// 1.0, each with `payload` bytes of incompressible payload.
+    pub(crate) fn essentials(
+        mut self,
+        count: usize,
+        payload: usize,
+    ) -> TestRepo {
+        for i in 0..count {
+            self = self.package(
+                Pkg::new(&format!("pkg-{i}"), "1.0")
+                    .essential()
+                    .payload(payload),
+            );
+        }
+        self
+    }
+
     /// How to sign.
     pub(crate) fn signing(mut self, s: Signing) -> TestRepo {
         self.signing = s;

@@ -35,13 +35,18 @@ CARGO ?= cargo
 #                test user
 #   openssh-client  ssh, scp and ssh-keygen: the tests that drive a running
 #                guest over SSH (tests/support/vm.rs)
+#   python3-jsonschema python3-license-expression  sbom.spdx.json against
+#                the SPDX 2.3 JSON schema (fixtures/spdx/) and its license
+#                expressions against the SPDX license list (Debian 12
+#                packages no SPDX validator of its own)
 # and qemu-system-x86_64 and its UEFI firmware (OVMF) for the boot tests
 # (tests/support/install-qemu.sh: from backports when the host's qemu-utils
 # comes from there).
 TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \
              cpio kmod zstd gzip util-linux mount dosfstools mtools \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
-             python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x
+             python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x \
+             python3-jsonschema python3-license-expression
 # The bench adds binutils (ar: the data.tar members of the .debs, for
 # the decompression floor of tests/bench/floor.sh)
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3 binutils

@@ -292,8 +292,9 @@ pub fn document(g: &Guest<'_>) -> Document {
         let id = format!("SPDXRef-deb-{n}-{}", idstring(&p.name));
         packages.push(binary(g.mirror, p, *installed, &refs, id.clone()));
         relationships.push(relationship(GUEST, "CONTAINS", &id));
-        if let Some(src) = installed.and_then(|i| i.source.as_ref()) {
-            let of = &source_ids[src];
+        let src = installed.and_then(|i| i.source.as_ref());
+        // Every source is there: `source_ids` was made from these rows.
+        if let Some(of) = src.and_then(|s| source_ids.get(s)) {
             relationships.push(relationship(&id, "GENERATED_FROM", of));
         }
     }

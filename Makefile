@@ -37,6 +37,10 @@ CARGO ?= cargo
 #                guest over SSH (tests/support/vm.rs)
 #   groff-base   groff -man -ww -z: the manual pages of `make man`
 #                (bash, which checks the completion script, is essential)
+#   python3-jsonschema python3-license-expression  sbom.spdx.json against
+#                the SPDX 2.3 JSON schema (fixtures/spdx/) and its license
+#                expressions against the SPDX license list (Debian 12
+#                packages no SPDX validator of its own)
 # and qemu-system-x86_64 and its UEFI firmware (OVMF) for the boot tests
 # (tests/support/install-qemu.sh: from backports when the host's qemu-utils
 # comes from there).
@@ -44,7 +48,7 @@ TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdis
              cpio kmod zstd gzip util-linux mount dosfstools mtools \
              debian-archive-keyring ca-certificates grub-common udev libxen-dev \
              python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x \
-             groff-base
+             groff-base python3-jsonschema python3-license-expression
 # The bench adds binutils (ar: the data.tar members of the .debs, for
 # the decompression floor of tests/bench/floor.sh)
 BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3 binutils

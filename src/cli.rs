@@ -94,6 +94,10 @@ pub enum Command {
         /// How a device or LUN is written.
         #[command(flatten)]
         write: WriteArgs,
+        /// Print the build report as one JSON document on stdout (the
+        /// summary lines go to stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Resolve the package set and print it.
     #[command(after_help = section(examples::RESOLVE))]

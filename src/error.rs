@@ -37,6 +37,9 @@ pub enum Error {
     /// Writing an output failed.
     #[error(transparent)]
     Output(#[from] crate::output::tar::Error),
+    /// Reading the guest for its SBOM failed.
+    #[error(transparent)]
+    Sbom(#[from] crate::output::spdx::Error),
     /// The disk layout or partition table failed.
     #[error(transparent)]
     Disk(#[from] crate::disk::Error),

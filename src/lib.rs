@@ -28,7 +28,8 @@
 //! timestamps by `SOURCE_DATE_EPOCH`, UUIDs, hash seeds and MAC addresses
 //! by the recipe or a hash of it. Iteration over packages and paths is
 //! sorted, and the lockfile itself is written sorted and without
-//! timestamps of its own.
+//! timestamps of its own, as are what a build says of itself in
+//! `OUT/<name>/`: its manifest and its SBOM ([`output`]).
 //!
 //! # Trust
 //!

@@ -89,11 +89,13 @@ fn run(cli: Cli) -> Result<()> {
             configure,
             target,
             write,
+            json,
         } => {
             if let Some(c) = configure {
                 recipe.recipe.set.push(format!("system.configure={c}"));
             }
-            build(&recipe, format, &output, target.as_deref(), &write, level)
+            let t = target.as_deref();
+            build(&recipe, format, &output, t, &write, level, json)
         }
         Command::Mkfs(args) => mkfs(&args),
         Command::Initrd(args) => initrd(&args, level),
@@ -181,7 +183,8 @@ fn completions(shell: clap_complete::Shell) -> Result<()> {
 }
 
 /// `lunforge build`: the disk image (to its target) and its boot
-/// files, or the root file system as a tarball.
+/// files, or the root file system as a tarball; the summary, or with
+/// `json` the report on stdout and the summary on stderr.
 fn build(
     args: &RecipeArgs,
     format: Format,
@@ -189,6 +192,7 @@ fn build(
     target: Option<&str>,
     write: &WriteArgs,
     level: Level,
+    json: bool,
 ) -> Result<()> {
     let (r, ctx) = setup(args, level)?;
     let mut req = Request::image(out);
@@ -207,37 +211,48 @@ fn build(
         req.lockfile = Some(lock_path(args, &r));
     }
     let report = pipeline::build(&r, &ctx, &req)?;
-    print_build(&report, &r);
+    let summary = build_summary(&report, &r);
+    if json {
+        eprint!("{summary}");
+        println!("{}", report.to_json());
+    } else {
+        print!("{summary}");
+    }
     Ok(())
 }
 
-/// The summary of a build: what was written where, the boot files, the
-/// stages' times.
-fn print_build(report: &BuildReport, r: &Recipe) {
+/// The summary of a build: what was written where, the files of
+/// `OUT/<name>/`, the stages' times.
+fn build_summary(report: &BuildReport, r: &Recipe) -> String {
     let what = format!("{} packages, {} paths", report.packages, report.paths);
-    match &report.made {
-        Made::Tar(path) => println!("wrote {}: {what}", path.display()),
-        Made::Disk(f) => println!("wrote {}: {what}; {}", f.target, written(f)),
-    }
-    match &report.boot {
-        Some((dir, files)) => println!(
-            "wrote {}: {} boot files and SHA256SUMS",
-            dir.display(),
-            files.len()
-        ),
-        None if matches!(report.made, Made::Disk(_)) => eprintln!(
+    let mut out = match &report.made {
+        Made::Tar(path) => format!("wrote {}: {what}\n", path.display()),
+        Made::Disk(f) => {
+            format!("wrote {}: {what}; {}\n", f.target, written(f))
+        }
+    };
+    let boot = match report.boot_files {
+        0 => String::new(),
+        n => format!("{n} boot files, "),
+    };
+    out.push_str(&format!(
+        "wrote {}: {boot}sbom.spdx.json, manifest.json and SHA256SUMS\n",
+        report.dir.display()
+    ));
+    if report.boot_files == 0 && matches!(report.made, Made::Disk(_)) {
+        eprintln!(
             "lunforge: warning: the guest has no kernel (add \
              linux-image-{} to system.include): no boot files written",
             r.system.architecture
-        ),
-        None => {}
+        );
     }
     let times: Vec<String> = report
         .stages
         .iter()
         .map(|s| format!("{} {:.1} s", s.stage, s.time.as_secs_f64()))
         .collect();
-    println!("stages: {}", times.join(", "));
+    out.push_str(&format!("stages: {}\n", times.join(", ")));
+    out
 }
 
 /// What a sink wrote, in words.

@@ -14,13 +14,14 @@
 //! | [`grub2`] | `xen/grub.d/41_lunforge_xen`: the hosts' GRUB 2 entry |
 //! | [`hostside`] | `initiator/…` (udev rule, iscsiadm login) and `target/…` (ietd, tgt) |
 //! | [`guest_grub`] | `/boot/grub/grub.cfg` and `menu.lst` inside the guest |
-//! | [`manifest`] | `SHA256SUMS` over everything in `OUT/<name>/` |
+//! | [`sums`] | `SHA256SUMS` over everything in `OUT/<name>/` |
 //!
 //! The host GRUB entries are made only when `xen.dom0_root` is set (a
 //! host's root device is nothing lunforge can guess); the iSCSI snippets
 //! only when there is an `[iscsi]` section. [`staging`] writes the
-//! artifacts, plus any the caller adds (kernel, initrd), beside
-//! `OUT/<name>/` and puts them in place whole, with the image.
+//! artifacts, plus any the caller adds (kernel, initrd, the build's
+//! manifest and SBOM, [`crate::output`]), beside `OUT/<name>/` and puts
+//! them in place whole, with the image.
 
 pub mod efi;
 pub mod grub2;
@@ -28,8 +29,8 @@ pub mod grub_legacy;
 pub mod guest_grub;
 pub mod hostside;
 pub mod initrd;
-pub mod manifest;
 pub mod staging;
+pub mod sums;
 pub mod xl;
 
 use std::path::{Path, PathBuf};
@@ -265,8 +266,8 @@ fn check_version(v: &str) -> Result<()> {
 }
 
 /// The boot configuration artifacts of `recipe` (not the kernel and
-/// initrd, which the caller adds, nor the manifest, which
-/// [`staging::stage`] makes), in name order.
+/// initrd, which the caller adds, nor `SHA256SUMS`, which
+/// [`staging::Staged::seal`] makes), in name order.
 pub fn artifacts(recipe: &Recipe, facts: &BootFacts) -> Result<Vec<Artifact>> {
     check_version(&facts.kernel_version)?;
     let dom0_version = recipe

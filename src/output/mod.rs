@@ -1,6 +1,7 @@
 //! Outputs that are written straight from the [`Tree`](crate::tree::Tree)
-//! rather than through a file system image: for now the tarball of
-//! `lunforge build --format tar`.
+//! rather than through a file system image: the tarball of
+//! `lunforge build --format tar`; and what every build says of itself
+//! in `OUT/<name>/`, its [`manifest`] and its SBOM ([`spdx`]).
 //!
 //! Each output is one module with its own error type. It streams the
 //! tree in [`Tree::iter`](crate::tree::Tree::iter) order and keeps only
@@ -9,6 +10,10 @@
 //! directory, which is synced and then renamed into place, so that a
 //! failed build leaves neither a partial output nor the temporary file.
 
+pub mod manifest;
+pub mod spdx;
 pub mod tar;
 
-pub use self::tar::{write_tar, write_tar_file, TarOptions, TarStats};
+pub use self::tar::{
+    stage_tar_file, write_tar, write_tar_file, StagedTar, TarOptions, TarStats,
+};

@@ -99,6 +99,8 @@ use std::path::{Path, PathBuf};
 
 pub use ::tar::EntryType;
 
+use sha2::{Digest, Sha256};
+
 use crate::tree::{Content, GuestPath, Inode, InodeId, Kind, Spool, Tree};
 
 /// Errors of the tarball output; each names the guest path or the output
@@ -690,17 +692,38 @@ pub fn write_tar_file(
     path: &Path,
     opts: &TarOptions,
 ) -> Result<TarStats> {
-    let name = path.file_name().ok_or_else(|| Error::NoFileName {
-        path: path.to_owned(),
-    })?;
+    let staged = stage_tar_file(tree, path, opts)?;
+    let stats = staged.stats;
+    staged.commit()?;
+    Ok(stats)
+}
+
+/// A tarball written and synced under its temporary name, with its
+/// SHA-256, not yet renamed into place: a build commits it together
+/// with its `OUT/<name>/`. Dropped, it removes the temporary file.
+#[derive(Debug)]
+pub struct StagedTar {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    /// What was written.
+    pub stats: TarStats,
+    /// The archive's SHA-256, hashed as it was written.
+    pub sha256: [u8; 32],
+}
+
+/// Everything of [`write_tar_file`] but the rename.
+pub fn stage_tar_file(
+    tree: &Tree,
+    path: &Path,
+    opts: &TarOptions,
+) -> Result<StagedTar> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let output = |op, path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Output { path, op, source }
-    };
+    let name = path.file_name().ok_or_else(|| Error::NoFileName {
+        path: path.to_owned(),
+    })?;
     let prefix = format!(".{}.", name.to_string_lossy());
     let mut tmp = tempfile::Builder::new()
         .prefix(&prefix)
@@ -708,23 +731,68 @@ pub fn write_tar_file(
         .permissions(Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(output("creating a temporary file", dir))?;
-    let stats =
-        write_tar(tree, tmp.as_file_mut(), opts).map_err(|e| match e {
-            Error::Write { .. } | Error::Trailer { .. } => Error::Into {
-                path: path.to_owned(),
-                source: Box::new(e),
-            },
-            e => e,
-        })?;
+    let mut tee = Hashing {
+        out: tmp.as_file_mut(),
+        hasher: Sha256::new(),
+    };
+    let stats = write_tar(tree, &mut tee, opts).map_err(|e| match e {
+        Error::Write { .. } | Error::Trailer { .. } => Error::Into {
+            path: path.to_owned(),
+            source: Box::new(e),
+        },
+        e => e,
+    })?;
+    let sha256 = tee.hasher.finalize().into();
     tmp.as_file()
         .sync_all()
         .map_err(output("syncing", tmp.path()))?;
-    tmp.persist(path)
-        .map_err(|e| output("renaming into place", path)(e.error))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(output("syncing the directory", dir))?;
-    Ok(stats)
+    Ok(StagedTar {
+        path: path.to_owned(),
+        tmp,
+        stats,
+        sha256,
+    })
+}
+
+impl StagedTar {
+    /// Rename the tarball over its final name, and make that durable.
+    pub fn commit(self) -> Result<()> {
+        let StagedTar { path, tmp, .. } = self;
+        tmp.persist(&path)
+            .map_err(|e| output("renaming into place", &path)(e.error))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(output("syncing the directory", dir))?;
+        Ok(())
+    }
+}
+
+/// An output error of `op` on `path`.
+fn output(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Output { path, op, source }
+}
+
+/// Passes writes on to `out`, hashing them.
+struct Hashing<'a> {
+    out: &'a mut File,
+    hasher: Sha256,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use super::packages::{fetch_tool, tool_deb, BUSYBOX};
-use super::report::BootFile;
 use super::source_date_epoch;
 use crate::boot::{self, initrd};
 use crate::context::Context;
@@ -140,20 +139,20 @@ fn guest_initrd(
     Ok(image)
 }
 
-/// Stage the boot files for `OUT/<name>/` with their `SHA256SUMS`
-/// ([`boot::staging`]); for a guest without a kernel, stage the removal
-/// of an earlier build's boot files (they would not match the new
-/// image). Nothing is visible until [`super::commit`]. The report's
-/// list of the files, `None` without a kernel; each file is told to
-/// `progress` (shown at `-vv`).
+/// Stage the boot files for `OUT/<name>/` ([`boot::staging`]); the
+/// build adds its SBOM and manifest once the disk is written, then
+/// `SHA256SUMS`. Nothing is visible until [`super::commit`]. A guest
+/// without a kernel has no boot files: its directory holds those three
+/// alone, and an earlier build's boot files go (they would not match
+/// the new image). Each file is told to `progress` (shown at `-vv`).
 pub fn stage_files(
     recipe: &Recipe,
     out_dir: &Path,
-    artifacts: Option<&[boot::Artifact]>,
+    artifacts: &[boot::Artifact],
     progress: &dyn Progress,
-) -> Result<(boot::staging::Staged, Option<Vec<BootFile>>)> {
+) -> Result<boot::staging::Staged> {
     let staged = boot::staging::stage(out_dir, &recipe.image.name, artifacts)?;
-    for a in artifacts.unwrap_or_default() {
+    for a in artifacts {
         progress.detail(
             Level::Trace,
             format_args!(
@@ -165,19 +164,7 @@ pub fn stage_files(
             ),
         );
     }
-    let files = artifacts.map(|artifacts| {
-        artifacts
-            .iter()
-            .map(|a| BootFile {
-                name: a.name.clone(),
-                size: a.bytes.len() as u64,
-                sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-                    &a.bytes,
-                )),
-            })
-            .collect()
-    });
-    Ok((staged, files))
+    Ok(staged)
 }
 
 /// `lunforge initrd`: an initrd for the kernel whose modules are in the

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::context::Context;
 use crate::error::Result;
 use crate::recipe::Recipe;
+use crate::sink::digest::{self, Digesting};
 use crate::sink::target::{Target, TargetOptions};
 use crate::sink::{FileSink, Finished, Sink, Window};
 use crate::tree::Tree;
@@ -56,7 +57,9 @@ impl Written {
 /// contents are planned first (so a tree that does not fit fails before
 /// the target is touched), then the table and the contents are streamed
 /// into the target's sink, which `finish` makes durable (and verifies,
-/// on a device). An image file is left staged, not yet renamed.
+/// on a device). An image file is left staged, not yet renamed. With
+/// the disk's size and SHA-256 (of every byte, holes as zeros), hashed
+/// as it is written ([`crate::sink::digest`]).
 pub fn write_disk(
     recipe: &Recipe,
     tree: Tree,
@@ -64,12 +67,18 @@ pub fn write_disk(
     target: &Target,
     opts: &TargetOptions,
     ctx: &Context,
-) -> Result<Written> {
+) -> Result<(Written, u64, [u8; 32])> {
     let (layout, contents, size) = plan(recipe, tree, time)?;
     if let Target::File(path) = target {
-        let mut sink = FileSink::create(path, size)?;
+        let mut sink = Digesting::new(FileSink::create(path, size)?);
         write(&layout, &contents, &mut sink)?;
-        return Ok(Written::Staged(sink.stage()?));
+        let (sink, digest) = sink.into_parts();
+        let staged = sink.stage()?;
+        let digest = match digest {
+            Some(d) => d,
+            None => staged.read_back()?,
+        };
+        return Ok((Written::Staged(staged), size, digest));
     }
     let sink = target.open(size, opts, &*ctx.progress)?;
     let written = match (fill(&layout, &contents, sink), target) {
@@ -85,7 +94,35 @@ pub fn write_disk(
         }
         (r, _) => r,
     };
-    Ok(Written::Finished(written?))
+    let (finished, digest) = written?;
+    let digest = match digest {
+        Some(d) => d,
+        None => read_back(target, opts, size)?,
+    };
+    Ok((Written::Finished(finished), size, digest))
+}
+
+/// The SHA-256 of the first `size` bytes of a device or LUN, read back:
+/// for a disk whose writes could not be hashed as they went.
+fn read_back(
+    target: &Target,
+    opts: &TargetOptions,
+    size: u64,
+) -> Result<[u8; 32]> {
+    use std::os::unix::fs::FileExt;
+    let (Target::File(path) | Target::Device(path)) = target else {
+        let mut dev = target.open_for_reading(opts)?;
+        return Ok(digest::read_back(size, |at, buf| dev.read(at, buf))?);
+    };
+    let io = |source| crate::sink::Error::Io {
+        path: path.clone(),
+        what: "reading the disk back",
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    Ok(digest::read_back(size, |at, buf| {
+        f.read_exact_at(buf, at).map_err(io)
+    })?)
 }
 
 /// Write the guest's partitioned disk image at `path`, atomically: a
@@ -113,17 +150,20 @@ fn plan(
     Ok((layout, contents, size))
 }
 
-/// The partition table and the partitions, then `finish`.
+/// The partition table and the partitions, then `finish`; the disk's
+/// SHA-256 when its writes could be hashed as they went.
 fn fill(
     layout: &disk::DiskLayout,
     contents: &[filesystems::Contents],
-    mut sink: Box<dyn Sink + '_>,
-) -> Result<Finished> {
-    write(layout, contents, &mut *sink)?;
+    sink: Box<dyn Sink + '_>,
+) -> Result<(Finished, Option<[u8; 32]>)> {
+    let mut sink = Digesting::new(sink);
+    write(layout, contents, &mut sink)?;
     // The last moment a signal can still keep the output from existing:
     // an unfinished sink removes its temporary file when dropped.
     crate::cancel::check()?;
-    Ok(sink.finish()?)
+    let (sink, digest) = sink.into_parts();
+    Ok((sink.finish()?, digest))
 }
 
 /// The partition table and the partitions.

@@ -8,22 +8,23 @@
 //! [`packages`] (the suite, the lock, the build's tools), [`system`]
 //! (unpack and configure), [`host`] (a Xen host's guests and initiator
 //! name), [`boot`] (kernel, initrd, host files, the disk's own boot
-//! loader) and [`disk`] (layout, file systems, the sink). The image and
-//! the boot files are staged under temporary names and appear together
-//! at the end ([`commit`]).
+//! loader) and [`disk`] (layout, file systems, the sink). The image (or
+//! tarball) and `OUT/<name>/` (the boot files, and what the build says
+//! of itself: the SBOM and the manifest, [`record`]) are staged under
+//! temporary names and appear together at the end ([`commit`]).
 //!
-//! A [`Lock`] is the one representation of a resolved package set: fresh
-//! from the resolver ([`resolve`]) or read back from `<recipe>.lock`
-//! ([`locked`]); [`fetch`] takes either.
+//! A [`Lock`](crate::resolve::lockfile::Lock) is the one representation
+//! of a resolved package set: fresh from the resolver ([`resolve`]) or
+//! read back from `<recipe>.lock` ([`locked`]); [`fetch`] takes either.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::output::manifest::Entry;
 use crate::progress::{Level, Progress};
 use crate::recipe::Recipe;
-use crate::resolve::lockfile::Lock;
 use crate::sink::target::{Target, TargetOptions};
 
 pub mod boot;
@@ -31,13 +32,14 @@ mod commit;
 pub mod disk;
 pub mod host;
 pub mod packages;
+mod record;
 mod report;
 pub mod system;
 
-pub use self::boot::{boot, host_initrd};
+pub use self::boot::{boot, host_initrd, stage_files};
 pub use self::disk::{check_image, write_disk, write_image, Written};
 pub use self::packages::{fetch, locked, resolve, tool_deb, BUSYBOX};
-pub use self::report::{BootFile, BuildReport, Made, StageTime};
+pub use self::report::{BuildReport, Made, StageTime};
 pub use self::system::{root_tree, source_date_epoch, write_tar};
 
 /// What a build makes.
@@ -108,7 +110,7 @@ pub fn build(
     })?;
     let fetched = t.stage("fetch", || fetch(recipe, ctx, &lock))?;
     let unpacked = t.stage("unpack", || system::unpack(&lock, &fetched))?;
-    let mut tree = t.stage("configure", || {
+    let (mut tree, strategy) = t.stage("configure", || {
         system::configure(recipe, ctx, &lock, unpacked)
     })?;
     let time = source_date_epoch(&lock);
@@ -126,30 +128,67 @@ pub fn build(
             source,
         }
     })?;
+    let mut about = record::About {
+        recipe,
+        lock: &lock,
+        format: req.format,
+        configure: strategy.to_string(),
+        installed: Vec::new(),
+    };
+    let name = &recipe.image.name;
     if req.format == Format::Tar {
-        let path = req.out_dir.join(format!("{}.tar", recipe.image.name));
+        let path = req.out_dir.join(format!("{name}.tar"));
         t.stage("initrd", || {
             self::boot::initrd_in_guest(&mut tree, &lock, &fetched)
         })?;
-        t.stage("write", || write_tar(&tree, &path, &lock))?;
-        return Ok(t.report(&lock, paths, Made::Tar(path), None));
+        about.installed =
+            t.stage("SBOM", || record::installed(&tree, &lock))?;
+        let tar = t.stage("write", || write_tar(&tree, &path, &lock))?;
+        let staged = stage_files(recipe, &req.out_dir, &[], &*ctx.progress)?;
+        let output = Entry {
+            name: format!("{name}.tar"),
+            size: tar.stats.bytes,
+            sha256: hex::encode(tar.sha256),
+        };
+        let sealed = t.stage("manifest", || {
+            record::seal(staged, &about, output.clone())
+        })?;
+        crate::cancel::check()?;
+        let files = sealed.files().to_vec();
+        let (_, dir) = commit::commit(sealed, || Ok(tar.commit()?))?;
+        let made = Made::Tar(path);
+        return Ok(t.report(&about, paths, (made, output), (dir, files), 0));
     }
     let artifacts =
         t.stage("boot files", || boot(recipe, &mut tree, &lock, &fetched))?;
+    let artifacts = artifacts.unwrap_or_default();
+    about.installed = t.stage("SBOM", || record::installed(&tree, &lock))?;
     // Staged first: a boot file that cannot be written fails the build
     // before the disk is, and before a device is written over.
     let staged = t.stage("write boot files", || {
-        let files = artifacts.as_deref();
-        self::boot::stage_files(recipe, &req.out_dir, files, &*ctx.progress)
+        stage_files(recipe, &req.out_dir, &artifacts, &*ctx.progress)
     })?;
-    let written = t.stage("partition, format and write", || {
-        write_disk(recipe, tree, time, &target, &req.target_options, ctx)
-    })?;
+    let (written, size, sha256) = t
+        .stage("partition, format and write", || {
+            write_disk(recipe, tree, time, &target, &req.target_options, ctx)
+        })?;
+    let output = Entry {
+        name: match &req.target {
+            None => format!("{name}.img"),
+            Some(target) => target.to_string(),
+        },
+        size,
+        sha256: hex::encode(sha256),
+    };
+    let sealed =
+        t.stage("manifest", || record::seal(staged, &about, output.clone()))?;
     // The last moment a signal can keep both outputs from appearing: the
-    // staged boot directory and image remove themselves when dropped.
+    // staged directory and image remove themselves when dropped.
     crate::cancel::check()?;
-    let (finished, boot) = commit::commit(staged, written)?;
-    Ok(t.report(&lock, paths, Made::Disk(finished), boot))
+    let files = sealed.files().to_vec();
+    let (finished, dir) = commit::commit(sealed, || written.commit())?;
+    let made = (Made::Disk(finished), output);
+    Ok(t.report(&about, paths, made, (dir, files), artifacts.len()))
 }
 
 /// Check, before anything is downloaded, that the output directory can
@@ -216,18 +255,27 @@ impl<'a> Timer<'a> {
         out
     }
 
+    /// The report of a build that made `made` (`output` in the
+    /// manifest), its directory `dir` holding `files`, `boot` of them
+    /// boot files.
     fn report(
         self,
-        lock: &Lock,
+        about: &record::About<'_>,
         paths: usize,
-        made: Made,
-        boot: Option<(PathBuf, Vec<BootFile>)>,
+        (made, output): (Made, Entry),
+        (dir, files): (PathBuf, Vec<Entry>),
+        boot: usize,
     ) -> BuildReport {
         BuildReport {
-            packages: lock.packages.len(),
+            name: about.recipe.image.name.clone(),
+            packages: about.lock.packages.len(),
             paths,
+            configure: about.configure.clone(),
             made,
-            boot,
+            output,
+            dir,
+            files,
+            boot_files: boot,
             stages: self.times,
         }
     }

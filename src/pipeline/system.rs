@@ -41,13 +41,13 @@ pub fn unpack(
 }
 
 /// The unpacked packages made an installed system: the guest's root
-/// file system.
+/// file system, and the strategy that configured it.
 pub fn configure(
     recipe: &Recipe,
     ctx: &Context,
     lock: &Lock,
     (packages, spool): (Vec<unpack::Unpacked>, Spool),
-) -> Result<Tree> {
+) -> Result<(Tree, maintscripts::Strategy)> {
     let arch = &recipe.system.architecture;
     let (strategy, why) = maintscripts::choose(recipe.system.configure, arch)?;
     ctx.progress.note(&format!("configure: {strategy} ({why})"));
@@ -57,12 +57,8 @@ pub fn configure(
         source_date_epoch: source_date_epoch(lock),
         staging: std::env::temp_dir(),
     };
-    Ok(configure::assemble(
-        &packages,
-        spool,
-        &opts,
-        &*ctx.progress,
-    )?)
+    let tree = configure::assemble(&packages, spool, &opts, &*ctx.progress)?;
+    Ok((tree, strategy))
 }
 
 /// The guest's root file system: every package of `lock` (already in
@@ -74,7 +70,7 @@ pub fn root_tree(
     fetched: &fetch::Report,
 ) -> Result<Tree> {
     let unpacked = unpack(lock, fetched)?;
-    configure(recipe, ctx, lock, unpacked)
+    Ok(configure(recipe, ctx, lock, unpacked)?.0)
 }
 
 /// Every timestamp of the output: `SOURCE_DATE_EPOCH` when set, else the
@@ -85,11 +81,15 @@ pub fn source_date_epoch(lock: &Lock) -> i64 {
         .unwrap_or(0)
 }
 
-/// Write `tree` as a deterministic tarball at `path`, atomically.
-pub fn write_tar(tree: &Tree, path: &Path, lock: &Lock) -> Result<()> {
+/// Write `tree` as a deterministic tarball for `path`, synced under a
+/// temporary name: the build renames it into place with `OUT/<name>/`.
+pub fn write_tar(
+    tree: &Tree,
+    path: &Path,
+    lock: &Lock,
+) -> Result<output::StagedTar> {
     let opts = output::tar::TarOptions {
         source_date_epoch: Some(source_date_epoch(lock)),
     };
-    output::tar::write_tar_file(tree, path, &opts)?;
-    Ok(())
+    Ok(output::tar::stage_tar_file(tree, path, &opts)?)
 }

@@ -309,10 +309,11 @@ pub fn path_for(recipe: Option<&Path>) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Lock {
+    /// A lock of two packages (not sorted) and one tool.
+    pub(crate) fn sample() -> Lock {
         let pkg = |name: &str| LockedPackage {
             name: name.into(),
             version: "1.0-1".into(),

@@ -156,6 +156,19 @@ impl FileSink {
 }
 
 impl Staged {
+    /// The image's SHA-256, read back from its temporary file: for when
+    /// its writes could not be hashed as they went ([`super::digest`]).
+    pub fn read_back(&self) -> Result<[u8; 32]> {
+        let f = self.temp.as_file();
+        super::digest::read_back(self.size, |at, buf| {
+            f.read_exact_at(buf, at).map_err(|source| Error::Io {
+                path: self.path.clone(),
+                what: "reading the image back",
+                source,
+            })
+        })
+    }
+
     /// Rename the image over its final name, and make that durable.
     pub fn commit(self) -> Result<Finished> {
         let Staged { path, temp, size } = self;

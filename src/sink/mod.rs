@@ -14,6 +14,7 @@ use std::path::PathBuf;
 pub mod blockdev;
 pub mod copy;
 pub mod device;
+pub mod digest;
 pub mod file;
 pub mod target;
 
@@ -187,6 +188,22 @@ pub trait Sink {
     /// failure leaves no output behind and nothing may be reported as
     /// written.
     fn finish(self: Box<Self>) -> Result<Finished>;
+}
+
+/// A boxed sink is a sink, so that a wrapper such as
+/// [`digest::Digesting`] takes a sink of a type known or not.
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        (**self).write_at(offset, bytes)
+    }
+
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn finish(self: Box<Self>) -> Result<Finished> {
+        S::finish(*self)
+    }
 }
 
 /// What a finished sink wrote.

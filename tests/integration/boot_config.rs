@@ -70,8 +70,8 @@ fn write(dir: &Path, recipe: &Recipe, facts: &BootFacts) -> PathBuf {
             mode: 0o644,
         });
     }
-    let staged = boot::staging::stage(dir, &recipe.image.name, Some(&all));
-    staged.unwrap().commit().unwrap()
+    let staged = boot::staging::stage(dir, &recipe.image.name, &all);
+    staged.unwrap().seal(&[]).unwrap().commit().unwrap()
 }
 
 fn grub_script_check(file: &Path) -> std::process::Output {

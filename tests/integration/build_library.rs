@@ -1,6 +1,7 @@
 //! The whole build as one library call, `lunforge::pipeline::build`,
 //! against a local signed repository: the report says what was made and
-//! where (the image's path and size, the package and path counts) and
+//! where (the image's path and size, the package and path counts, the
+//! files of `OUT/<name>/`) and
 //! times each stage of the procedure in its order; the image it names
 //! is the one on disk (`sfdisk` reads its table); a second build of the
 //! same lock to another file target gives the same bytes; and a target
@@ -62,9 +63,13 @@ fn build_reports_what_it_made_stage_by_stage() {
             "unpack",
             "configure",
             "boot files",
+            // Read from the tree before the disk's writer takes it.
+            "SBOM",
             // Staged before the disk, put in place with it.
             "write boot files",
             "partition, format and write",
+            // Written last, once the disk's digest is known.
+            "manifest",
         ]
     );
     let image = out.join("testguest.img");
@@ -74,9 +79,19 @@ fn build_reports_what_it_made_stage_by_stage() {
     assert_eq!(f.target, image.display().to_string());
     assert_eq!(f.size, 64 << 20);
     assert_eq!(std::fs::metadata(&image).expect("image").len(), 64 << 20);
-    // No kernel in this suite: no boot files, and none left behind.
-    assert!(report.boot.is_none());
-    assert!(!out.join("testguest").exists());
+    // No kernel in this suite: no boot files, and none left behind;
+    // what the build says of itself, and the sums of that.
+    assert_eq!(report.boot_files, 0);
+    let names: Vec<&str> =
+        report.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["SHA256SUMS", "manifest.json", "sbom.spdx.json"]);
+    let listed: Vec<String> = std::fs::read_dir(out.join("testguest"))
+        .expect("OUT/testguest")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(report.output.name, "testguest.img");
+    assert_eq!(report.output.size, 64 << 20);
     let table = run(
         std::process::Command::new("sfdisk")
             .arg("--json")

@@ -74,6 +74,11 @@
 //!   refused, writes checked in the backing file, zeroing by its
 //!   `st_blocks`.
 //!
+//! - [`build_record`]: what a build says of itself in `OUT/<name>/`:
+//!   `manifest.json` against `sha256sum`, `dpkg-query` and the lock,
+//!   `sbom.spdx.json` against the SPDX 2.3 schema and license list, two
+//!   builds byte for byte, and the report of `lunforge build --json`.
+//!
 //! - [`signals`]: SIGINT and SIGTERM at each stage of a build: the
 //!   exit status, the time to stop, and nothing left in `TMPDIR`, the
 //!   cache, the output or the mount table.
@@ -91,6 +96,7 @@ mod boot;
 mod boot_config;
 mod build_library;
 mod cli_docs;
+mod build_record;
 mod cli_recipe;
 mod cli_verbose;
 mod disk_oracle;

@@ -113,6 +113,11 @@ impl Pkg {
         self.field("Recommends", v)
     }
 
+    /// `Source` (`NAME` or `NAME (VERSION)`).
+    pub(crate) fn source(self, v: &str) -> Pkg {
+        self.field("Source", v)
+    }
+
     /// `Essential: yes`.
     pub(crate) fn essential(self) -> Pkg {
         self.field("Essential", "yes")

@@ -57,9 +57,9 @@ pub fn encode_time(t: &Time) -> u16 {
 }
 
 /// Year, month and day of the day `z` days after 1970-01-01 (proleptic
-/// Gregorian; H. Hinnant's `civil_from_days`), for days within FAT's
-/// range.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// Gregorian; H. Hinnant's `civil_from_days`); exact for the days of
+/// FAT's range and of an SBOM's `created` (years 0 to 9999).
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z.saturating_add(719_468);
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

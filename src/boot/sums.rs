@@ -1,26 +1,27 @@
-//! `SHA256SUMS`: the manifest of `OUT/<name>/`.
+//! `SHA256SUMS`: the checksums of `OUT/<name>/`.
 //!
 //! Format: the output of GNU `sha256sum` (coreutils), one line per
-//! artifact, `<64 lower-case hex digits><space><space><name>\n`, names
-//! relative to `OUT/<name>/` in byte order, the manifest itself not
-//! listed. So `cd OUT/<name> && sha256sum -c SHA256SUMS` verifies the
-//! whole output. Names are held to `[A-Za-z0-9._+-]` and `/`, which
+//! file, `<64 lower-case hex digits><space><space><name>\n`, names
+//! relative to `OUT/<name>/` in byte order, every file of the directory
+//! listed but `SHA256SUMS` itself: the boot files, `sbom.spdx.json` and
+//! `manifest.json` (which, written before this file, cannot list it).
+//! So `cd OUT/<name> && sha256sum -c SHA256SUMS` verifies the whole
+//! directory. Names are held to `[A-Za-z0-9._+-]` and `/`, which
 //! `sha256sum` would never escape, so a line is exactly what it prints.
 
-use sha2::{Digest, Sha256};
-
 use super::{Artifact, Error, Result};
+use crate::output::manifest::Entry;
 
-/// The manifest's file name.
+/// The file's name.
 pub const NAME: &str = "SHA256SUMS";
 
-/// The manifest of `artifacts` (as an artifact, mode 0644); refuses
-/// names that are not plain relative paths, and duplicates.
-pub fn manifest(artifacts: &[Artifact]) -> Result<Artifact> {
-    let mut lines: Vec<(&str, String)> = Vec::with_capacity(artifacts.len());
-    for a in artifacts {
-        check_name(&a.name)?;
-        lines.push((&a.name, hex::encode(Sha256::digest(&a.bytes))));
+/// `SHA256SUMS` of the files `entries` (as an artifact, mode 0644);
+/// refuses names that are not plain relative paths, and duplicates.
+pub fn sums(entries: &[Entry]) -> Result<Artifact> {
+    let mut lines: Vec<(&str, &str)> = Vec::with_capacity(entries.len());
+    for e in entries {
+        check_name(&e.name)?;
+        lines.push((&e.name, &e.sha256));
     }
     lines.sort();
     if let Some(w) = lines.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -28,7 +29,7 @@ pub fn manifest(artifacts: &[Artifact]) -> Result<Artifact> {
     }
     let mut text = String::new();
     for (name, digest) in lines {
-        text.push_str(&digest);
+        text.push_str(digest);
         text.push_str("  ");
         text.push_str(name);
         text.push('\n');
@@ -40,8 +41,8 @@ pub fn manifest(artifacts: &[Artifact]) -> Result<Artifact> {
     })
 }
 
-/// A relative `/`-separated path of plain components, not the manifest.
-fn check_name(name: &str) -> Result<()> {
+/// A relative `/`-separated path of plain components, not `SHA256SUMS`.
+pub(super) fn check_name(name: &str) -> Result<()> {
     let plain = |c: &str| {
         !c.is_empty()
             && c != "."
@@ -60,17 +61,13 @@ fn check_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn a(name: &str, bytes: &[u8]) -> Artifact {
-        Artifact {
-            name: name.into(),
-            bytes: bytes.to_vec(),
-            mode: 0o644,
-        }
+    fn e(name: &str, bytes: &[u8]) -> Entry {
+        Entry::of(name, bytes)
     }
 
     #[test]
     fn sorted_sha256sum_lines() {
-        let m = manifest(&[a("b/x", b""), a("a", b"abc")]).unwrap();
+        let m = sums(&[e("b/x", b""), e("a", b"abc")]).unwrap();
         let text = String::from_utf8(m.bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -90,12 +87,12 @@ mod tests {
     fn bad_names_are_refused() {
         for bad in ["", "/a", "a/../b", "a//b", "a b", "a\nb", "./a", NAME] {
             assert!(
-                matches!(manifest(&[a(bad, b"")]), Err(Error::BadName(_))),
+                matches!(sums(&[e(bad, b"")]), Err(Error::BadName(_))),
                 "{bad:?}"
             );
         }
         assert!(matches!(
-            manifest(&[a("x", b"1"), a("x", b"2")]),
+            sums(&[e("x", b"1"), e("x", b"2")]),
             Err(Error::Duplicate(n)) if n == "x"
         ));
     }

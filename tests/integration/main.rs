@@ -65,6 +65,9 @@
 //!   refused, writes checked in the backing file, zeroing by its
 //!   `st_blocks`.
 //!
+//! - [`guest_state`]: a built guest's apt sources, automatic marks,
+//!   time zone and locale, read by `apt-get`, `apt-mark` and `dpkg`.
+//!
 //! - [`signals`]: SIGINT and SIGTERM at each stage of a build: the
 //!   exit status, the time to stop, and nothing left in `TMPDIR`, the
 //!   cache, the output or the mount table.
@@ -91,6 +94,7 @@ mod ext_props;
 mod fat_oracle;
 mod faults;
 mod fetch_cache;
+mod guest_state;
 mod host_mirror;
 mod hostile_debs;
 mod hostile_input;

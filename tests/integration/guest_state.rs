@@ -90,6 +90,23 @@ fn apt(program: &str, root: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `REPO_URI SUITE COMPONENT` of each amd64 `Packages` index apt would
+/// fetch for the sources of the tree at `root`.
+fn package_indexes(root: &Path) -> String {
+    apt(
+        "apt-get",
+        root,
+        &[
+            "indextargets",
+            "--no-release-info",
+            "--format",
+            "$(REPO_URI) $(RELEASE) $(COMPONENT)",
+            "Identifier: Packages",
+            "Architecture: amd64",
+        ],
+    )
+}
+
 fn lines(text: &str) -> BTreeSet<String> {
     text.lines().map(str::to_string).collect()
 }
@@ -129,18 +146,7 @@ fn guest_has_sources_automatic_marks_time_zone_and_locale() {
     );
 
     // The sources, as apt reads them.
-    let targets = apt(
-        "apt-get",
-        &root,
-        &[
-            "indextargets",
-            "--no-release-info",
-            "--format",
-            "$(REPO_URI) $(RELEASE) $(COMPONENT)",
-            "Identifier: Packages",
-            "Architecture: amd64",
-        ],
-    );
+    let targets = package_indexes(&root);
     let mirror = site.server.url();
     let mirror = mirror.trim_end_matches('/');
     assert_eq!(
@@ -253,18 +259,7 @@ fn sources_signed_by_the_debian_keyring_are_read_by_apt() {
     let text = sources(&r, Some(DEBIAN_KEYRING));
     assert_eq!(text.matches("\nSigned-By: ").count(), 2, "{text}");
     std::fs::write(parts.join("debian.sources"), &text).expect("sources");
-    let targets = apt(
-        "apt-get",
-        &root,
-        &[
-            "indextargets",
-            "--no-release-info",
-            "--format",
-            "$(REPO_URI) $(RELEASE) $(COMPONENT)",
-            "Identifier: Packages",
-            "Architecture: amd64",
-        ],
-    );
+    let targets = package_indexes(&root);
     let want: BTreeSet<String> = ["trixie", "trixie-updates"]
         .iter()
         .map(|s| (mirror, *s))

@@ -1,6 +1,7 @@
 //! The guest files the seed procedure wrote by hand: `/etc/fstab` by
 //! UUID, `/etc/hostname`, `/etc/hosts`, `/etc/network/interfaces`,
-//! `/etc/resolv.conf`, the apt sources, and a getty on the Xen console.
+//! `/etc/resolv.conf`, and a getty on the Xen console (the apt sources
+//! are [`super::apt`]'s).
 //!
 //! The network interface is named `eth0` by default, as in the seed, and
 //! the guest's kernel command line carries `net.ifnames=0` so that the
@@ -15,22 +16,32 @@ use crate::ids;
 use crate::recipe::{FsKind, PartitionUse, Recipe, ESP_MOUNT};
 use crate::tree::{GuestPath, Kind, Meta, Tree};
 
+/// `text` at `path`, root's and mode 0644, its parents made as needed:
+/// how every configuration file lunforge writes for the guest is made.
+pub(super) fn write_text(
+    tree: &mut Tree,
+    path: &str,
+    text: &str,
+    sde: i64,
+) -> Result<()> {
+    let p = GuestPath::new(path)?;
+    if let Some(parent) = p.parent() {
+        tree.create_dirs(&parent, &Meta::root(0o755, sde))?;
+    }
+    tree.write_file(&p, Meta::root(0o644, sde), text.as_bytes())?;
+    Ok(())
+}
+
 /// Write every guest file the recipe asks for.
 pub fn write(tree: &mut Tree, recipe: &Recipe, sde: i64) -> Result<()> {
-    let file = |tree: &mut Tree, path: &str, text: &str| -> Result<()> {
-        let p = GuestPath::new(path)?;
-        if let Some(parent) = p.parent() {
-            tree.create_dirs(&parent, &Meta::root(0o755, sde))?;
-        }
-        tree.write_file(&p, Meta::root(0o644, sde), text.as_bytes())?;
-        Ok(())
+    let file = |tree: &mut Tree, path: &str, text: &str| {
+        write_text(tree, path, text, sde)
     };
     file(tree, "/etc/fstab", &fstab(recipe))?;
     let hostname = recipe.hostname();
     file(tree, "/etc/hostname", &format!("{hostname}\n"))?;
     file(tree, "/etc/hosts", &hosts(recipe, hostname)?)?;
     file(tree, "/etc/resolv.conf", &resolv_conf(recipe)?)?;
-    file(tree, "/etc/apt/sources.list", &sources_list(recipe))?;
     if let Some(text) = interfaces(recipe)? {
         file(tree, "/etc/network/interfaces", &text)?;
     }
@@ -156,13 +167,6 @@ fn resolv_conf(recipe: &Recipe) -> Result<String> {
         out.push_str(&format!("search {domain}\n"));
     }
     Ok(out)
-}
-
-/// The guest's apt sources: the recipe's suite from its mirror, in the
-/// one-line format every apt reads (what mmdebstrap writes).
-fn sources_list(recipe: &Recipe) -> String {
-    let s = &recipe.system;
-    format!("deb {} {} {}\n", s.mirror, s.suite, s.components.join(" "))
 }
 
 /// `/etc/network/interfaces` for ifupdown: loopback and the recipe's

@@ -5,18 +5,21 @@
 //! in a fixed order, with ownership tracked so that two packages shipping
 //! one file is an error unless the later one `Replaces` the earlier; the
 //! dpkg database, every package "unpacked" ([`dpkg_db`]); `/dev`
-//! ([`devices`]); the guest files of the recipe ([`etc`]); then the
-//! maintainer scripts by strategy
+//! ([`devices`]); the guest files of the recipe ([`etc`]), its apt
+//! sources and automatic marks ([`apt`]), time zone and locale
+//! ([`locale`]); then the maintainer scripts by strategy
 //! ([`maintscripts`]); last, what must not be shared by every copy of the
 //! image is taken out ([`scrub`]).
 
 pub mod access;
+pub mod apt;
 pub mod devices;
 pub mod dpkg_db;
 pub mod essentials;
 pub mod etc;
 pub mod idmap;
 pub mod layout;
+pub mod locale;
 pub mod maintscripts;
 pub mod sandbox;
 
@@ -105,6 +108,17 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// A `[system]` setting the built system cannot take (a time zone
+    /// its tzdata lacks, a locale its locales package does not support).
+    #[error("{key} = {value:?}: {why}")]
+    System {
+        /// The recipe key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong, and what would do.
+        why: String,
+    },
     /// A command could not be started.
     #[error("cannot run {what}: {source}")]
     Spawn {
@@ -150,6 +164,11 @@ pub struct Options {
     pub source_date_epoch: i64,
     /// Where the chroot strategy makes its staging directory.
     pub staging: PathBuf,
+    /// The suite was verified with the Debian archive keyring, so the
+    /// guest's sources may name it ([`apt`]).
+    pub debian_keyring: bool,
+    /// The automatically installed packages, `(name, architecture)`.
+    pub auto_installed: Vec<(String, String)>,
 }
 
 /// The packages' files alone, unpacked into a tree in the suite's
@@ -210,6 +229,14 @@ pub fn assemble(
     dpkg_db::write(&mut tree, arch, &installed, sde)?;
     devices::populate(&mut tree, opts.recipe.partitions.len(), sde)?;
     etc::write(&mut tree, &opts.recipe, sde)?;
+    apt::write(
+        &mut tree,
+        &opts.recipe,
+        opts.debian_keyring,
+        &opts.auto_installed,
+        sde,
+    )?;
+    locale::write(&mut tree, &opts.recipe, sde)?;
     let access = opts.recipe.access.clone().unwrap_or_default();
     access::authorized_keys(&mut tree, &access, sde)?;
     let order = maintscripts::preinst_order(&infos);

@@ -390,6 +390,12 @@ pub(crate) mod tests {
             exclude: vec![],
             keyring: vec![],
             configure: crate::recipe::ConfigureStrategy::Auto,
+            updates: None,
+            updates_origin: "test".into(),
+            security: None,
+            security_origin: "test".into(),
+            timezone: crate::recipe::DEFAULT_TIMEZONE.into(),
+            locale: crate::recipe::DEFAULT_LOCALE.into(),
         };
         Recipe {
             source: None,

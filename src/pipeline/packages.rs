@@ -76,6 +76,7 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
     let request = Request {
         variant: sys.variant,
         include: sys.include.clone(),
+        implied: sys.implied_packages(),
         exclude: sys.exclude.clone(),
         architecture: sys.architecture.clone(),
     };
@@ -101,7 +102,11 @@ pub fn resolve(recipe: &Recipe, ctx: &Context) -> Result<Lock> {
         packages: selection
             .packages
             .iter()
-            .map(|p| locked_package(p))
+            .map(|s| LockedPackage {
+                why: s.why.clone(),
+                auto: s.auto,
+                ..locked_package(s.package)
+            })
             .collect(),
         tools: tools.iter().map(|p| locked_package(p)).collect(),
     })
@@ -124,6 +129,8 @@ fn locked_package(p: &repo::packages::BinaryPackage) -> LockedPackage {
         path: p.filename.to_string(),
         size: p.file.size,
         sha256: p.file.sha256,
+        why: String::new(),
+        auto: false,
     }
 }
 
@@ -138,7 +145,7 @@ fn tools_for(
     let kernel = selection
         .packages
         .iter()
-        .any(|p| p.name.starts_with("linux-image-"));
+        .any(|p| p.package.name.starts_with("linux-image-"));
     let mut tools = Vec::new();
     if kernel {
         tools.push(BUSYBOX.to_string());
@@ -264,6 +271,11 @@ fn inputs(recipe: &Recipe) -> Inputs {
         components: s.components.clone(),
         include: s.include.clone(),
         exclude: s.exclude.clone(),
+        implied: s
+            .implied_packages()
+            .into_iter()
+            .map(|(name, key)| format!("{name} ({key})"))
+            .collect(),
     }
 }
 

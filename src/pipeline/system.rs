@@ -51,11 +51,27 @@ pub fn configure(
     let arch = &recipe.system.architecture;
     let (strategy, why) = maintscripts::choose(recipe.system.configure, arch)?;
     ctx.progress.note(&format!("configure: {strategy} ({why})"));
+    if recipe.system.security.is_none() {
+        ctx.progress.note(&format!(
+            "configure: the guest's apt sources have no security suite \
+             ({})",
+            recipe.system.security_origin
+        ));
+    }
     let opts = configure::Options {
         recipe: recipe.clone(),
         strategy,
         source_date_epoch: source_date_epoch(lock),
         staging: std::env::temp_dir(),
+        debian_keyring: ctx.keyring.is_empty()
+            && recipe.system.keyring.is_empty()
+            && !ctx.insecure_unsigned,
+        auto_installed: lock
+            .packages
+            .iter()
+            .filter(|p| p.auto)
+            .map(|p| (p.name.clone(), p.architecture.clone()))
+            .collect(),
     };
     let tree = configure::assemble(&packages, spool, &opts, &*ctx.progress)?;
     Ok((tree, strategy))

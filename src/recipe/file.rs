@@ -266,6 +266,75 @@ pub struct SystemFile {
     /// How maintainer scripts run.
     #[serde(default)]
     pub configure: Option<ConfigureStrategy>,
+    /// The suite's `-updates` in the guest's apt sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<AptSource>,
+    /// The suite's security updates in the guest's apt sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<AptSource>,
+    /// The guest's time zone, a name under `/usr/share/zoneinfo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The guest's locale (`LANG`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// `system.updates` and `system.security`: `true` (where lunforge
+/// finds the suite: the host's apt sources or beside the mirror),
+/// `false` (none), or the URL of the archive that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AptSource {
+    /// `true`: the default place.
+    Default,
+    /// `false`: not in the guest's sources.
+    Off,
+    /// An archive URL.
+    Url(String),
+}
+
+impl<'de> Deserialize<'de> for AptSource {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = AptSource;
+            fn expecting(
+                &self,
+                f: &mut std::fmt::Formatter<'_>,
+            ) -> std::fmt::Result {
+                f.write_str("true, false or an archive URL")
+            }
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                v: bool,
+            ) -> Result<AptSource, E> {
+                Ok(if v {
+                    AptSource::Default
+                } else {
+                    AptSource::Off
+                })
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> Result<AptSource, E> {
+                Ok(AptSource::Url(v.into()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl Serialize for AptSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AptSource::Default => s.serialize_bool(true),
+            AptSource::Off => s.serialize_bool(false),
+            AptSource::Url(u) => s.serialize_str(u),
+        }
+    }
 }
 
 /// Package selection variants (mmdebstrap's names and meanings).

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use file::{
-    ConfigureStrategy, DiskPaths, FsKind, Hypervisor, Loader, PartSize,
-    PartitionUse, TableKind, Variant, XenBoot, XenType, XlAction,
+    AptSource, ConfigureStrategy, DiskPaths, FsKind, Hypervisor, Loader,
+    PartSize, PartitionUse, TableKind, Variant, XenBoot, XenType, XlAction,
 };
 
 use crate::units::ByteSize;
@@ -438,6 +438,61 @@ pub struct System {
     pub keyring: Vec<PathBuf>,
     /// Maintainer-script strategy.
     pub configure: ConfigureStrategy,
+    /// The archive of the suite's `-updates` in the guest's apt
+    /// sources; none (shown as `false`) leaves it out.
+    #[serde(serialize_with = "url_or_false")]
+    pub updates: Option<String>,
+    /// Where `updates` came from, or why there is none.
+    pub updates_origin: String,
+    /// The archive of the suite's security updates; none (`false`)
+    /// leaves it out.
+    #[serde(serialize_with = "url_or_false")]
+    pub security: Option<String>,
+    /// Where `security` came from, or why there is none.
+    pub security_origin: String,
+    /// The time zone, a name under `/usr/share/zoneinfo`.
+    pub timezone: String,
+    /// The locale (`LANG`).
+    pub locale: String,
+}
+
+/// The time zone of a recipe that names none: Debian's own default
+/// (tzdata's answer on a fresh install).
+pub const DEFAULT_TIMEZONE: &str = "Etc/UTC";
+
+/// The locale of a recipe that names none: built into the C library,
+/// so it needs no package and no generation.
+pub const DEFAULT_LOCALE: &str = "C.UTF-8";
+
+/// Locales the C library has without the `locales` package.
+pub const BUILTIN_LOCALES: &[&str] = &["C", "C.UTF-8", "POSIX"];
+
+impl System {
+    /// Packages that other keys than `include` ask for, each with its
+    /// key: `locales` for a locale the C library lacks, `tzdata` for a
+    /// time zone other than the default (which needs no zone file).
+    pub fn implied_packages(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if !BUILTIN_LOCALES.contains(&self.locale.as_str()) {
+            out.push(("locales".into(), "system.locale".into()));
+        }
+        if self.timezone != DEFAULT_TIMEZONE {
+            out.push(("tzdata".into(), "system.timezone".into()));
+        }
+        out
+    }
+}
+
+/// A URL, or `false` for none: the recipe's own spelling, so that the
+/// shown recipe reads back to the same one.
+fn url_or_false<S: serde::Serializer>(
+    v: &Option<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(url) => s.serialize_str(url),
+        None => s.serialize_bool(false),
+    }
 }
 
 impl Recipe {
@@ -679,6 +734,165 @@ mod tests {
         assert!(r.system.mirror_origin.ends_with("debian.sources:1"));
         assert_eq!(r.partitions[1].fs, Some(FsKind::Ext3));
         assert_eq!(r.partitions[0].fs, None);
+    }
+
+    /// `-updates` and security: the host's entries mapped to the
+    /// guest's release, or beside an explicit mirror; what is missing is
+    /// said in the origin, and an explicit request that cannot be met
+    /// is an error naming the key.
+    #[test]
+    fn updates_and_security_sources() {
+        let root = apt_root();
+        let r = Recipe::load(&Source::Embedded, &[], root.path()).unwrap();
+        let s = &r.system;
+        assert_eq!(s.updates.as_deref(), Some("http://mirror.invalid/debian"));
+        assert_eq!(
+            s.updates_origin,
+            "system.mirror, as the host's apt sources have no \
+             bookworm-updates entry (trixie-updates is on every mirror of \
+             the suite)"
+        );
+        assert_eq!(s.security, None);
+        assert_eq!(
+            s.security_origin,
+            "none: the host's apt sources have no bookworm-security entry; \
+             set system.security to its URL"
+        );
+        let e = Recipe::load(
+            &Source::Embedded,
+            &["system.security=true".into()],
+            root.path(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "system.security: the host's apt sources have no \
+                 bookworm-security entry: give the security archive's \
+                 URL, or false"
+            ),
+            "{e}"
+        );
+
+        let host = crate::repo::host_sources::tests::root(&[(
+            "etc/apt/sources.list",
+            "deb http://mirror.invalid/debian bookworm main\n\
+             deb http://updates.invalid/debian bookworm-updates main\n\
+             deb http://security.invalid/debian-security bookworm-security \
+             main\n",
+        )]);
+        let r = Recipe::load(&Source::Embedded, &[], host.path()).unwrap();
+        let s = &r.system;
+        assert_eq!(s.updates.as_deref(), Some("http://updates.invalid/debian"));
+        assert!(s
+            .updates_origin
+            .ends_with("sources.list:2 (bookworm-updates)"));
+        assert_eq!(
+            s.security.as_deref(),
+            Some("http://security.invalid/debian-security")
+        );
+        assert!(s.security_origin.ends_with(":3 (bookworm-security)"));
+        let off = Recipe::load(
+            &Source::Embedded,
+            &[
+                "system.updates=false".into(),
+                "system.security=false".into(),
+            ],
+            host.path(),
+        )
+        .unwrap();
+        assert_eq!((off.system.updates, off.system.security), (None, None));
+
+        let head = "[image]\nname = \"a\"\nsize = \"1G\"\n[system]\n\
+                    suite = \"trixie\"\nmirror = \"http://m.example/debian\"\n";
+        let r = load_text(head, &[]).unwrap();
+        assert_eq!(
+            r.system.updates.as_deref(),
+            Some("http://m.example/debian")
+        );
+        assert_eq!(
+            r.system.security.as_deref(),
+            Some("http://m.example/debian-security")
+        );
+        let local = ["system.mirror=http://127.0.0.1:8080/"];
+        let r = load_text(head, &local).unwrap();
+        assert_eq!(r.system.updates.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(r.system.security, None);
+        assert!(r.system.security_origin.starts_with("none: the path of"));
+        let sets = [local[0], "system.security=http://127.0.0.1:8081/s/"];
+        let r = load_text(head, &sets).unwrap();
+        assert_eq!(
+            r.system.security.as_deref(),
+            Some("http://127.0.0.1:8081/s")
+        );
+        for (set, want) in [
+            (
+                "system.security=true",
+                "system.security: the path of system.mirror does not end in \
+                 /debian",
+            ),
+            (
+                "system.updates=ftp://x",
+                "system.updates: unsupported mirror URL ftp://x: expected",
+            ),
+        ] {
+            let e = load_text(head, &[local[0], set]).unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        let sid = ["system.suite=sid"];
+        let r = load_text(head, &sid).unwrap();
+        assert_eq!((r.system.updates, r.system.security), (None, None));
+        let e = load_text(head, &[sid[0], "system.updates=true"]).unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "system.updates: sid has no -updates suite: leave it out or \
+                 set false"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn timezone_and_locale_keys() {
+        let head = "[image]\nname = \"a\"\nsize = \"1G\"\n[system]\n\
+                    suite = \"trixie\"\n";
+        let r = load_text(head, &[]).unwrap();
+        assert_eq!(r.system.timezone, DEFAULT_TIMEZONE);
+        assert_eq!(r.system.locale, DEFAULT_LOCALE);
+        assert_eq!(r.system.implied_packages(), []);
+        let r = load_text(
+            head,
+            &[
+                "system.timezone=America/Argentina/Cordoba",
+                "system.locale=sr_RS@latin",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            r.system.implied_packages(),
+            [
+                ("locales".to_string(), "system.locale".to_string()),
+                ("tzdata".to_string(), "system.timezone".to_string())
+            ]
+        );
+        for ok in ["C", "POSIX", "en_GB.UTF-8", "eo.UTF-8", "ast_ES"] {
+            let set = format!("system.locale={ok}");
+            assert!(load_text(head, &[&set]).is_ok(), "{ok}");
+        }
+        for (set, key) in [
+            ("system.timezone=UTC", "system.timezone"),
+            ("system.timezone=posix/Europe/London", "system.timezone"),
+            ("system.timezone=Europe/../London", "system.timezone"),
+            ("system.timezone=/Europe/London", "system.timezone"),
+            ("system.timezone=Europe/London now", "system.timezone"),
+            ("system.locale=en_gb.utf8", "system.locale"),
+            ("system.locale=C.utf8", "system.locale"),
+            ("system.locale=en_GB.", "system.locale"),
+            ("system.locale=en_GB.UTF-8 UTF-8", "system.locale"),
+        ] {
+            let e = load_text(head, &[set]).unwrap_err().to_string();
+            assert!(e.contains(&format!(": {key}: ")), "{set}: {e}");
+            assert!(e.contains("e.g."), "{set}: {e}");
+        }
     }
 
     #[test]

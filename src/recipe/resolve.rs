@@ -3,7 +3,10 @@
 //! Defaults (each set here and nowhere else): `table = "msdos"`,
 //! `architecture` = the build host's Debian architecture, `variant =
 //! "minbase"` (stored as its synonym `required`), `mirror = "host"`,
-//! `components = ["main"]`, `configure = "auto"`, root partitions
+//! `components = ["main"]`, `configure = "auto"`, `updates` and
+//! `security` found for the suite (see [`updates_source`] and
+//! [`security_source`]), `timezone = "Etc/UTC"`, `locale = "C.UTF-8"`,
+//! root partitions
 //! formatted `ext3` (the seed's `mke2fs -j`); in `[xen]`: `memory =
 //! "512MiB"`, `vcpus = 1`, `bridge = "xenbr0"`, `guest_boot_dir =
 //! "/var/lib/lunforge/<name>"`, `disk_paths = "by-path"`, `on_poweroff =
@@ -19,11 +22,13 @@
 use std::path::{Path, PathBuf};
 
 use super::file::{IscsiFile, PartitionFile, RecipeFile, XenFile};
+use super::{AptSource, BUILTIN_LOCALES, DEFAULT_LOCALE, DEFAULT_TIMEZONE};
 use super::{
     ConfigureStrategy, DiskPaths, Error, ExtOptions, FsKind, Image, Iscsi,
     PartSize, Partition, PartitionUse, Recipe, Result, SecretSource, System,
     TableKind, Variant, Xen, XenBoot, XenType, XlAction, ESP_MOUNT,
 };
+use crate::repo::pockets::{self, HostPockets};
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
 use crate::units::ByteSize;
@@ -51,15 +56,33 @@ pub fn resolve(
         return Err(invalid("system.suite", "must not be empty".into()));
     }
     let architecture = sys.architecture.unwrap_or_else(host_architecture);
-    let (mirror, mirror_origin) = match sys.mirror.as_deref() {
+    let (mirror, mirror_origin, host_pockets) = match sys.mirror.as_deref() {
         None | Some("host") => host_mirror(name, apt_root)?,
         Some(url) => {
             let mirror = transport::parse_mirror(url).map_err(|e| {
                 invalid("system.mirror", format!("{e}, or \"host\""))
             })?;
-            (mirror, FROM_RECIPE.to_string())
+            (mirror, FROM_RECIPE.to_string(), None)
         }
     };
+    let (updates, updates_origin) = updates_source(
+        &sys.suite,
+        &mirror,
+        host_pockets.as_ref(),
+        &sys.updates,
+    )
+    .map_err(|m| invalid("system.updates", m))?;
+    let (security, security_origin) = security_source(
+        &sys.suite,
+        &mirror,
+        host_pockets.as_ref(),
+        &sys.security,
+    )
+    .map_err(|m| invalid("system.security", m))?;
+    let timezone = timezone(sys.timezone.as_deref())
+        .map_err(|m| invalid("system.timezone", m))?;
+    let locale = locale(sys.locale.as_deref())
+        .map_err(|m| invalid("system.locale", m))?;
     let variant = match sys.variant.unwrap_or(Variant::Minbase) {
         Variant::Minbase => Variant::Required,
         v => v,
@@ -123,6 +146,12 @@ pub fn resolve(
             exclude: sys.exclude,
             keyring,
             configure: sys.configure.unwrap_or(ConfigureStrategy::Auto),
+            updates,
+            updates_origin,
+            security,
+            security_origin,
+            timezone,
+            locale,
         },
         network: file.network,
         xen,
@@ -617,8 +646,12 @@ fn partitions(
     Ok(out)
 }
 
-/// The Debian archive entry of the host's apt sources.
-fn host_mirror(name: &str, apt_root: &Path) -> Result<(String, String)> {
+/// The Debian archive entry of the host's apt sources, where it is, and
+/// the host's entries for its release's update suites.
+fn host_mirror(
+    name: &str,
+    apt_root: &Path,
+) -> Result<(String, String, Option<HostPockets>)> {
     let none = |detail: String| Error::NoHostMirror {
         file: name.into(),
         detail,
@@ -636,7 +669,8 @@ fn host_mirror(name: &str, apt_root: &Path) -> Result<(String, String)> {
     // `debian_archive` only picks URIs that `parse_mirror` accepts.
     let mirror = transport::parse_mirror(uri)
         .map_err(|e| none(format!("{where_}: {e}")))?;
-    Ok((mirror, where_))
+    let pockets = pockets::from_host(&entries, entry);
+    Ok((mirror, where_, Some(pockets)))
 }
 
 /// A path in the recipe is relative to the recipe's directory.
@@ -994,6 +1028,184 @@ fn check_ext_options(
         return Err(("reserved_percent", format!("{m} is more than 50")));
     }
     Ok(())
+}
+
+/// A resolved `system.updates` or `system.security`: the archive URL
+/// (none: left out of the guest's sources) and where it came from, or
+/// why there is none.
+type AptPocket = (Option<String>, String);
+
+/// `system.updates`: `true` (the default) takes the host's entry for
+/// its release's `-updates` when the mirror is the host's, else the
+/// suite's own mirror, which carries `-updates` as part of the archive.
+fn updates_source(
+    suite: &str,
+    mirror: &str,
+    host: Option<&HostPockets>,
+    value: &Option<AptSource>,
+) -> std::result::Result<AptPocket, String> {
+    let Some(pocket) = pockets::updates_suite(suite) else {
+        return match value {
+            None | Some(AptSource::Off) => {
+                Ok((None, format!("none: {suite} has no -updates suite")))
+            }
+            Some(_) => Err(format!(
+                "{suite} has no -updates suite: leave it out or set false"
+            )),
+        };
+    };
+    match (value, host) {
+        (Some(AptSource::Off), _) => Ok((None, FROM_RECIPE.into())),
+        (Some(AptSource::Url(u)), _) => archive_url(u),
+        (_, Some(h)) => Ok(match &h.updates {
+            Some(p) => (Some(p.uri.clone()), host_origin(p)),
+            None => (
+                Some(mirror.into()),
+                format!(
+                    "system.mirror, as {} ({pocket} is on every mirror of \
+                     the suite)",
+                    host_lacks(h, "-updates")
+                ),
+            ),
+        }),
+        (_, None) => Ok((Some(mirror.into()), "system.mirror".into())),
+    }
+}
+
+/// `system.security`: `true` (the default) takes the host's entry for
+/// its release's security suite when the mirror is the host's, else the
+/// security archive beside the mirror (`…/debian-security` beside
+/// `…/debian`). Where neither exists, the default leaves it out and says
+/// so in `security_origin`; an explicit `true` is an error.
+fn security_source(
+    suite: &str,
+    mirror: &str,
+    host: Option<&HostPockets>,
+    value: &Option<AptSource>,
+) -> std::result::Result<AptPocket, String> {
+    if pockets::security_suite(suite).is_none() {
+        return match value {
+            None | Some(AptSource::Off) => {
+                Ok((None, format!("none: {suite} has no security suite")))
+            }
+            Some(_) => Err(format!(
+                "{suite} has no security suite: leave it out or set false"
+            )),
+        };
+    }
+    let found = match (value, host) {
+        (Some(AptSource::Off), _) => return Ok((None, FROM_RECIPE.into())),
+        (Some(AptSource::Url(u)), _) => return archive_url(u),
+        (_, Some(h)) => h
+            .security
+            .as_ref()
+            .map(|p| (Some(p.uri.clone()), host_origin(p)))
+            .ok_or_else(|| host_lacks(h, "-security")),
+        (_, None) => pockets::security_beside(mirror)
+            .map(|url| (Some(url), "beside system.mirror".into()))
+            .ok_or_else(|| {
+                "the path of system.mirror does not end in /debian, so \
+                 no security archive is known beside it"
+                    .to_string()
+            }),
+    };
+    match (found, value) {
+        (Ok(pocket), _) => Ok(pocket),
+        (Err(why), None) => {
+            Ok((None, format!("none: {why}; set system.security to its URL")))
+        }
+        (Err(why), Some(_)) => {
+            Err(format!("{why}: give the security archive's URL, or false"))
+        }
+    }
+}
+
+/// An archive URL of `system.updates` or `system.security`.
+fn archive_url(url: &str) -> std::result::Result<AptPocket, String> {
+    transport::parse_mirror(url)
+        .map(|u| (Some(u), FROM_RECIPE.into()))
+        .map_err(|e| format!("{e}, or true or false"))
+}
+
+/// `FILE:LINE (SUITE)` of a host entry.
+fn host_origin(p: &pockets::HostPocket) -> String {
+    format!("{} ({})", p.origin, p.suite)
+}
+
+/// That the host has no entry for its release's `suffix` suite.
+fn host_lacks(h: &HostPockets, suffix: &str) -> String {
+    if h.release.is_empty() {
+        format!(
+            "the host's Debian archive entry names no release to find its \
+             {suffix} entry by"
+        )
+    } else {
+        format!("the host's apt sources have no {}{suffix} entry", h.release)
+    }
+}
+
+/// `system.timezone`: `AREA/LOCATION` as tzdata names its zones
+/// (`Europe/London`, `America/Argentina/Cordoba`, `Etc/UTC`). A name
+/// without an area (`UTC`, `GB`), or under `posix/` and `right/`, is
+/// refused: tzdata's configure step would replace it with its canonical
+/// name. Whether the zone exists is checked in the built tree.
+fn timezone(tz: Option<&str>) -> std::result::Result<String, String> {
+    let Some(tz) = tz else {
+        return Ok(DEFAULT_TIMEZONE.into());
+    };
+    let parts: Vec<&str> = tz.split('/').collect();
+    let plain = |p: &&str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
+    };
+    let ok = parts.len() >= 2
+        && parts.iter().all(plain)
+        && !["posix", "right"].contains(&parts[0]);
+    if ok {
+        Ok(tz.into())
+    } else {
+        Err(format!(
+            "{tz:?} is not a time zone name: expected AREA/LOCATION as \
+             under /usr/share/zoneinfo, e.g. \"Europe/London\" or \
+             \"{DEFAULT_TIMEZONE}\""
+        ))
+    }
+}
+
+/// `system.locale`: `C.UTF-8` (the default), `C`, `POSIX`, or a locale
+/// as glibc names them, `language[_TERRITORY][.charset][@modifier]`
+/// (`en_GB.UTF-8`, `sr_RS@latin`). Whether the guest's locales package
+/// supports it is checked in the built tree.
+fn locale(l: Option<&str>) -> std::result::Result<String, String> {
+    let Some(l) = l else {
+        return Ok(DEFAULT_LOCALE.into());
+    };
+    if BUILTIN_LOCALES.contains(&l) {
+        return Ok(l.into());
+    }
+    let (rest, modifier) = l.split_once('@').unwrap_or((l, "a"));
+    let (rest, charset) = rest.split_once('.').unwrap_or((rest, "a"));
+    let (language, territory) = rest.split_once('_').unwrap_or((rest, "AA"));
+    let ok = (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && territory.len() == 2
+        && territory.bytes().all(|b| b.is_ascii_uppercase())
+        && !charset.is_empty()
+        && charset
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !modifier.is_empty()
+        && modifier.bytes().all(|b| b.is_ascii_lowercase());
+    if ok {
+        Ok(l.into())
+    } else {
+        Err(format!(
+            "{l:?} is not a locale name: expected e.g. \"en_GB.UTF-8\" \
+             (a line of /usr/share/i18n/SUPPORTED) or \"{DEFAULT_LOCALE}\""
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -456,7 +456,7 @@ fn unfold(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SOURCES_LIST: &str = "\
@@ -516,8 +516,9 @@ BA==
 -----END PGP PUBLIC KEY BLOCK-----
 ";
 
-    /// A temporary root holding `files` (relative path, content).
-    fn root(files: &[(&str, &str)]) -> tempfile::TempDir {
+    /// A temporary root holding `files` (relative path, content): a
+    /// host's apt configuration for the tests that read one.
+    pub(crate) fn root(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("etc/apt/sources.list.d")).unwrap();
         for (path, text) in files {

@@ -14,6 +14,7 @@ pub mod deb822;
 pub mod host_sources;
 pub mod inrelease;
 pub mod packages;
+pub mod pockets;
 pub mod release;
 pub mod transport;
 pub mod version;

@@ -55,8 +55,10 @@ pub enum Error {
 /// Result of lockfile operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Format version written in every lockfile.
-pub const FORMAT: u32 = 1;
+/// Format version written in every lockfile. Format 2 added each
+/// package's `why` and `auto`; a lock of format 1 is refused (run
+/// `lunforge lock` again).
+pub const FORMAT: u32 = 2;
 
 /// A lockfile's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +120,10 @@ pub struct Inputs {
     pub include: Vec<String>,
     /// `system.exclude`.
     pub exclude: Vec<String>,
+    /// Packages other keys ask for (`locales` for `system.locale`,
+    /// `tzdata` for `system.timezone`), as `NAME (KEY)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implied: Vec<String>,
 }
 
 /// One locked package.
@@ -137,6 +143,14 @@ pub struct LockedPackage {
     /// SHA-256 (hex in the file).
     #[serde(with = "sha256_hex")]
     pub sha256: [u8; 32],
+    /// Why the package is in the set ([`super::Selected::why`]); empty
+    /// for a build tool.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
+    /// Installed automatically ([`super::Selected::auto`]): written only
+    /// when true, so a package without it is manually installed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
 }
 
 impl LockedPackage {
@@ -217,7 +231,8 @@ impl Lock {
         })?;
         if lock.format != FORMAT {
             return Err(invalid(format!(
-                "format {} is not the supported {FORMAT}",
+                "format {} is not the supported {FORMAT}: run `lunforge \
+                 lock` again",
                 lock.format
             )));
         }
@@ -284,6 +299,11 @@ impl Lock {
             ),
             ("system.include", l.include.join(","), now.include.join(",")),
             ("system.exclude", l.exclude.join(","), now.exclude.join(",")),
+            (
+                "what system.locale and system.timezone need",
+                l.implied.join(","),
+                now.implied.join(","),
+            ),
         ];
         for (key, locked, now) in pairs {
             if locked != now {
@@ -321,6 +341,8 @@ pub(crate) mod tests {
             path: format!("pool/main/{name}.deb"),
             size: 3,
             sha256: [0xab; 32],
+            why: "system.include".into(),
+            auto: name == "zsh",
         };
         Lock {
             format: FORMAT,
@@ -340,9 +362,13 @@ pub(crate) mod tests {
                 components: vec!["main".into()],
                 include: vec!["vim".into()],
                 exclude: vec![],
+                implied: vec![],
             },
             packages: vec![pkg("zsh"), pkg("bash")],
-            tools: vec![pkg("busybox-static")],
+            tools: vec![LockedPackage {
+                why: String::new(),
+                ..pkg("busybox-static")
+            }],
         }
     }
 
@@ -359,6 +385,11 @@ pub(crate) mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(&format!("sha256 = \"{}\"", "ab".repeat(32))));
         assert!(text.contains(&format!("sha256 = \"{}\"", "00".repeat(32))));
+        // Only an automatically installed package says so; a tool has
+        // no reason of its own.
+        assert_eq!(text.matches("\nauto = true\n").count(), 1);
+        assert!(text.contains("why = \"system.include\"\nauto = true"));
+        assert_eq!(text.matches("why = ").count(), 2);
         assert_eq!(back.to_text(), std::fs::read_to_string(&path).unwrap());
     }
 
@@ -390,8 +421,12 @@ pub(crate) mod tests {
             .to_text()
             .replace("pool/main/zsh.deb", "pool/%2e%2e/zsh.deb");
         assert!(Lock::parse(p, &text).is_err());
-        let text = sample().to_text().replace("format = 1", "format = 2");
-        assert!(Lock::parse(p, &text).is_err());
+        let text = sample().to_text().replace("format = 2", "format = 1");
+        assert_eq!(
+            Lock::parse(p, &text).unwrap_err().to_string(),
+            "lockfile x.lock: format 1 is not the supported 2: run \
+             `lunforge lock` again"
+        );
         let mut now = sample().inputs;
         now.include.push("less".into());
         let e = sample().check_inputs(p, &now).unwrap_err();
@@ -404,6 +439,16 @@ pub(crate) mod tests {
             .to_text()
             .replace("pool/main/busybox-static.deb", "/etc/passwd");
         assert!(Lock::parse(p, &text).is_err());
+        let mut now = sample().inputs;
+        now.implied.push("locales (system.locale)".into());
+        let e = sample().check_inputs(p, &now).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "what system.locale and system.timezone need is \"\" in \
+                 the lock but \"locales (system.locale)\""
+            ),
+            "{e}"
+        );
         let mut now = sample().inputs;
         now.suite = "forky".into();
         let e = sample().check_inputs(p, &now).unwrap_err();

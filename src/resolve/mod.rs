@@ -140,6 +140,9 @@ pub struct Request {
     pub variant: Variant,
     /// Extra packages.
     pub include: Vec<String>,
+    /// Packages other recipe keys ask for, each with that key
+    /// (`locales` for `system.locale`), requested like `include`.
+    pub implied: Vec<(String, String)>,
     /// Packages never to select.
     pub exclude: Vec<String>,
     /// Native architecture.
@@ -150,13 +153,31 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection<'a> {
     /// Selected packages, sorted by name.
-    pub packages: Vec<&'a BinaryPackage>,
+    pub packages: Vec<Selected<'a>>,
+}
+
+/// One selected package, and why it is in the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected<'a> {
+    /// The package.
+    pub package: &'a BinaryPackage,
+    /// What put it there: the request (`Essential: yes`, `Priority:
+    /// required`, `variant apt`, `system.include`, `system.locale`, …)
+    /// or the dependency that pulled it in (`apt Depends: libc6 (>=
+    /// 2.34)`).
+    pub why: String,
+    /// Installed automatically, as apt's `Auto-Installed: 1` records
+    /// it: a dependency pulled in by the install stage. What mmdebstrap
+    /// installs with dpkg (the essential stage) and what apt is asked
+    /// for by name or pattern (the variant's priorities, `include`) is
+    /// manual, as apt leaves it after mmdebstrap.
+    pub auto: bool,
 }
 
 impl Selection<'_> {
     /// Total size of the `.deb` files.
     pub fn download_size(&self) -> u64 {
-        self.packages.iter().map(|p| p.file.size).sum()
+        self.packages.iter().map(|p| p.package.file.size).sum()
     }
 }
 
@@ -208,7 +229,7 @@ pub fn resolve<'a>(
     if req.variant == Variant::Apt {
         stage1.push((r.named("apt", "variant apt")?, "variant apt".into()));
     }
-    r.stage(stage1)?;
+    r.stage(stage1, false)?;
     let mut stage2 = Vec::new();
     if let Some(max) = priority_seed(req.variant) {
         for i in universe.candidates() {
@@ -223,11 +244,21 @@ pub fn resolve<'a>(
         stage2
             .push((r.named(name, "system.include")?, "system.include".into()));
     }
-    r.stage(stage2)?;
+    for (name, key) in &req.implied {
+        stage2.push((r.named(name, key)?, key.clone()));
+    }
+    r.stage(stage2, true)?;
     r.check_conflicts()?;
-    let mut out: Vec<&BinaryPackage> =
-        r.order.iter().map(|&i| &packages[i]).collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out: Vec<Selected<'_>> = r
+        .order
+        .iter()
+        .map(|&i| Selected {
+            package: &packages[i],
+            why: r.why(i),
+            auto: r.auto.contains(&i),
+        })
+        .collect();
+    out.sort_by(|a, b| a.package.name.cmp(&b.package.name));
     Ok(Selection { packages: out })
 }
 
@@ -366,6 +397,8 @@ struct Resolver<'u, 'a> {
     order: Vec<usize>,
     /// Why each package is selected: (parent, relation) or a request.
     reason: HashMap<usize, Reason>,
+    /// Packages a dependency pulled in during the install stage.
+    auto: HashSet<usize>,
     excluded: HashSet<usize>,
     deps: HashMap<usize, Rc<Vec<(&'static str, Dependency)>>>,
     /// Parsed `Conflicts` and `Breaks`, per package, as parsed once.
@@ -404,6 +437,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
             selected: HashSet::new(),
             order: Vec::new(),
             reason: HashMap::new(),
+            auto: HashSet::new(),
             excluded,
             deps: HashMap::new(),
             negatives: HashMap::new(),
@@ -446,8 +480,15 @@ impl<'u, 'a> Resolver<'u, 'a> {
         }
     }
 
-    /// Take one stage's seeds and close the selection over dependencies.
-    fn stage(&mut self, seeds: Vec<(usize, String)>) -> Result<()> {
+    /// Take one stage's seeds and close the selection over dependencies;
+    /// with `marks_auto`, what the closure adds is installed
+    /// automatically.
+    fn stage(
+        &mut self,
+        seeds: Vec<(usize, String)>,
+        marks_auto: bool,
+    ) -> Result<()> {
+        let before = self.order.len();
         let mut queue = VecDeque::new();
         let mut deferred: VecDeque<(usize, &'static str, Dependency)> =
             VecDeque::new();
@@ -479,6 +520,13 @@ impl<'u, 'a> Resolver<'u, 'a> {
                 }
             }
             let Some((p, field, dep)) = deferred.pop_front() else {
+                if marks_auto {
+                    let added = &self.order[before..];
+                    let reason = &self.reason;
+                    self.auto.extend(added.iter().filter(|i| {
+                        matches!(reason.get(i), Some(Reason::Dep { .. }))
+                    }));
+                }
                 return Ok(());
             };
             if self.satisfied(&dep) {
@@ -685,6 +733,21 @@ impl<'u, 'a> Resolver<'u, 'a> {
         Ok(())
     }
 
+    /// The one step that put `p` in the selection.
+    fn why(&self, p: usize) -> String {
+        match self.reason.get(&p) {
+            Some(Reason::Request(origin)) => origin.clone(),
+            Some(Reason::Dep {
+                parent,
+                field,
+                relation,
+            }) => {
+                format!("{} {field}: {relation}", self.u.pkgs[*parent].name)
+            }
+            None => String::new(),
+        }
+    }
+
     /// Why package `p` is selected, step by step back to the request.
     fn chain(&self, mut p: usize) -> Chain {
         let mut out = Vec::new();
@@ -740,7 +803,7 @@ mod tests {
         Ok(resolve(pkgs, req)?
             .packages
             .iter()
-            .map(|p| p.name.to_string())
+            .map(|p| p.package.name.to_string())
             .collect())
     }
 
@@ -748,6 +811,7 @@ mod tests {
         Request {
             variant: Variant::Essential,
             include: include.iter().map(|s| s.to_string()).collect(),
+            implied: vec![],
             exclude: vec![],
             architecture: "amd64".into(),
         }
@@ -796,6 +860,51 @@ mod tests {
         assert_eq!(names(&pkgs, &r).unwrap(), ["e", "l", "r"]);
         r.variant = Variant::Important;
         assert_eq!(names(&pkgs, &r).unwrap(), ["e", "i", "l", "r"]);
+    }
+
+    /// mmdebstrap installs the essential stage with dpkg and asks apt
+    /// for the rest by name or pattern: only what apt pulls in as a
+    /// dependency is automatic.
+    #[test]
+    fn why_and_automatic_marks() {
+        let pkgs = index(&[
+            ("e", "1", "Essential: yes\nDepends: edep\n"),
+            ("edep", "1", ""),
+            ("r", "1", "Priority: required\nDepends: rdep, shared\n"),
+            ("rdep", "1", ""),
+            ("shared", "1", "Priority: required\n"),
+            ("inc", "1", "Depends: idep | other, edep\n"),
+            ("idep", "1", ""),
+            ("other", "1", ""),
+            ("locales", "1", ""),
+        ]);
+        let mut r = req(&["inc"]);
+        r.variant = Variant::Required;
+        r.implied = vec![("locales".into(), "system.locale".into())];
+        let sel = resolve(&pkgs, &r).unwrap();
+        let got: Vec<(&str, &str, bool)> = sel
+            .packages
+            .iter()
+            .map(|s| (&*s.package.name, s.why.as_str(), s.auto))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("e", "Essential: yes", false),
+                ("edep", "e Depends: edep", false),
+                ("idep", "inc Depends: idep | other", true),
+                ("inc", "system.include", false),
+                ("locales", "system.locale", false),
+                ("r", "Priority: required", false),
+                ("rdep", "r Depends: rdep", true),
+                ("shared", "Priority: required", false),
+            ]
+        );
+        r.implied = vec![("nolocales".into(), "system.locale".into())];
+        assert_eq!(
+            resolve(&pkgs, &r).unwrap_err().to_string(),
+            "system.locale: no package nolocales in the suite"
+        );
     }
 
     #[test]

@@ -352,7 +352,7 @@ def main():
         "lockfile",
         "lock",
         f"""# lunforge lockfile
-format = 1
+format = 2
 
 [release]
 suite = "bookworm"
@@ -376,6 +376,7 @@ architecture = "amd64"
 path = "pool/main/d/dash/dash_0.5.12-2_amd64.deb"
 size = 113276
 sha256 = "{SHA}"
+why = "Essential: yes"
 
 [[tool]]
 name = "busybox-static"

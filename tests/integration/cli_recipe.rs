@@ -187,11 +187,15 @@ fn embedded_recipe_show_matches_the_golden_file() {
     assert_eq!(strip_origin(&again.stdout), strip_origin(&out.stdout));
 }
 
-/// `mirror_origin` is an output-only field; drop it to read the
-/// shown recipe back.
+/// `mirror_origin`, `updates_origin` and `security_origin` are
+/// output-only fields; drop them to read the shown recipe back.
 fn strip_origin(text: &str) -> String {
     text.lines()
-        .filter(|l| !l.starts_with("mirror_origin = "))
+        .filter(|l| {
+            !["mirror", "updates", "security"]
+                .iter()
+                .any(|k| l.starts_with(&format!("{k}_origin = ")))
+        })
         .map(|l| format!("{l}\n"))
         .collect()
 }

@@ -18,7 +18,9 @@
 //!   − mmdebstrap ⊆ {usr-is-merged}, and mmdebstrap − lunforge is
 //!   `usrmerge` and what only `usrmerge` pulls in, computed from the
 //!   status file's dependency graph. Both must have used the same
-//!   `InRelease`, or the mirror moved during the test.
+//!   `InRelease`, or the mirror moved during the test. apt's automatic
+//!   marks (`var/lib/apt/extended_states`) must equal the `auto` of
+//!   lunforge's packages on the packages both install.
 //!
 //! Then the installed root file system itself: see [`crate::rootfs`].
 //!
@@ -124,7 +126,9 @@ fn check(suite: &str, variant: &str) {
         .collect();
     assert!(lf.len() > 50, "implausibly small set: {lf:?}");
     invariants(suite, variant, &uri, &cache, &lf, release_sha);
-    compare_with_mmdebstrap(&lf, &oracle::parse_status(&mm.status));
+    let mm_installed = oracle::parse_status(&mm.status);
+    compare_with_mmdebstrap(&lf, &mm_installed);
+    compare_auto_marks(&v, &mm.tar, &mm_installed);
     crate::rootfs::compare_root_with_mmdebstrap(
         suite,
         variant,
@@ -132,6 +136,44 @@ fn check(suite: &str, variant: &str) {
         &mm.tar,
         work.path(),
     );
+}
+
+/// apt's automatic marks: the `auto` of lunforge's resolution against
+/// the `Auto-Installed: 1` stanzas of mmdebstrap's
+/// `var/lib/apt/extended_states`, on the packages both install (the one
+/// documented difference aside).
+fn compare_auto_marks(
+    lf: &serde_json::Value,
+    mm_tar: &Path,
+    mm: &BTreeMap<String, Installed>,
+) {
+    let text = crate::support::run(
+        std::process::Command::new("tar")
+            .arg("-xOf")
+            .arg(mm_tar)
+            .arg("./var/lib/apt/extended_states"),
+        "tar",
+    )
+    .stdout;
+    let text = String::from_utf8_lossy(&text);
+    let theirs: BTreeSet<&str> = text
+        .split("\n\n")
+        .filter(|p| p.lines().any(|l| l == "Auto-Installed: 1"))
+        .filter_map(|p| p.lines().find_map(|l| l.strip_prefix("Package: ")))
+        .collect();
+    let packages = lf["packages"].as_array().expect("packages");
+    let both = |n: &&str| {
+        mm.contains_key(*n) && packages.iter().any(|p| p["name"] == *n)
+    };
+    let ours: BTreeSet<&str> = packages
+        .iter()
+        .filter(|p| p["auto"].as_bool() == Some(true))
+        .filter_map(|p| p["name"].as_str())
+        .filter(both)
+        .collect();
+    let theirs: BTreeSet<&str> = theirs.into_iter().filter(both).collect();
+    assert!(!ours.is_empty(), "no automatic package at all");
+    assert_eq!(ours, theirs, "lunforge's automatic marks, mmdebstrap's");
 }
 
 /// Essential and priority seeds present, closure under dependencies.

@@ -128,7 +128,7 @@ Origin: Debian\n- -dash escaped\nSHA256:\n x 1 y\n\
 
 #[test]
 fn lockfile_survives_mutation() {
-    let lock = "format = 1\n\n[release]\nsuite = \"trixie\"\n\
+    let lock = "format = 2\n\n[release]\nsuite = \"trixie\"\n\
 path = \"dists/trixie/InRelease\"\n\
 sha256 = \"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\"\n\
 \n[inputs]\n\
@@ -136,7 +136,8 @@ suite = \"trixie\"\narchitecture = \"amd64\"\nvariant = \"required\"\n\
 components = [\"main\"]\ninclude = []\nexclude = []\n\n[[package]]\n\
 name = \"a\"\n\
 version = \"1\"\narchitecture = \"amd64\"\npath = \"pool/a.deb\"\n\
-size = 1\nsha256 = \"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\"\n";
+size = 1\nsha256 = \"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d\"\n\
+why = \"system.include\"\nauto = true\n";
     assert!(lockfile::Lock::parse("x.lock".as_ref(), lock).is_ok());
     attack(lock, 2000, |t| {
         let _ = lockfile::Lock::parse("x.lock".as_ref(), t);

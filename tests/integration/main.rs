@@ -78,6 +78,8 @@
 //!   `manifest.json` against `sha256sum`, `dpkg-query` and the lock,
 //!   `sbom.spdx.json` against the SPDX 2.3 schema and license list, two
 //!   builds byte for byte, and the report of `lunforge build --json`.
+//! - [`guest_state`]: a built guest's apt sources, automatic marks,
+//!   time zone and locale, read by `apt-get`, `apt-mark` and `dpkg`.
 //!
 //! - [`signals`]: SIGINT and SIGTERM at each stage of a build: the
 //!   exit status, the time to stop, and nothing left in `TMPDIR`, the
@@ -108,6 +110,7 @@ mod ext_props;
 mod fat_oracle;
 mod faults;
 mod fetch_cache;
+mod guest_state;
 mod host_mirror;
 mod hostile_debs;
 mod hostile_input;

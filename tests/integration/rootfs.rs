@@ -123,6 +123,13 @@ fn explained(
             "mmdebstrap copies the host's; lunforge writes the recipe's",
         ),
         ("etc/network", "the recipe's /etc/network/interfaces"),
+        (
+            "etc/apt/sources.list",
+            "mmdebstrap writes one-line sources.list; lunforge writes \
+             sources.list.d/debian.sources with -updates and security",
+        ),
+        ("etc/timezone", "the recipe's system.timezone"),
+        ("etc/default/locale", "the recipe's system.locale"),
         ("etc/systemd/system/getty.target.wants", "a getty on hvc0"),
         (
             "var/cache/apt/archives/",

@@ -1146,6 +1146,7 @@ def md_configured(r):
                             None)]),
         "",
         "Peak RSS: one cold run of each (the untimed one).",
+        "",
         "Targets: mmdebstrap pipeline ÷ lunforge chroot and unshare ≥ 3 "
         "(" + ", ".join(
             f"{s} {cache} "

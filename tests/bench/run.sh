@@ -264,7 +264,7 @@ for p in json.load(open(sys.argv[1]))["packages"]: print(p["name"])' "$1" \
     if diff=$(diff "$2.lunforge" "$2"); then
         echo identical
     else
-        diff="DIFFERENT (< lunforge only, > $tool only): $(echo "$diff" | grep '^[<>]' | tr '\n' ' ')"
+        diff="DIFFERENT (< lunforge only, > $tool only): $(echo "$diff" | grep '^[<>]' | paste -sd' ')"
         say "package sets of lunforge and $tool differ: $diff"
         echo "$diff"
     fi

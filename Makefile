@@ -50,8 +50,9 @@ TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdis
              python3 tgt libiscsi-bin openssh-client uidmap xen-utils-4.x \
              groff-base python3-jsonschema python3-license-expression
 # The bench adds binutils (ar: the data.tar members of the .debs, for
-# the decompression floor of tests/bench/floor.sh)
-BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3 binutils
+# the decompression floor of tests/bench/floor.sh) and debootstrap (the
+# second reference pipeline of tests/bench/pipeline.sh)
+BENCH_DEBS := $(TEST_DEBS) hyperfine time curl python3 binutils debootstrap
 
 # The fuzz targets (tests/fuzz) build libFuzzer's C++ runtime.
 FUZZ_DEBS := g++
@@ -111,7 +112,8 @@ fuzz-ci: fuzz-deps
 fuzz-deps:
 	@bash tests/support/install-debs.sh $(FUZZ_DEBS)
 
-## bench: ratios against the reference tools, measured in one run
+## bench: ratios against the reference tools, measured in one run and
+## written to tests/bench/results.md
 bench: bench-deps build
 	bash tests/bench/run.sh
 

@@ -1,33 +1,45 @@
-# 3i. The configured image against the usual pipeline: trixie `important`
+# 3i. The configured image against the usual pipelines: trixie `important`
 # with linux-image-amd64 and openssh-server, maintainer scripts run, into a
 # 4 GiB MBR disk with a swap partition and an ext3 root
 # (tests/bench/configured.toml). Sourced by run.sh after the mirror is
-# served; uses die, say, q, bench, $work, $lunforge, $lib, $url, $suite,
-# $arch, $component, $variant, $keyring, $runs, $here, $mirror and
-# $configured_json (the recipe's resolution); sets configured_report
-# (key=value pairs for `lib.py report`) and $cfg_user, $cfg_home, which
-# the cleanup trap of run.sh removes (the throwaway user, its files).
+# served; uses die, say, q, bench, served_at, debs_since, $work,
+# $lunforge, $lib, $url, $suite, $arch, $component, $variant, $keyring,
+# $runs, $tar_runs, $here, $mirror, $configured_json (the recipe's
+# resolution) and $cfg_include (its include list, comma-separated); sets
+# configured_report (key=value pairs for `lib.py report`) and $cfg_user,
+# $cfg_home, which the cleanup trap of run.sh removes (the throwaway
+# user, its files).
 #
-#   the pipeline: mmdebstrap --mode=root into a directory, then with no
-#     loop device and no mount: sfdisk on the image file, mkswap on a swap
-#     partition image, mke2fs -t ext3 -d on a root partition image, both
-#     copied in with dd conv=notrunc,sparse. Timed as a whole; mmdebstrap
-#     has no download cache, so it reads every package from the server;
+#   the pipelines (tests/bench/pipeline.sh): mmdebstrap --mode=root, or
+#     debootstrap (its default variant: required + important, the closest
+#     to `important`; pipeline.sh says why), into a directory, as root;
+#     then sfdisk, mkswap, mke2fs -t ext3 -d and dd, with no loop device
+#     and no mount. Timed as a whole;
 #   lunforge: the same recipe, --configure chroot, unshare (as a normal
 #     user made for the run, with subordinate ids; from its own copy of
-#     the binary, recipe, lock and cache) and firstboot, warm cache,
-#     --locked (the same package set in every run); firstboot also with a
-#     cold cache (what a cold cache adds does not depend on the strategy);
+#     the binary, recipe, lock and caches) and firstboot, --locked (the
+#     same package set in every run);
+#   each tool cold and warm, with the same command line: only its package
+#     cache differs. Cold: the cache directory is empty before every run
+#     (every .deb comes from the server). Warm: it holds every .deb of the
+#     set: lunforge's download cache (filled by `lunforge fetch`),
+#     mmdebstrap's /var/cache/apt/archives (copied in from a directory by
+#     a setup hook), debootstrap's --cache-dir (both filled by an untimed
+#     cold run). The index (InRelease, Packages) is fetched and verified
+#     in every run by every tool. The server's request log proves it: no
+#     warm run downloads a .deb, every cold run downloads the whole set;
 #   the floor (tests/bench/floor.sh): every data.tar of the package set
 #     decompressed to nothing (ar p | xz -T0 -dc and the like, nproc
 #     packages at once), which any tool that installs the set has to do.
-# One untimed run of each first, under GNU time for the peak RSS (the
-# warmup of the timed runs; lunforge's without -q, for its `stages:` line
-# and its sandbox line).
+# One untimed cold run of each tool first, under GNU time for the peak
+# RSS (the warmup of its timed runs; lunforge's without -q, for its
+# `stages:` line and its sandbox line). The builds run BENCH_TAR_RUNS
+# times (each takes 10 s to 4 min), the floor BENCH_RUNS times.
 
 cfg_recipe=$here/configured.toml
 cfg_lock=$work/configured.lock
 cfg_cache=$work/configured-cache
+cfg_cold=$work/configured-cold
 cfg_out=$work/configured-out
 cfg_common=(--mirror "$url" --keyring "$keyring" --set "system.suite=$suite"
             --set "system.architecture=$arch")
@@ -39,7 +51,7 @@ cfg_common=(--mirror "$url" --keyring "$keyring" --set "system.suite=$suite"
 read -r cfg_npkgs cfg_nbytes < <(python3 -c 'import json,sys
 t = json.load(open(sys.argv[1]))["total"]
 print(t["packages"], t["download_size"])' "$configured_json")
-say "configured set: $suite $variant + linux-image-amd64 openssh-server," \
+say "configured set: $suite $variant + ${cfg_include//,/ }," \
     "$cfg_npkgs packages, $cfg_nbytes bytes"
 
 # The image's layout, as lunforge lays out the recipe: 1 MiB alignment,
@@ -50,45 +62,38 @@ swap_start=$mib swap_bytes=$((512 * mib))
 root_start=$((swap_start + swap_bytes))
 root_bytes=$((disk_bytes - root_start))
 
-# The pipeline, as one script (hyperfine runs it; so does GNU time).
-pl=$work/pipeline
-cat >"$work/pipeline.sh" <<EOF
-#!/bin/bash
-set -euo pipefail
-cd $(q "$pl")
-mmdebstrap --quiet --variant=$variant --mode=root \\
-    --include=linux-image-amd64,openssh-server \\
-    --architectures=$arch --keyring=$(q "$keyring") \\
-    $suite rootfs $(q "deb $url $suite $component")
-truncate -s $disk_bytes disk.img
-sfdisk --quiet disk.img <<TABLE
-label: dos
-start=$((swap_start / 512)), size=$((swap_bytes / 512)), type=82
-start=$((root_start / 512)), size=$((root_bytes / 512)), type=83
-TABLE
-truncate -s $swap_bytes swap.img
-mkswap --quiet swap.img
-truncate -s $root_bytes root.img
-mke2fs -q -F -t ext3 -d rootfs root.img
-dd if=swap.img of=disk.img bs=1M seek=$((swap_start / mib)) conv=notrunc,sparse status=none
-dd if=root.img of=disk.img bs=1M seek=$((root_start / mib)) conv=notrunc,sparse status=none
-EOF
-chmod +x "$work/pipeline.sh"
-# The scratch of one run, made anew before each (mmdebstrap wants an
-# empty or absent directory). Never into the chroot's /proc, should
-# mmdebstrap have left it mounted (the mount check below says so).
-pl_reset="rm -rf --one-file-system $(q "$pl") && mkdir $(q "$pl")"
+# Each pipeline: its settings for pipeline.sh, its scratch directory (made
+# anew before each run: the tools want an empty or absent target; never
+# into a chroot's /proc should a tool have left it mounted), its caches.
+pipelines=(mmdebstrap debootstrap)
+declare -A pl_dir pl_conf pl_reset pl_cold pl_warm
+for t in "${pipelines[@]}"; do
+    pl_dir[$t]=$work/pl-$t
+    pl_conf[$t]=$work/pl-$t.conf
+    pl_cold[$t]=$work/pl-$t-cold
+    pl_warm[$t]=$work/pl-$t-warm
+    pl_reset[$t]="rm -rf --one-file-system $(q "${pl_dir[$t]}") && mkdir $(q "${pl_dir[$t]}")"
+    {
+        printf '%s=%q\n' scratch "${pl_dir[$t]}" url "$url" suite "$suite" \
+            arch "$arch" component "$component" keyring "$keyring" \
+            variant "$variant" include "$cfg_include"
+        printf '%s=%s\n' disk_bytes "$disk_bytes" swap_start "$swap_start" \
+            swap_bytes "$swap_bytes" root_start "$root_start" root_bytes "$root_bytes"
+    } >"${pl_conf[$t]}"
+done
+pl_cmd() { q "$here/pipeline.sh" "${pl_conf[$1]}" "$1" "$2"; }
 
-# The pipeline's result: its partition table, the swap signature and a
-# clean ext3 root, and the package set it installed.
+# A pipeline's result: its partition table, the swap signature and a
+# clean ext3 root.
 check_pipeline() {
-    sfdisk -d "$pl/disk.img" | grep -Eq 'start= *2048, size= *1048576, type=82' \
-        || die "pipeline: no swap partition in $(sfdisk -d "$pl/disk.img")"
-    [ "$(blkid -o value -s TYPE "$pl/swap.img")" = swap ] || die "pipeline: no swap signature"
-    e2fsck -fn "$pl/root.img" >"$work/e2fsck-pipeline.out" 2>&1 \
-        || { cat "$work/e2fsck-pipeline.out" >&2; die "pipeline: e2fsck -fn found problems"; }
-    cmp -s -n "$root_bytes" -i "0:$root_start" "$pl/root.img" "$pl/disk.img" \
-        || die "pipeline: the root in the disk differs from its image"
+    local d=${pl_dir[$1]}
+    sfdisk -d "$d/disk.img" | grep -Eq 'start= *2048, size= *1048576, type=82' \
+        || die "$1 pipeline: no swap partition in $(sfdisk -d "$d/disk.img")"
+    [ "$(blkid -o value -s TYPE "$d/swap.img")" = swap ] || die "$1 pipeline: no swap signature"
+    e2fsck -fn "$d/root.img" >"$work/e2fsck-$1.out" 2>&1 \
+        || { cat "$work/e2fsck-$1.out" >&2; die "$1 pipeline: e2fsck -fn found problems"; }
+    cmp -s -n "$root_bytes" -i "0:$root_start" "$d/root.img" "$d/disk.img" \
+        || die "$1 pipeline: the root in the disk differs from its image"
 }
 
 # lunforge's builds: root (chroot, firstboot) and the throwaway user
@@ -119,16 +124,30 @@ as_user="setpriv --reuid=$cfg_user --regid=$cfg_user --init-groups \
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=$(q "$cfg_home") \
 no_proxy=127.0.0.1 NO_PROXY=127.0.0.1 LC_ALL=C.UTF-8"
 
+# lf_cmd[STRATEGY,CACHE] and lf_reset[STRATEGY,CACHE], CACHE cold or warm:
+# the reset empties the output directory, and for cold the cache.
+strategies=(chroot unshare firstboot)
 declare -A lf_cmd lf_reset lf_dir
 for s in chroot firstboot; do
     lf_dir[$s]=$cfg_out-$s
-    lf_cmd[$s]=$(lf_build "$lunforge" "$cfg_recipe" "${lf_dir[$s]}" "$s" "$cfg_lock" "$cfg_cache")
-    lf_reset[$s]="rm -rf $(q "${lf_dir[$s]}")"
+    for c in cold warm; do
+        cache=$cfg_cache
+        [ "$c" = cold ] && cache=$cfg_cold
+        lf_cmd[$s,$c]=$(lf_build "$lunforge" "$cfg_recipe" "${lf_dir[$s]}" "$s" "$cfg_lock" "$cache")
+    done
+    lf_reset[$s,warm]="rm -rf $(q "${lf_dir[$s]}")"
+    lf_reset[$s,cold]="rm -rf $(q "${lf_dir[$s]}") $(q "$cfg_cold") && mkdir $(q "$cfg_cold")"
 done
 lf_dir[unshare]=$cfg_home/out
-lf_cmd[unshare]="$as_user $(lf_build "$cfg_home/lunforge" "$cfg_home/configured.toml" \
-    "$cfg_home/out" unshare "$cfg_home/configured.lock" "$cfg_home/cache")"
-lf_reset[unshare]="rm -rf $(q "$cfg_home/out")"
+for c in cold warm; do
+    cache=$cfg_home/cache
+    [ "$c" = cold ] && cache=$cfg_home/cold
+    lf_cmd[unshare,$c]="$as_user $(lf_build "$cfg_home/lunforge" "$cfg_home/configured.toml" \
+        "$cfg_home/out" unshare "$cfg_home/configured.lock" "$cache")"
+done
+lf_reset[unshare,warm]="rm -rf $(q "$cfg_home/out")"
+lf_reset[unshare,cold]="rm -rf $(q "$cfg_home/out") $(q "$cfg_home/cold") \
+&& install -d -o $cfg_user -g $cfg_user -m 0700 $(q "$cfg_home/cold")"
 
 # A built image: 4 GiB, swap then ext3, as lunforge inspect reads it.
 check_image() {
@@ -140,26 +159,22 @@ check_image() {
         || die "$1: no swap and ext3 in $(cat "$work/inspect-$1.out")"
 }
 
-# One untimed run each: peak RSS (largest process), lunforge's lines.
-say "untimed pipeline run (peak RSS, warmup)"
-eval "$pl_reset"
-/usr/bin/time -f %M -o "$work/rss_cfg_pipeline" "$work/pipeline.sh"
-check_pipeline
-dpkg-query --admindir="$pl/rootfs/var/lib/dpkg" -W -f '${db:Status-Abbrev} ${Package}\n' \
-    | awk '$1 == "ii" { print $2 }' | sort >"$work/cfg-pipeline.names"
-cfg_same_set=$(same_names "$configured_json" "$work/cfg-pipeline.names")
-for s in chroot unshare firstboot; do
-    say "untimed lunforge --configure $s (peak RSS, stages, warmup)"
-    eval "${lf_reset[$s]}"
-    /usr/bin/time -f %M -o "$work/rss_cfg_$s" \
-        sh -c "exec ${lf_cmd[$s]/ -q build / build }" >"$work/cfg-$s.out" 2>"$work/cfg-$s.err" \
-        || { tail -n 20 "$work/cfg-$s.err" >&2; die "lunforge --configure $s failed"; }
-    check_image "$s"
-    grep '^stages: ' "$work/cfg-$s.out" >"$work/cfg-$s.stages" \
-        || die "$s: no stages: line in $(cat "$work/cfg-$s.out")"
-    { grep -o 'configure: sandbox: .*' "$work/cfg-$s.err" || echo none; } | tail -n 1 \
-        >"$work/cfg-$s.sandbox"
-done
+# check_served WHAT OFFSET RUNS PACKAGES: the server's log since OFFSET
+# shows that RUNS warm runs downloaded no .deb (PACKAGES = 0), or that
+# RUNS cold runs downloaded at least PACKAGES each.
+check_served() {
+    local n
+    n=$(debs_since "$2")
+    if [ "$4" -eq 0 ]; then
+        [ "$n" -eq 0 ] || die "$1: $n packages downloaded with a warm cache"
+    else
+        [ "$n" -ge $(($3 * $4)) ] \
+            || die "$1: $n packages downloaded by $3 cold runs of $4 packages"
+    fi
+}
+
+# The machine's load (1-minute average) before and after each timing.
+load() { cut -d' ' -f1 /proc/loadavg >>"$work/cfg-load"; }
 
 # The floor (tests/bench/floor.sh): the package set's data.tar members,
 # decompressed; their names looked up before, untimed.
@@ -169,42 +184,97 @@ for p in json.load(open(sys.argv[1]))["packages"]:
     | while read -r deb; do
         printf '%s %s\n' "$deb" "$(ar t "$deb" | grep '^data\.tar')"
     done >"$work/cfg-debs"
-
-# The machine's load (1-minute average) before and after each timing.
-load() { cut -d' ' -f1 /proc/loadavg >>"$work/cfg-load"; }
 load
 bench cfg_floor "" "$(q "$here/floor.sh" "$work/cfg-debs")"
 load
-bench cfg_pipeline "$pl_reset" "$work/pipeline.sh" "$runs" 0
-load
-check_pipeline
-for s in chroot unshare firstboot; do
-    bench "cfg_$s" "${lf_reset[$s]}" "${lf_cmd[$s]}" "$runs" 0
+
+# The pipelines. The untimed run is a cold one that also fills the warm
+# cache (peak RSS, warmup); the package set each installed is compared
+# with lunforge's.
+declare -A pl_installed pl_set
+for t in "${pipelines[@]}"; do
+    say "untimed $t pipeline, cold (peak RSS, warmup, fills its warm cache)"
+    eval "${pl_reset[$t]}"
+    rm -rf "${pl_warm[$t]}" && mkdir "${pl_warm[$t]}"
+    at=$(served_at)
+    /usr/bin/time -f %M -o "$work/rss_cfg_$t" \
+        "$here/pipeline.sh" "${pl_conf[$t]}" "$t" "${pl_warm[$t]}" fill
+    check_pipeline "$t"
+    dpkg-query --admindir="${pl_dir[$t]}/rootfs/var/lib/dpkg" \
+        -W -f '${db:Status-Abbrev} ${Package}\n' \
+        | awk '$1 == "ii" { print $2 }' | sort >"$work/cfg-$t.names"
+    pl_installed[$t]=$(wc -l <"$work/cfg-$t.names")
+    pl_set[$t]=$(same_names "$configured_json" "$work/cfg-$t.names" "$t")
+    check_served "$t (untimed)" "$at" 1 "${pl_installed[$t]}"
+    ndebs=$(find "${pl_warm[$t]}" -maxdepth 1 -name '*.deb' | wc -l)
+    [ "$ndebs" -ge "${pl_installed[$t]}" ] \
+        || die "$t: $ndebs .debs in its cache, ${pl_installed[$t]} packages installed"
+
+    at=$(served_at)
+    bench "cfg_${t}_cold" \
+        "${pl_reset[$t]} && rm -rf $(q "${pl_cold[$t]}") && mkdir $(q "${pl_cold[$t]}")" \
+        "$(pl_cmd "$t" "${pl_cold[$t]}")" "$tar_runs" 0
     load
+    check_served "$t cold" "$at" "$tar_runs" "${pl_installed[$t]}"
+    check_pipeline "$t"
+    at=$(served_at)
+    bench "cfg_${t}_warm" "${pl_reset[$t]}" "$(pl_cmd "$t" "${pl_warm[$t]}")" "$tar_runs" 0
+    load
+    check_served "$t warm" "$at" "$tar_runs" 0
+    check_pipeline "$t"
+done
+
+# lunforge, each strategy: an untimed cold run, the cold runs, the warm
+# runs.
+for s in "${strategies[@]}"; do
+    say "untimed lunforge --configure $s, cold (peak RSS, stages, warmup)"
+    eval "${lf_reset[$s,cold]}"
+    at=$(served_at)
+    /usr/bin/time -f %M -o "$work/rss_cfg_$s" \
+        sh -c "exec ${lf_cmd[$s,cold]/ -q build / build }" >"$work/cfg-$s.out" 2>"$work/cfg-$s.err" \
+        || { tail -n 20 "$work/cfg-$s.err" >&2; die "lunforge --configure $s failed"; }
+    check_served "lunforge $s (untimed)" "$at" 1 "$cfg_npkgs"
+    check_image "$s"
+    grep '^stages: ' "$work/cfg-$s.out" >"$work/cfg-$s.stages" \
+        || die "$s: no stages: line in $(cat "$work/cfg-$s.out")"
+    { grep -o 'configure: sandbox: .*' "$work/cfg-$s.err" || echo none; } | tail -n 1 \
+        >"$work/cfg-$s.sandbox"
+
+    at=$(served_at)
+    bench "cfg_${s}_cold" "${lf_reset[$s,cold]}" "${lf_cmd[$s,cold]}" "$tar_runs" 0
+    load
+    check_served "lunforge $s cold" "$at" "$tar_runs" "$cfg_npkgs"
+    check_image "$s"
+    at=$(served_at)
+    bench "cfg_${s}_warm" "${lf_reset[$s,warm]}" "${lf_cmd[$s,warm]}" "$tar_runs" 0
+    load
+    check_served "lunforge $s warm" "$at" "$tar_runs" 0
     check_image "$s"
 done
-cfg_cold=$work/configured-cold
-bench cfg_firstboot_cold "${lf_reset[firstboot]} $(q "$cfg_cold") && mkdir $(q "$cfg_cold")" \
-    "$(lf_build "$lunforge" "$cfg_recipe" "${lf_dir[firstboot]}" firstboot "$cfg_lock" "$cfg_cold")" \
-    "$runs" 0
-load
-check_image firstboot
 "${lib[@]}" check-cache "$configured_json" "$cfg_cold"
 
 configured_report=(
-    cfg_floor="$work/cfg_floor.json" cfg_pipeline="$work/cfg_pipeline.json"
-    cfg_chroot="$work/cfg_chroot.json" cfg_unshare="$work/cfg_unshare.json"
-    cfg_firstboot="$work/cfg_firstboot.json"
-    cfg_firstboot_cold="$work/cfg_firstboot_cold.json"
-    cfg_packages="$cfg_npkgs" cfg_bytes="$cfg_nbytes" cfg_same_set="$cfg_same_set"
-    cfg_suite="$suite" cfg_variant="$variant"
-    cfg_rss_pipeline="$(tail -n 1 "$work/rss_cfg_pipeline")"
+    cfg_floor="$work/cfg_floor.json"
+    cfg_packages="$cfg_npkgs" cfg_bytes="$cfg_nbytes"
+    cfg_suite="$suite" cfg_variant="$variant" cfg_include="$cfg_include"
     cfg_mmdebstrap="$(dpkg-query -W -f '${Version}' mmdebstrap)"
+    cfg_debootstrap="$(dpkg-query -W -f '${Version}' debootstrap)"
     cfg_load="$(paste -sd' ' "$work/cfg-load")"
 )
-for s in chroot unshare firstboot; do
+for t in "${pipelines[@]}" "${strategies[@]}"; do
     configured_report+=(
-        "cfg_rss_$s=$(tail -n 1 "$work/rss_cfg_$s")"
+        "cfg_${t}_cold=$work/cfg_${t}_cold.json"
+        "cfg_${t}_warm=$work/cfg_${t}_warm.json"
+        "cfg_rss_$t=$(tail -n 1 "$work/rss_cfg_$t")"
+    )
+done
+for t in "${pipelines[@]}"; do
+    configured_report+=(
+        "cfg_installed_$t=${pl_installed[$t]}" "cfg_set_$t=${pl_set[$t]}"
+    )
+done
+for s in "${strategies[@]}"; do
+    configured_report+=(
         "cfg_stages_$s=$(cat "$work/cfg-$s.stages")"
         "cfg_sandbox_$s=$(cat "$work/cfg-$s.sandbox")"
     )

@@ -69,14 +69,18 @@ says() { grep -q "$2" "$1" || die "lunforge did not say '$2': $(cat "$1")"; }
 
 # Thick. The backing file gets 0xff every MiB and is then allocated
 # whole, so that the untimed first write of lunforge (also the warmup of
-# the timed runs) proves that it zeroed the holes; every timed run then
-# overwrites a fully allocated file, which needs no reset.
+# the timed runs, and its peak RSS) proves that it zeroed the holes; every
+# timed run then overwrites a fully allocated file, which needs no reset.
+# qemu-img's untimed run: its peak RSS and warmup.
 "${lib[@]}" dirty "$lun_file"
 fallocate -l "$img_size" "$lun_file"
-say "untimed lunforge write to the thick LUN (check, warmup)"
-"${lf_lun[@]}" >"$work/lun-thick.out"
+say "untimed lunforge write to the thick LUN (check, peak RSS, warmup)"
+/usr/bin/time -f %M -o "$work/rss_lun_lunforge" "${lf_lun[@]}" >"$work/lun-thick.out"
 says "$work/lun-thick.out" "of holes written as zeros, .* verified$"
 same "lunforge write (thick LUN)" "$lun_file"
+say "untimed qemu-img convert to the thick LUN (peak RSS, warmup)"
+/usr/bin/time -f %M -o "$work/rss_lun_qemu" sh -c "exec $qemu_lun"
+same "qemu-img convert (thick LUN)" "$lun_file"
 bench lun_qemu_thick "" "$qemu_lun" "$tar_runs" 0
 bench lun_lunforge_thick "" "$(q "${lf_lun[@]}")" "$tar_runs" 0
 same "lunforge write (thick LUN, timed runs)" "$lun_file"
@@ -118,12 +122,14 @@ discard="blkdiscard -f $(q "$loop_dev")"
 lf_loop=("$lunforge" -q write "$lun_img" "$loop_dev" --force)
 dd_loop="dd if=$(q "$lun_img") of=$(q "$loop_dev") bs=4M conv=sparse,fsync status=none"
 "${lib[@]}" dirty "$loop_dev"
-"${lf_loop[@]}" >"$work/loop.out"
+/usr/bin/time -f %M -o "$work/rss_loop_lunforge" "${lf_loop[@]}" >"$work/loop.out"
 says "$work/loop.out" "of holes unmapped, .* verified$"
 same "lunforge write (loop device)" "$loop_dev"
 bench loop_lunforge "$discard" "$(q "${lf_loop[@]}")"
 same "lunforge write (loop device, timed runs)" "$loop_dev"
 loop_alloc_lunforge=$(alloc "$loop_file")
+eval "$discard"
+/usr/bin/time -f %M -o "$work/rss_loop_dd" sh -c "exec $dd_loop"
 bench loop_dd "$discard" "$dd_loop"
 same "dd (loop device)" "$loop_dev"
 loop_alloc_dd=$(alloc "$loop_file")
@@ -144,6 +150,10 @@ lun_report=(
     lun_alloc_thin_dirty="$lun_alloc_thin_dirty"
     lun_alloc_qemu_thin="$lun_alloc_qemu_thin" lun_alloc_zeroed="$lun_alloc_zeroed"
     loop_alloc_lunforge="$loop_alloc_lunforge" loop_alloc_dd="$loop_alloc_dd"
+    lun_rss_lunforge_thick="$(tail -n 1 "$work/rss_lun_lunforge")"
+    lun_rss_qemu_thick="$(tail -n 1 "$work/rss_lun_qemu")"
+    loop_rss_lunforge="$(tail -n 1 "$work/rss_loop_lunforge")"
+    loop_rss_dd="$(tail -n 1 "$work/rss_loop_dd")"
     lun_says_thick="$(tail -n 1 "$work/lun-thick.out")"
     lun_says_thin="$(tail -n 1 "$work/lun-thin.out")"
     lun_says_zeroed="$(tail -n 1 "$work/lun-zeroed.out")"

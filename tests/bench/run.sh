@@ -34,19 +34,24 @@
 #           xen_host test (dangermouse to `xl info`, virtual01 to ssh);
 #        i. the configured image (tests/bench/configured.sh): `important`
 #           with a kernel and ssh into a 4 GiB swap + ext3 MBR disk, the
-#           usual pipeline (mmdebstrap, sfdisk, mkswap, mke2fs -d, dd)
-#           vs `lunforge build` with each --configure strategy (unshare as
-#           a throwaway normal user), warm cache (firstboot cold too),
-#           and the floor: the set's data.tar members decompressed;
-#      plus the peak RSS of one cold fetch, one resolve and one tarball
-#      build of each tool;
-#   4. the table goes to stdout and to $BENCH_DIR/results.json.
+#           usual pipelines (mmdebstrap or debootstrap, then sfdisk,
+#           mkswap, mke2fs -d, dd: tests/bench/pipeline.sh) vs `lunforge
+#           build` with each --configure strategy (unshare as a throwaway
+#           normal user), each cold and warm cache, and the floor: the
+#           set's data.tar members decompressed;
+#      plus the peak RSS (GNU time) of one run of each tool where that
+#      run is short, or is the untimed warmup anyway;
+#   4. the summary goes to stdout, everything to $BENCH_DIR/results.json,
+#      and lib.py writes tests/bench/results.md from it: the machine, the
+#      tool versions, the mirror, every section's table (medians, min-max,
+#      ratios against the reference tool, peak RSS).
 #
 # Any failing command, or a download that does not leave exactly the
 # expected files, fails the bench: timing an error is worse than nothing.
 #
 # Environment: BENCH_DIR (default ~/.cache/lunforge-bench), BENCH_RUNS
-# (default 5), BENCH_TAR_RUNS (default 3: the tarball runs are long),
+# (default 5), BENCH_TAR_RUNS (default 3: the long runs: tarballs, LUN
+# writes, the hosts, the configured image),
 # BENCH_MMDEBSTRAP_MODE (default root as root, else unshare),
 # BENCH_KEEP=1 keeps the scratch dir, LUNFORGE (binary to measure).
 # BENCH_ONLY=lun BENCH_IMAGE=IMG runs only 3g, on that image (e.g. the
@@ -54,7 +59,9 @@
 # $BENCH_DIR/results-lun.json; there BENCH_RUNS and BENCH_TAR_RUNS may be
 # 1, for a quick check of the section itself. BENCH_ONLY=hosts runs the
 # mirror steps and 3h alone (results-hosts.json), BENCH_ONLY=configured
-# the mirror steps and 3i alone (results-configured.json).
+# the mirror steps and 3i alone (results-configured.json). A one-section
+# run writes its markdown beside its JSON (results-NAME.md), leaving
+# tests/bench/results.md to full runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,7 +79,7 @@ case $only in
     "") tools=(hyperfine mmdebstrap apt-get curl python3 /usr/bin/time) ;;
     lun) tools=(hyperfine python3) ;;
     hosts) tools=(hyperfine python3 curl ssh-keygen cargo) ;;
-    configured) tools=(hyperfine python3 curl mmdebstrap /usr/bin/time) ;;
+    configured) tools=(hyperfine python3 curl mmdebstrap debootstrap /usr/bin/time) ;;
     *) die "BENCH_ONLY=$only: only 'lun', 'hosts' and 'configured' are known" ;;
 esac
 for tool in "${tools[@]}"; do
@@ -87,13 +94,14 @@ if [ "$(id -u)" -ne 0 ]; then
     lun=no hosts=no configured=no
     say "not root: sections 3g (writes to a LUN and a loop device)," \
         "3h (the Xen hosts: chroot configuration, tgtd) and 3i (the" \
-        "configured image: mmdebstrap --mode=root, a throwaway user) skipped"
+        "configured image: mmdebstrap --mode=root, debootstrap, a" \
+        "throwaway user) skipped"
 else
     for tool in tgtd:tgt tgtadm:tgt qemu-img:qemu-utils losetup:mount \
                 blkdiscard:util-linux fallocate:util-linux cmp:diffutils \
                 sfdisk:fdisk mkswap:util-linux blkid:util-linux setpriv:util-linux \
                 mke2fs:e2fsprogs e2fsck:e2fsprogs ar:binutils xz:xz-utils \
-                zstd:zstd gzip:gzip \
+                zstd:zstd gzip:gzip debootstrap:debootstrap \
                 useradd:passwd usermod:passwd userdel:passwd \
                 newuidmap:uidmap newgidmap:uidmap; do
         command -v "${tool%%:*}" >/dev/null \
@@ -163,7 +171,12 @@ host_mirror() {
 # however the script ends.
 mkdir -p "$bench_dir"
 results=$bench_dir/results${only:+-$only}.json
+# The markdown report: the repository's for a full run (replaced only at
+# the end of a successful one), beside the JSON for one section.
+results_md=$here/results.md
+[ -z "$only" ] || results_md=$bench_dir/results-$only.md
 rm -f "$results"   # a failed run must not leave old numbers
+[ -z "$only" ] || rm -f "$results_md"
 work=$(mktemp -d "$bench_dir/run.XXXXXX")
 server_pid=""
 mounted=()
@@ -173,6 +186,10 @@ cleanup() {
     local rc=$?
     local m tid
     for m in "${mounted[@]}"; do umount "$m" 2>/dev/null || true; done
+    # Whatever a failed mmdebstrap or debootstrap left mounted in its
+    # chroot below the scratch dir, deepest first.
+    awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r \
+        | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     if [ -n "$tgt_pid" ]; then
         # tgtd ignores SIGTERM: its targets, then the daemon, through
         # tgtadm; SIGKILL if it is still there after 5 s.
@@ -224,19 +241,31 @@ bench() {
         --command-name "$name" --export-json "$work/$name.json" "$cmd" >&2
 }
 
-# same_names RESOLVE_JSON NAMES: "identical" when NAMES (mmdebstrap's
-# package names, one a line, sorted) are those of lunforge's resolution,
-# else the differences (said on stderr too).
+# The server's request log (serve.py): served_at is its length now,
+# debs_since OFFSET the number of .deb files it served since then.
+served=$work/served.log
+served_at() { stat -c %s "$served"; }
+debs_since() { tail -c +"$(($1 + 1))" "$served" | grep -c '^200 .*\.deb$' || true; }
+
+# What the report says of the code measured and of the mirror (set with
+# the mirror).
+describe=$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo unknown)
+mirror_keys=()
+
+# same_names RESOLVE_JSON NAMES [TOOL]: "identical" when NAMES (TOOL's
+# package names, one a line, sorted; TOOL: mmdebstrap unless said) are
+# those of lunforge's resolution, else the differences (said on stderr
+# too).
 same_names() {
-    local diff
+    local diff tool=${3:-mmdebstrap}
     python3 -c 'import json,sys
 for p in json.load(open(sys.argv[1]))["packages"]: print(p["name"])' "$1" \
         | sort >"$2.lunforge"
     if diff=$(diff "$2.lunforge" "$2"); then
         echo identical
     else
-        diff="DIFFERENT (< lunforge only, > mmdebstrap only): $(echo "$diff" | grep '^[<>]' | tr '\n' ' ')"
-        say "package sets differ: $diff"
+        diff="DIFFERENT (< lunforge only, > $tool only): $(echo "$diff" | grep '^[<>]' | paste -sd' ')"
+        say "package sets of lunforge and $tool differ: $diff"
         echo "$diff"
     fi
 }
@@ -246,10 +275,12 @@ for p in json.load(open(sys.argv[1]))["packages"]: print(p["name"])' "$1" \
 report_only() {
     local name=$1
     shift
-    "${lib[@]}" report "$results" only="$name" "$@" \
+    "${lib[@]}" report "$results" only="$name" "$@" "${mirror_keys[@]}" \
         runs="$runs" tar_runs="$tar_runs" min_runs="$min_runs" \
         date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
-        lunforge="$("$lunforge" --version)"
+        lunforge="$("$lunforge" --version)" describe="$describe"
+    "${lib[@]}" markdown "$results" "$results_md"
+    say "report: $results_md"
     say "done in $((SECONDS - start_s)) s"
     exit 0
 }
@@ -342,6 +373,20 @@ if [ "$configured" = yes ]; then
         --cache "$work/list-cache" >"$configured_json" \
         || die "lunforge resolve of tests/bench/configured.toml against the local mirror failed"
     resolved+=("$configured_json")
+    # debootstrap resolves the same selection its own way (first
+    # alternatives, real packages before virtual ones): the pool files of
+    # the set it will download belong in the mirror too.
+    cfg_include=$(python3 -c 'import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    print(",".join(tomllib.load(f)["system"]["include"]))' "$here/configured.toml")
+    debootstrap --print-debs --arch="$arch" --include="$cfg_include" --keyring="$keyring" \
+        "$suite" "$work/print-debs" "file://$mirror" >"$work/debootstrap.debs" \
+        2>"$work/debootstrap-print.log" \
+        || { tail -n 20 "$work/debootstrap-print.log" >&2; die "debootstrap --print-debs failed"; }
+    debootstrap_json=$work/packages-debootstrap.json
+    "${lib[@]}" pool-json "$mirror/$dists/$index" "$work/debootstrap.debs" "$arch" \
+        >"$debootstrap_json"
+    resolved+=("$debootstrap_json")
 fi
 # A one-section run fills the mirror for its own section only.
 case $only in hosts|configured) resolved=("${resolved[@]:2}") ;; esac
@@ -366,10 +411,14 @@ read -r npkgs nbytes < <(python3 -c 'import json,sys
 t = json.load(open(sys.argv[1]))["total"]
 print(t["packages"], t["download_size"])' "$work/packages.json")
 say "package set: $suite $variant, $npkgs packages, $nbytes bytes"
+mirror_keys=(suite="$suite" component="$component" arch="$arch"
+             release_date="$("${lib[@]}" fields "$mirror/$dists/InRelease")"
+             mirror_index="$mirror/$dists/$index" mirror_pool="$mirror/pool")
 
 # ---------------------------------------------------------------------------
 # 2. Serve the mirror on 127.0.0.1 (a free port chosen by the kernel).
-python3 "$here/serve.py" "$mirror" "$work/port" 2>"$work/serve.log" &
+: >"$served"
+python3 "$here/serve.py" "$mirror" "$work/port" "$served" 2>"$work/serve.log" &
 server_pid=$!
 for _ in $(seq 100); do
     [ -s "$work/port" ] && break
@@ -462,6 +511,10 @@ bench fetch_cold "rm -rf $(q "$cold") && mkdir $(q "$cold")" "$(q "${fetch[@]}")
 "${lib[@]}" check-cache "$work/packages.json" "$cold"
 bench apt_download "rm -rf $(q "$dl") && mkdir $(q "$dl")" "$work/apt-download.sh"
 "${lib[@]}" check-debs "$work/packages.json" "$dl"
+# Its peak RSS: one more run (into an emptied directory).
+rm -rf "$dl" && mkdir "$dl"
+/usr/bin/time -f %M -o "$work/rss_apt_download" "$work/apt-download.sh"
+"${lib[@]}" check-debs "$work/packages.json" "$dl"
 # The same with apt's index download and cache build, which a cold
 # lunforge fetch also does (lists and pkgcache removed before each run).
 bench apt_update_download \
@@ -483,6 +536,7 @@ bench resolve "" "$(q "${resolve[@]}")"
 "${lib[@]}" same-set "$work/packages.json" "$work/resolve.out"
 bench resolve_cold "rm -rf $(q "$work/rcold")" "$(q "${resolve_cold[@]}")"
 bench mmdebstrap "" "$mmdebstrap_cmd"
+/usr/bin/time -f %M -o "$work/rss_mmdebstrap_simulate" sh -c "exec $mmdebstrap_cmd"
 # Not timed: the ratio compares like with like only if mmdebstrap picks
 # the same packages. Its verbose output has apt's "Inst NAME ..." lines
 # (essential packages appear twice: once per installation phase).
@@ -602,9 +656,11 @@ lf_initrd=$work/lunforge-initrd.img
 initrd_lunforge=("$lunforge" -q initrd --kernel-modules "$kroot/usr/lib/modules"
                  -o "$lf_initrd" --mirror "$url" "${kcommon[@]}" --cache "$cold")
 mkinitramfs_cmd="chroot $(q "$kroot") mkinitramfs -o /tmp/mkinitramfs.img $(q "$kver")"
-"${initrd_lunforge[@]}" >/dev/null
+# One untimed run of each (peak RSS, warmup).
+/usr/bin/time -f %M -o "$work/rss_initrd_lunforge" "${initrd_lunforge[@]}" >/dev/null
+/usr/bin/time -f %M -o "$work/rss_initrd_mkinitramfs" sh -c "exec $mkinitramfs_cmd"
 bench initrd_lunforge "" "$(q "${initrd_lunforge[@]}")"
-bench initrd_mkinitramfs "" "$mkinitramfs_cmd" "$tar_runs"
+bench initrd_mkinitramfs "" "$mkinitramfs_cmd" "$tar_runs" 0
 initrd_size_lunforge=$(stat -c %s "$lf_initrd")
 initrd_size_mkinitramfs=$(stat -c %s "$kroot/tmp/mkinitramfs.img")
 # The image, with lunforge's boot files, from the same lock and cache.
@@ -667,7 +723,7 @@ fi
 # ---------------------------------------------------------------------------
 # 4. The report.
 "${lib[@]}" report "$results" "${lun_report[@]}" "${hosts_report[@]}" \
-    "${configured_report[@]}" min_runs="$min_runs" \
+    "${configured_report[@]}" "${mirror_keys[@]}" min_runs="$min_runs" \
     fetch_cold="$work/fetch_cold.json" apt_download="$work/apt_download.json" \
     apt_update_download="$work/apt_update_download.json" \
     fetch_warm="$work/fetch_warm.json" resolve="$work/resolve.json" \
@@ -693,8 +749,14 @@ fi
     packages="$npkgs" bytes="$nbytes" suite="$suite" variant="$variant" \
     release_date="$("${lib[@]}" fields "$mirror/$dists/InRelease")" \
     runs="$runs" mode="$mode" same_set="$same_set" rss_fetch="$rss_fetch" rss_resolve="$rss_resolve" \
+    rss_apt_download="$(tail -n 1 "$work/rss_apt_download")" \
+    rss_mmdebstrap_simulate="$(tail -n 1 "$work/rss_mmdebstrap_simulate")" \
+    rss_initrd_lunforge="$(tail -n 1 "$work/rss_initrd_lunforge")" \
+    rss_initrd_mkinitramfs="$(tail -n 1 "$work/rss_initrd_mkinitramfs")" \
     date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" nproc="$(nproc)" \
-    lunforge="$("$lunforge" --version)" \
+    lunforge="$("$lunforge" --version)" describe="$describe" \
     apt="$(dpkg-query -W -f '${Version}' apt)" \
     mmdebstrap_version="$(dpkg-query -W -f '${Version}' mmdebstrap)"
+"${lib[@]}" markdown "$results" "$results_md"
+say "report: $results_md"
 say "done in $((SECONDS - start_s)) s"

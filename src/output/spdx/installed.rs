@@ -123,6 +123,8 @@ mod tests {
             path: format!("pool/main/{name}.deb"),
             size: 1,
             sha256: [0; 32],
+            why: "system.include".into(),
+            auto: false,
         }
     }
 

@@ -118,10 +118,10 @@ fn three_builds_in_three_places_are_the_same_bytes() {
         assert_eq!(
             names,
             [
+                main,
                 "testguest/SHA256SUMS",
                 "testguest/manifest.json",
                 "testguest/sbom.spdx.json",
-                main,
             ],
             "{format}"
         );

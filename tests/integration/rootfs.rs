@@ -130,6 +130,11 @@ fn explained(
         ),
         ("etc/timezone", "the recipe's system.timezone"),
         ("etc/default/locale", "the recipe's system.locale"),
+        (
+            "etc/locale.conf",
+            "the recipe's system.locale: Debian 13's systemd postinst moves \
+             /etc/default/locale here (and links it back)",
+        ),
         ("etc/systemd/system/getty.target.wants", "a getty on hvc0"),
         (
             "var/cache/apt/archives/",

@@ -36,7 +36,7 @@ sums() { (cd "$1" && find . -type f -printf '%P\0' | sort -z | xargs -0r sha256s
 
 lock=$work/virtual01.lock
 "$bin" -q lock -o "$lock" --cache "$work/cache-lock"
-echo "repro: package set locked in $lock ($(grep -c '^\[\[packages\]\]' "$lock") packages)"
+echo "repro: package set locked in $lock ($(grep -c '^\[\[package\]\]' "$lock") packages)"
 
 status=0
 declare -A image_of

@@ -44,6 +44,18 @@ pub(super) fn seal(
     let lock = LockInput::of(about.lock);
     let sys = &about.recipe.system;
     let time = source_date_epoch(about.lock);
+    // The SBOM describes the disk (or tarball) by the name it has in
+    // OUT, wherever it was written: a build to a LUN and a build to a
+    // file of the same lock have one SBOM. The manifest records where
+    // it went.
+    let extension = match about.format {
+        Format::Image => "img",
+        Format::Tar => "tar",
+    };
+    let described = Entry {
+        name: format!("{}.{extension}", about.recipe.image.name),
+        ..output.clone()
+    };
     let sbom = spdx::document(&spdx::Guest {
         name: &about.recipe.image.name,
         suite: &sys.suite,
@@ -54,7 +66,7 @@ pub(super) fn seal(
         recipe: &recipe,
         lock_input: &lock,
         source_date_epoch: time,
-        output: &output,
+        output: &described,
     });
     let sbom = artifact(spdx::NAME, sbom.to_json());
     let mut files = staged.files().to_vec();

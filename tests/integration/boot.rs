@@ -405,12 +405,23 @@ fn default_recipe_boots_from_an_iscsi_lun() {
             .expect("cmp");
         assert!(same.success(), "LUN {} differs from the image", lun + 1);
     }
+    // The same boot files and SBOM; the manifests differ in where the
+    // disk was written (a file, the LUN).
     let sums = |dir: &Path| {
-        std::fs::read_to_string(dir.join(HOSTNAME).join("SHA256SUMS"))
-            .expect("SHA256SUMS")
+        let text =
+            std::fs::read_to_string(dir.join(HOSTNAME).join("SHA256SUMS"))
+                .expect("SHA256SUMS");
+        text.lines()
+            .filter(|l| !l.ends_with("  manifest.json"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
     };
     let out1 = b.image.parent().expect("out dir");
     assert_eq!(sums(out1), sums(&out2), "boot files differ");
+    let manifest =
+        std::fs::read_to_string(out2.join(HOSTNAME).join("manifest.json"))
+            .expect("manifest.json");
+    assert!(manifest.contains(&url(2)), "{manifest}");
 
     // QEMU reads the LUN itself, as a Xen host's initiator would.
     let lun2 =

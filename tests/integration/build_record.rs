@@ -480,6 +480,9 @@ fn a_disk_build_records_its_image_and_reports_json() {
         assert_eq!(manifest["output"]["name"], name);
         check_digests(&manifest, (&image, &dir), (&recipe, &[&set]), &lock);
         validate_spdx(&dir.join("sbom.spdx.json"));
+        // The SBOM names the disk as OUT would, wherever it went.
+        let sbom = json(&dir.join("sbom.spdx.json"));
+        assert_eq!(sbom["packages"][0]["packageFileName"], "testguest.img");
 
         assert_eq!(report["format"], "image");
         assert_eq!(report["configure"], "firstboot");

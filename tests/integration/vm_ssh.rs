@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use crate::boot::{build, Built, HOSTNAME};
 use crate::support::qemu::{one_boot, test_cache, DriveIf};
+use crate::support::root_offset;
 use crate::support::vm::{
     Nic, NicModel, SshAgent, SshKey, UserNet, Vm, VmSpec,
 };
@@ -191,26 +192,6 @@ fn assert_no_instance_secrets(image: &Path) {
     assert!(id.is_empty() && !err.contains("not found"), "{id}{err}");
     let (_, err) = debugfs("stat /var/lib/systemd/random-seed");
     assert!(err.contains("File not found"), "a random seed: {err}");
-}
-
-/// The byte offset of the image's root partition (the last one, in the
-/// default recipe), as `sfdisk --json` reads the table.
-fn root_offset(image: &Path) -> u64 {
-    let out = Command::new("sfdisk")
-        .arg("--json")
-        .arg(image)
-        .output()
-        .expect("sfdisk (fdisk)");
-    assert!(out.status.success(), "sfdisk --json: {out:?}");
-    let table: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("sfdisk's JSON");
-    let parts = table["partitiontable"]["partitions"]
-        .as_array()
-        .expect("partitions");
-    let start = parts.last().expect("a partition")["start"]
-        .as_u64()
-        .expect("start");
-    start * 512
 }
 
 /// A kernel update in the guest: the guest's kernel package (its `.deb`

@@ -328,6 +328,28 @@ impl RecipeFile {
     }
 }
 
+/// The byte offset of the root partition of a built image (the last
+/// partition, in the recipes the tests build), as `sfdisk --json` reads
+/// its table: where `debugfs` and `e2fsck` find the root with
+/// `IMAGE?offset=`.
+pub(crate) fn root_offset(image: &Path) -> u64 {
+    let out = Command::new("sfdisk")
+        .arg("--json")
+        .arg(image)
+        .output()
+        .expect("sfdisk (fdisk)");
+    assert!(out.status.success(), "sfdisk --json: {out:?}");
+    let table: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("sfdisk's JSON");
+    let parts = table["partitiontable"]["partitions"]
+        .as_array()
+        .expect("partitions");
+    let start = parts.last().expect("a partition")["start"]
+        .as_u64()
+        .expect("start");
+    start * 512
+}
+
 /// Hex SHA-256 of `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

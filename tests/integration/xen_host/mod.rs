@@ -53,10 +53,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::boot::{build, Built, HOSTNAME};
-use crate::support::lunforge;
 use crate::support::qemu::{one_boot, test_cache, DriveIf};
 use crate::support::tgtd::Tgtd;
 use crate::support::vm::{Nic, SshAgent, SshKey, UserNet, Vm, VmSpec};
+use crate::support::{lunforge, root_offset};
 use migrate::{keep, migrate, COUNTER};
 
 /// penfold's target, as in the guest recipe.
@@ -145,24 +145,6 @@ fn build_host(name: &str, out: &Path, guest: &Path, keys: &Path) -> PathBuf {
         ],
     );
     out.join(format!("{name}.img"))
-}
-
-/// The byte offset of the root (last) partition of `image`.
-fn root_offset(image: &Path) -> u64 {
-    let out = Command::new("sfdisk")
-        .args(["-J"])
-        .arg(image)
-        .output()
-        .expect("sfdisk");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("sfdisk -J");
-    let parts = v["partitiontable"]["partitions"]
-        .as_array()
-        .expect("partitions");
-    let start = parts.last().expect("a partition")["start"]
-        .as_u64()
-        .expect("start");
-    start * 512
 }
 
 /// A file of the root file system of `image`, by debugfs.

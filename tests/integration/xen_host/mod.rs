@@ -512,6 +512,10 @@ fn virtual01_migrates_between_the_xen_hosts() {
             let secs = Duration::from_secs_f64;
             timing(&format!("migrate {way}: guest pause"), secs(moved.pause));
             timing(
+                &format!("migrate {way}: guest's user space frozen besides"),
+                secs(moved.frozen.max(0.0)),
+            );
+            timing(
                 &format!("migrate {way}: counter stood still"),
                 secs(moved.stood_still.max(0.0)),
             );

@@ -41,7 +41,8 @@ CARGO ?= cargo
 #                the SPDX 2.3 JSON schema (fixtures/spdx/) and its license
 #                expressions against the SPDX license list (Debian 12
 #                packages no SPDX validator of its own)
-# and qemu-system-x86_64 and its UEFI firmware (OVMF) for the boot tests
+# and qemu-system-x86_64, qemu-system-aarch64 (the arm64 guest on QEMU's
+# virt machine) and the UEFI firmware (OVMF) for the boot tests
 # (tests/support/install-qemu.sh: from backports when the host's qemu-utils
 # comes from there).
 TEST_DEBS := gpg gpg-agent gpgv apt-utils dpkg-dev mmdebstrap xz-utils attr fdisk gdisk e2fsprogs \

@@ -7,6 +7,14 @@
 //! partition map as a bar drawn to scale. An image without a table is
 //! probed as one file system.
 //!
+//! The guest's architecture is told where the bytes or the build say it:
+//! the GPT root partition's type (the Discoverable Partitions
+//! Specification gives each architecture its own), else, for an image
+//! file, the `manifest.json` lunforge wrote beside it (`OUT/<name>/` next
+//! to `OUT/<name>.img`) when that manifest describes an image of this
+//! name and size. An MBR has nothing to say it, and inspect does not
+//! read files out of the root file system.
+//!
 //! The image is untrusted input: the table's numbers are checked
 //! ([`Gpt::read`], [`mbr::PartRecord::check`]) and all arithmetic on
 //! them is checked, so that a crafted table gives an error or a line
@@ -141,8 +149,61 @@ pub fn inspect(path: &Path, color: bool) -> Result<String> {
         .file_type()
         .is_file()
         .then(|| md.blocks().saturating_mul(512));
-    report(&mut f, &path.display().to_string(), len, allocated, color)
+    let mut out =
+        report(&mut f, &path.display().to_string(), len, allocated, color)?;
+    if !out.contains(ARCH_LINE) {
+        if let Some((arch, manifest)) = manifest_architecture(path, len) {
+            let _ = writeln!(
+                out,
+                "{ARCH_LINE}{arch} (from {})",
+                manifest.display()
+            );
+        }
+    }
+    Ok(out)
 }
+
+/// The start of the architecture line.
+const ARCH_LINE: &str = "architecture: ";
+
+/// The largest manifest read (a build's lists a few hundred packages).
+const MAX_MANIFEST: u64 = 16 << 20;
+
+/// The architecture in the manifest of the build that wrote the image
+/// file `image` (`DIR/NAME.img` → `DIR/NAME/manifest.json`), if there
+/// is one whose output is a file of that name and `len` bytes; with the
+/// manifest's path.
+fn manifest_architecture(image: &Path, len: u64) -> Option<(String, PathBuf)> {
+    let file_name = image.file_name()?.to_str()?;
+    let stem = file_name.strip_suffix(".img")?;
+    let manifest = image.with_file_name(stem).join("manifest.json");
+    let mut text = String::new();
+    File::open(&manifest)
+        .ok()?
+        .take(MAX_MANIFEST)
+        .read_to_string(&mut text)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let output = v.get("output")?;
+    let same = output.get("name")?.as_str() == Some(file_name)
+        && output.get("size")?.as_u64() == Some(len);
+    let arch = v.get("architecture")?.as_str()?;
+    same.then(|| (arch.to_string(), manifest))
+}
+
+/// The architecture a GPT root partition's type names.
+fn table_architecture(parts: &[Found]) -> Option<&'static str> {
+    parts.iter().find_map(|p| match p.table_type.as_str() {
+        ROOT_X86_64 => Some("amd64"),
+        ROOT_ARM64 => Some("arm64"),
+        _ => None,
+    })
+}
+
+/// [`gpt_type`]'s names of the root types [`table_architecture`] reads.
+const ROOT_X86_64: &str = "Linux root (x86-64)";
+/// See [`ROOT_X86_64`].
+const ROOT_ARM64: &str = "Linux root (ARM-64)";
 
 /// The report for a target as the operator names it: an image file, a
 /// block device, or an `iscsi://` LUN (read over the network, with the
@@ -198,6 +259,10 @@ pub fn report(
     }
     for p in &parts {
         let _ = writeln!(out, "{}", line(p));
+    }
+    if let Some(arch) = table_architecture(&parts) {
+        let _ =
+            writeln!(out, "{ARCH_LINE}{arch} (the root partition's GPT type)");
     }
     Ok(out)
 }
@@ -404,9 +469,9 @@ fn gpt_type(g: Uuid) -> String {
         (gpt::SWAP, "Linux swap"),
         (gpt::ESP, "EFI System"),
         (gpt::LINUX_DATA, "Linux filesystem"),
-        (gpt::ROOT_X86_64, "Linux root (x86-64)"),
+        (gpt::ROOT_X86_64, ROOT_X86_64),
         (gpt::ROOT_X86, "Linux root (x86)"),
-        (gpt::ROOT_ARM64, "Linux root (ARM-64)"),
+        (gpt::ROOT_ARM64, ROOT_ARM64),
     ];
     known
         .iter()
@@ -553,6 +618,46 @@ mod tests {
     }
 
     const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn the_architecture_from_the_table_or_the_manifest() {
+        let mut root = found(2, MIB, MIB);
+        root.table_type = gpt_type(gpt::ROOT_ARM64);
+        assert_eq!(table_architecture(&[found(1, 0, 1), root]), Some("arm64"));
+        assert_eq!(table_architecture(&[found(1, 0, 1)]), None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("g.img");
+        std::fs::write(&img, [0u8; 1024]).unwrap();
+        std::fs::create_dir(dir.path().join("g")).unwrap();
+        let manifest = dir.path().join("g/manifest.json");
+        let write = |name: &str, size: u64| {
+            let v = serde_json::json!({
+                "architecture": "arm64",
+                "output": { "name": name, "size": size, "sha256": "00" },
+            });
+            std::fs::write(&manifest, v.to_string()).unwrap();
+        };
+        write("g.img", 1024);
+        assert_eq!(
+            manifest_architecture(&img, 1024),
+            Some(("arm64".into(), manifest.clone()))
+        );
+        let text = inspect(&img, false).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                "architecture: arm64 (from {})\n",
+                manifest.display()
+            )),
+            "{text}"
+        );
+        // A manifest of another image says nothing of this one.
+        write("g.img", 2048);
+        assert_eq!(manifest_architecture(&img, 1024), None);
+        write("iscsi://t/iqn.2006-05.x:y/0", 1024);
+        assert_eq!(manifest_architecture(&img, 1024), None);
+        assert!(!inspect(&img, false).unwrap().contains("architecture"));
+    }
 
     /// An image of `len` bytes holding `bytes` at its start.
     fn image(bytes: &[u8], len: u64) -> tempfile::NamedTempFile {

@@ -50,6 +50,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod arch;
 pub mod boot;
 pub mod cancel;
 pub mod cli;

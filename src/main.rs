@@ -224,7 +224,10 @@ fn build(
 /// The summary of a build: what was written where, the files of
 /// `OUT/<name>/`, the stages' times.
 fn build_summary(report: &BuildReport, r: &Recipe) -> String {
-    let what = format!("{} packages, {} paths", report.packages, report.paths);
+    let what = format!(
+        "{}, {} packages, {} paths",
+        report.architecture, report.packages, report.paths
+    );
     let mut out = match &report.made {
         Made::Tar(path) => format!("wrote {}: {what}\n", path.display()),
         Made::Disk(f) => {

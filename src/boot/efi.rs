@@ -53,18 +53,23 @@ pub struct EfiArch {
     /// The package of the prebuilt images (empty where the modules
     /// package holds them too).
     pub image_package: &'static str,
+    /// The module that boots Xen, where lunforge writes Xen entries
+    /// (`multiboot2.mod` on x86; none on Arm, see
+    /// [`crate::arch::Arch::grub_boots_xen`]).
+    pub xen_module: Option<&'static str>,
 }
 
 /// The EFI names of Debian architecture `arch`, where lunforge knows
 /// them.
 pub fn arch(arch: &str) -> Option<EfiArch> {
-    let (grub_platform, removable, image, modules, images) = match arch {
+    let (grub_platform, removable, image, modules, images, xen) = match arch {
         "amd64" => (
             "x86_64-efi",
             "BOOTX64.EFI",
             "grubx64.efi",
             "grub-efi-amd64-bin",
             "grub-efi-amd64-unsigned",
+            Some("multiboot2.mod"),
         ),
         "arm64" => (
             "arm64-efi",
@@ -72,6 +77,7 @@ pub fn arch(arch: &str) -> Option<EfiArch> {
             "grubaa64.efi",
             "grub-efi-arm64-bin",
             "grub-efi-arm64-unsigned",
+            None,
         ),
         _ => return None,
     };
@@ -81,6 +87,7 @@ pub fn arch(arch: &str) -> Option<EfiArch> {
         image,
         modules_package: modules,
         image_package: images,
+        xen_module: xen,
     })
 }
 
@@ -137,9 +144,9 @@ pub fn read_grub(debs: &[&Path], efi: &EfiArch) -> Result<GrubEfi> {
     let image = image.ok_or_else(|| Error::NoGrubFile {
         what: image_path.clone(),
     })?;
-    if !modules.contains_key("multiboot2.mod") {
+    if let Some(xen) = efi.xen_module.filter(|m| !modules.contains_key(*m)) {
         return Err(Error::NoGrubFile {
-            what: format!("{dir}multiboot2.mod"),
+            what: format!("{dir}{xen}"),
         });
     }
     Ok(GrubEfi { image, modules })

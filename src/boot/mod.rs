@@ -29,6 +29,7 @@ pub mod grub_legacy;
 pub mod guest_grub;
 pub mod hostside;
 pub mod initrd;
+pub mod kernel;
 pub mod staging;
 pub mod sums;
 pub mod xl;
@@ -75,6 +76,14 @@ pub enum Error {
     NoKernelImage {
         /// Where it should be.
         path: crate::tree::GuestPath,
+    },
+    /// The kernel image is not one Xen and QEMU start directly.
+    #[error("{path}: {why}")]
+    KernelFormat {
+        /// The image.
+        path: crate::tree::GuestPath,
+        /// What is wrong with it.
+        why: String,
     },
     /// The package set has a kernel but the lock no busybox-static.
     #[error(
@@ -282,7 +291,11 @@ pub fn artifacts(recipe: &Recipe, facts: &BootFacts) -> Result<Vec<Artifact>> {
         bytes: xl::config(recipe, facts).into_bytes(),
         mode: 0o644,
     }];
-    if let Some(root) = &recipe.xen.dom0_root {
+    // GRUB's Xen entries are multiboot2 (and menu.lst, GRUB legacy):
+    // x86 only. The build says so for another architecture
+    // (`pipeline::build`).
+    let host_grub = recipe.system.arch().grub_boots_xen();
+    if let Some(root) = recipe.xen.dom0_root.as_ref().filter(|_| host_grub) {
         let host = grub_legacy::HostBoot::new(&recipe.xen, dom0_version, root);
         out.push(Artifact {
             name: "xen/menu.lst".into(),
@@ -329,8 +342,14 @@ pub(crate) mod tests {
 
     /// The embedded recipe, resolved against a made-up host mirror.
     pub(crate) fn recipe() -> Recipe {
+        recipe_with(&[])
+    }
+
+    /// The embedded recipe with `overrides` (`key=value`).
+    pub(crate) fn recipe_with(overrides: &[String]) -> Recipe {
         let file =
-            crate::recipe::parse("t", crate::recipe::EMBEDDED, &[]).unwrap();
+            crate::recipe::parse("t", crate::recipe::EMBEDDED, overrides)
+                .unwrap();
         let mut file = file;
         file.system.mirror = Some("http://mirror.invalid/debian".into());
         crate::recipe::resolve::resolve("t", None, file, Path::new("/"))
@@ -363,6 +382,27 @@ pub(crate) mod tests {
             BootFacts::new(&no_root, "1").unwrap_err(),
             Error::NoRoot
         ));
+    }
+
+    #[test]
+    fn an_arm64_guest_has_no_x86_host_entries() {
+        let r = recipe_with(&["system.architecture=arm64".into()]);
+        let f = BootFacts::new(&r, "6.12.48+deb13-arm64").unwrap();
+        let names: Vec<String> = artifacts(&r, &f)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert!(
+            names.contains(&"xen/virtual01.cfg".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("menu.lst") || n.contains("grub.d")),
+            "{names:?}"
+        );
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
         "# xl config of the guest {name} (xl.cfg(5)), written by lunforge.\n\
          # The same file on every host ({hosts}): /etc/xen/{name}.cfg.\n\
          # {boots}\n\
+         {arm}\
          name = \"{name}\"\n\
          type = \"{kind}\"\n\
          {boot}\
@@ -88,6 +89,12 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
          on_crash = \"{crash}\"\n",
         name = recipe.image.name,
         boot = boot_lines(recipe, facts),
+        arm = if recipe.system.arch().xen_has_pv() {
+            ""
+        } else {
+            "# Xen on Arm: \"pvh\" is its one guest type, and the kernel \
+             an arm64 Image.\n"
+        },
         boots = match x.bootloader {
             XenBoot::Kernel =>
                 format!("Kernel and initrd go to {dir}/ on each host."),
@@ -123,6 +130,23 @@ mod tests {
                 (k.to_string(), v.to_string())
             })
             .collect()
+    }
+
+    #[test]
+    fn an_arm_guest() {
+        let r = crate::boot::tests::recipe_with(&[
+            "system.architecture=arm64".into()
+        ]);
+        let f = BootFacts::new(&r, "6.12.48+deb13-arm64").unwrap();
+        let text = config(&r, &f);
+        assert!(text.contains("\ntype = \"pvh\"\n"), "{text}");
+        assert!(text.contains("# Xen on Arm: \"pvh\" is its one guest type"));
+        assert!(text.contains(
+            "kernel = \"/var/lib/lunforge/virtual01/vmlinuz-6.12.48+deb13-arm64\""
+        ));
+        // Only the comment tells the architectures apart.
+        let amd = config(&crate::boot::tests::recipe(), &facts());
+        assert!(!amd.contains("Arm"), "{amd}");
     }
 
     #[test]

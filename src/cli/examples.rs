@@ -28,6 +28,8 @@ pub(crate) const BUILD: &[&str] = &[
      --chap-secret env:CHAP_SECRET",
     "# The installed root file system as out/web01.tar, nothing run as root",
     "lunforge build guests/web01.toml --format tar --configure firstboot",
+    "# The built-in guest for arm64, configured on its first boot",
+    "lunforge build --set system.architecture=arm64 -o out-arm64",
 ];
 
 /// `lunforge resolve`.

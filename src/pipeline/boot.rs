@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::packages::{fetch_tool, tool_deb, BUSYBOX};
 use super::source_date_epoch;
+use crate::arch::Arch;
 use crate::boot::{self, initrd};
 use crate::context::Context;
 use crate::error::Result;
@@ -35,11 +36,13 @@ pub fn boot(
     lock: &Lock,
     fetched: &fetch::Report,
 ) -> Result<Option<Vec<boot::Artifact>>> {
-    let Some((version, image)) = initrd_in_guest(tree, lock, fetched)? else {
+    let arch = recipe.system.arch();
+    let Some((version, image)) = initrd_in_guest(tree, arch, lock, fetched)?
+    else {
         return Ok(None);
     };
     let time = source_date_epoch(lock);
-    let kernel = kernel_image(tree, &version)?;
+    let kernel = kernel_image(tree, arch, &version)?;
     let facts = boot::BootFacts::new(recipe, &version)?;
     if recipe.boot.loader == Loader::GrubEfi {
         let cfg = efi_loader(recipe, tree, lock, fetched, &facts, time)?;
@@ -71,6 +74,7 @@ pub fn boot(
 /// `/boot` holds an initrd for its kernel whatever the output.
 pub fn initrd_in_guest(
     tree: &mut Tree,
+    arch: Arch,
     lock: &Lock,
     fetched: &fetch::Report,
 ) -> Result<Option<(String, Vec<u8>)>> {
@@ -82,7 +86,7 @@ pub fn initrd_in_guest(
     let deb = tool_deb(lock, fetched, BUSYBOX)
         .ok_or(boot::Error::NoBusybox { package: BUSYBOX })?;
     let time = source_date_epoch(lock);
-    let image = guest_initrd(tree, &modules, deb, &version, time)?;
+    let image = guest_initrd(tree, &modules, deb, arch, &version, time)?;
     Ok(Some((version, image)))
 }
 
@@ -126,11 +130,12 @@ fn guest_initrd(
     tree: &mut Tree,
     modules: &GuestPath,
     busybox_deb: &Path,
+    arch: Arch,
     version: &str,
     time: i64,
 ) -> boot::Result<Vec<u8>> {
-    let busybox = initrd::busybox_from_deb(busybox_deb)?;
-    let params = initrd::InitrdParams::new(version, time);
+    let busybox = initrd::busybox_from_deb(busybox_deb, arch)?;
+    let params = initrd::InitrdParams::new(arch, version, time);
     let image = initrd::build(tree, modules, &busybox, &params)?;
     let in_guest = GuestPath::new(&format!("/boot/initrd.img-{version}"))?;
     if tree.get(&in_guest).is_none() {
@@ -200,9 +205,10 @@ pub fn host_initrd(
     let root = GuestPath::root();
     let version = initrd::pick_version(&tree, &root, version.as_deref())?;
     let deb = fetch_tool(recipe, ctx, lock, BUSYBOX)?;
-    let busybox = initrd::busybox_from_deb(&deb)?;
+    let arch = recipe.system.arch();
+    let busybox = initrd::busybox_from_deb(&deb, arch)?;
     let mut params =
-        initrd::InitrdParams::new(&version, initrd_time(&tree, &version));
+        initrd::InitrdParams::new(arch, &version, initrd_time(&tree, &version));
     params.modules.extend(extra.iter().cloned());
     params.compression = compression;
     let image = initrd::build(&tree, &root, &busybox, &params)?;
@@ -222,15 +228,22 @@ fn initrd_time(tree: &Tree, version: &str) -> i64 {
     })
 }
 
-/// The bytes of `/boot/vmlinuz-VERSION` in the guest tree.
-fn kernel_image(tree: &Tree, version: &str) -> boot::Result<Vec<u8>> {
+/// The bytes of `/boot/vmlinuz-VERSION` in the guest tree, as Xen and
+/// QEMU start it directly on `arch` ([`boot::kernel::for_direct_boot`]).
+fn kernel_image(
+    tree: &Tree,
+    arch: Arch,
+    version: &str,
+) -> boot::Result<Vec<u8>> {
     let path = GuestPath::new(&format!("/boot/vmlinuz-{version}"))?;
     let missing = || boot::Error::NoKernelImage { path: path.clone() };
     let real = tree.resolve(&path, true).map_err(|_| missing())?;
-    match tree.get(&real).map(|n| &n.kind) {
+    let bytes = match tree.get(&real).map(|n| &n.kind) {
         Some(tree::Kind::File(c)) => {
-            Ok(tree.spool().read(c).map_err(tree::Error::from)?)
+            tree.spool().read(c).map_err(tree::Error::from)?
         }
-        _ => Err(missing()),
-    }
+        _ => return Err(missing()),
+    };
+    boot::kernel::for_direct_boot(arch, bytes)
+        .map_err(|why| boot::Error::KernelFormat { path, why })
 }

@@ -139,7 +139,12 @@ pub fn build(
     if req.format == Format::Tar {
         let path = req.out_dir.join(format!("{name}.tar"));
         t.stage("initrd", || {
-            self::boot::initrd_in_guest(&mut tree, &lock, &fetched)
+            self::boot::initrd_in_guest(
+                &mut tree,
+                recipe.system.arch(),
+                &lock,
+                &fetched,
+            )
         })?;
         about.installed =
             t.stage("SBOM", || record::installed(&tree, &lock))?;
@@ -158,6 +163,14 @@ pub fn build(
         let (_, dir) = commit::commit(sealed, || Ok(tar.commit()?))?;
         let made = Made::Tar(path);
         return Ok(t.report(&about, paths, (made, output), (dir, files), 0));
+    }
+    let arch = recipe.system.arch();
+    if recipe.xen.dom0_root.is_some() && !arch.grub_boots_xen() {
+        ctx.progress.note(&format!(
+            "xen.dom0_root: no GRUB entries for the Xen hosts: lunforge \
+             writes them with multiboot2, which {arch} lacks (an {arch} \
+             host starts Xen from UEFI or with GRUB's xen_hypervisor)"
+        ));
     }
     let artifacts =
         t.stage("boot files", || boot(recipe, &mut tree, &lock, &fetched))?;
@@ -270,6 +283,7 @@ impl<'a> Timer<'a> {
             name: about.recipe.image.name.clone(),
             packages: about.lock.packages.len(),
             paths,
+            architecture: about.recipe.system.architecture.clone(),
             configure: about.configure.clone(),
             made,
             output,

@@ -38,6 +38,8 @@ pub struct BuildReport {
     pub packages: usize,
     /// Paths in the root file system.
     pub paths: usize,
+    /// The guest's architecture.
+    pub architecture: String,
     /// The configure strategy that ran (`chroot`, `unshare`,
     /// `firstboot`).
     pub configure: String,
@@ -62,6 +64,7 @@ pub struct BuildReport {
 struct Json<'a> {
     name: &'a str,
     format: &'static str,
+    architecture: &'a str,
     configure: &'a str,
     packages: usize,
     paths: usize,
@@ -113,6 +116,7 @@ impl BuildReport {
         let json = Json {
             name: &self.name,
             format,
+            architecture: &self.architecture,
             configure: &self.configure,
             packages: self.packages,
             paths: self.paths,
@@ -143,6 +147,7 @@ mod tests {
             name: "g".into(),
             packages: 2,
             paths: 10,
+            architecture: "arm64".into(),
             configure: "firstboot".into(),
             made: Made::Tar("out/g.tar".into()),
             output: Entry::of("g.tar", b"t"),
@@ -157,6 +162,7 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(v["format"], "tar");
+        assert_eq!(v["architecture"], "arm64");
         assert_eq!(v["artifacts"][0]["path"], "out/g.tar");
         assert_eq!(v["artifacts"][1]["path"], "out/g/SHA256SUMS");
         assert_eq!(v["artifacts"][1]["size"], 1);

@@ -430,8 +430,12 @@ pub struct System {
     pub mirror_origin: String,
     /// Components.
     pub components: Vec<String>,
-    /// Extra packages.
+    /// Extra packages, named for the guest's architecture.
     pub include: Vec<String>,
+    /// The `include`s renamed for the guest's architecture
+    /// (`linux-image-amd64 -> linux-image-arm64`), for `recipe show`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub include_mapped: Vec<String>,
     /// Excluded packages.
     pub exclude: Vec<String>,
     /// Keyring files; empty means the host's Debian archive keyring.
@@ -468,6 +472,15 @@ pub const DEFAULT_LOCALE: &str = "C.UTF-8";
 pub const BUILTIN_LOCALES: &[&str] = &["C", "C.UTF-8", "POSIX"];
 
 impl System {
+    /// The guest's architecture. A resolved recipe names a known one
+    /// (`resolve` refuses any other), so this cannot fail for a recipe
+    /// from [`Recipe::load`].
+    pub fn arch(&self) -> crate::arch::Arch {
+        crate::arch::Arch::from_debian(&self.architecture).unwrap_or_else(
+            || panic!("unchecked architecture {:?}", self.architecture),
+        )
+    }
+
     /// Packages that other keys than `include` ask for, each with its
     /// key: `locales` for a locale the C library lacks, `tzdata` for a
     /// time zone other than the default (which needs no zone file).
@@ -540,7 +553,20 @@ impl Recipe {
         }
         if let Some(host) = &recipe.host {
             for guest in &host.guests {
-                Recipe::guest(guest, &recipe.system.mirror, apt_root)?;
+                let g = Recipe::guest(guest, &recipe.system.mirror, apt_root)?;
+                let (ours, theirs) =
+                    (&recipe.system.architecture, &g.system.architecture);
+                if ours != theirs {
+                    return Err(located(Error::Invalid {
+                        file: name.clone(),
+                        key: "host.guests".into(),
+                        message: format!(
+                            "{} is an {theirs} guest, and Xen runs guests \
+                             of its own architecture only ({ours})",
+                            guest.display()
+                        ),
+                    }));
+                }
             }
         }
         Ok(recipe)
@@ -720,6 +746,69 @@ mod tests {
             let written = toml::Value::try_from(v).unwrap();
             assert_eq!(written.as_str(), Some(v.name()));
         }
+    }
+
+    /// The embedded recipe with `sets`.
+    fn embedded(sets: &[&str]) -> Result<Recipe> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Recipe::load(&Source::Embedded, &sets, apt_root().path())
+    }
+
+    #[test]
+    fn an_arm64_guest_from_the_embedded_recipe() {
+        let amd = embedded(&[]).unwrap();
+        assert_eq!(amd.image.table, TableKind::Msdos);
+        assert_eq!(amd.xen.kind, XenType::Pvh);
+        assert!(amd.system.include_mapped.is_empty());
+        let arm = embedded(&["system.architecture=arm64"]).unwrap();
+        assert_eq!(arm.system.architecture, "arm64");
+        assert_eq!(arm.image.table, TableKind::Gpt);
+        assert_eq!(
+            arm.system.include,
+            [
+                "linux-image-arm64",
+                "systemd-sysv",
+                "ifupdown",
+                "openssh-server"
+            ]
+        );
+        assert_eq!(
+            arm.system.include_mapped,
+            ["linux-image-amd64 -> linux-image-arm64"]
+        );
+        let shown = arm.to_toml();
+        assert!(shown.contains("linux-image-amd64 -> linux-image-arm64"));
+        // A table the recipe names is kept.
+        let mbr = embedded(&["system.architecture=arm64", "image.table=msdos"])
+            .unwrap();
+        assert_eq!(mbr.image.table, TableKind::Msdos);
+        // Xen's guest type defaults to Arm's only one.
+        let pv = "[image]\nname = \"g\"\nsize = \"1GiB\"\n\
+                  [[partitions]]\nuse = \"root\"\nsize = \"rest\"\n\
+                  [system]\nsuite = \"trixie\"\nmirror = \"http://m.invalid/d\"\n";
+        let r = load_text(pv, &["system.architecture=arm64"]).unwrap();
+        assert_eq!(r.xen.kind, XenType::Pvh);
+        let r = load_text(pv, &["system.architecture=amd64"]).unwrap();
+        assert_eq!(r.xen.kind, XenType::Pv);
+    }
+
+    #[test]
+    fn arm64_refusals_name_their_key() {
+        let e = embedded(&["system.architecture=i386"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "system.architecture: \"i386\" is not an architecture \
+                        lunforge builds guests for (amd64, arm64)"
+            ),
+            "{e}"
+        );
+        let e = embedded(&["system.architecture=arm64", "xen.type=pv"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"pv\": Xen on Arm has one guest type"), "{e}");
+        assert!(e.contains("--set"), "{e}");
     }
 
     #[test]

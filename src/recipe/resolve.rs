@@ -1,7 +1,9 @@
 //! `RecipeFile` → [`Recipe`]: defaults, the host mirror, cross-key rules.
 //!
-//! Defaults (each set here and nowhere else): `table = "msdos"`,
-//! `architecture` = the build host's Debian architecture, `variant =
+//! Defaults (each set here and nowhere else): `architecture` = the build
+//! host's Debian architecture, `table` = the architecture's
+//! ([`Arch::default_table`]: `"msdos"` on amd64, `"gpt"` on arm64),
+//! `variant =
 //! "minbase"` (stored as its synonym `required`), `mirror = "host"`,
 //! `components = ["main"]`, `configure = "auto"`, `updates` and
 //! `security` found for the suite (see [`updates_source`] and
@@ -26,8 +28,9 @@ use super::{AptSource, BUILTIN_LOCALES, DEFAULT_LOCALE, DEFAULT_TIMEZONE};
 use super::{
     ConfigureStrategy, DiskPaths, Error, ExtOptions, FsKind, Image, Iscsi,
     PartSize, Partition, PartitionUse, Recipe, Result, SecretSource, System,
-    TableKind, Variant, Xen, XenBoot, XenType, XlAction, ESP_MOUNT,
+    Variant, Xen, XenBoot, XenType, XlAction, ESP_MOUNT,
 };
+use crate::arch::{self, Arch};
 use crate::repo::pockets::{self, HostPockets};
 use crate::repo::{host_sources, transport};
 use crate::resolve::relation::is_valid_name;
@@ -56,6 +59,16 @@ pub fn resolve(
         return Err(invalid("system.suite", "must not be empty".into()));
     }
     let architecture = sys.architecture.unwrap_or_else(host_architecture);
+    let arch = Arch::from_debian(&architecture).ok_or_else(|| {
+        invalid(
+            "system.architecture",
+            format!(
+                "{architecture:?} is not an architecture lunforge builds \
+                 guests for ({})",
+                Arch::known()
+            ),
+        )
+    })?;
     let (mirror, mirror_origin, host_pockets) = match sys.mirror.as_deref() {
         None | Some("host") => host_mirror(name, apt_root)?,
         Some(url) => {
@@ -95,6 +108,7 @@ pub fn resolve(
             return Err(invalid(key, format!("{bad:?} is not a package name")));
         }
     }
+    let (include, include_mapped) = for_arch(sys.include, arch);
     let access = file
         .access
         .map(|a| access(path.as_deref(), a))
@@ -103,18 +117,18 @@ pub fn resolve(
     if let Some(n) = &file.network {
         network(n).map_err(|(key, m)| invalid(&key, m))?;
     }
-    let boot = boot(file.boot.unwrap_or_default(), &partitions)
+    let boot = boot(file.boot.unwrap_or_default(), &partitions, arch)
         .map_err(|(key, m)| invalid(&format!("boot.{key}"), m))?;
     let host = file
         .host
-        .map(|h| host(path.as_deref(), h))
+        .map(|h| host(path.as_deref(), h, arch))
         .transpose()
         .map_err(|(key, m)| invalid(&format!("host.{key}"), m))?;
     let components = sys.components.unwrap_or_else(|| vec!["main".into()]);
     if components.is_empty() {
         return Err(invalid("system.components", "must not be empty".into()));
     }
-    let xen = xen(&file.image.name, file.xen.unwrap_or_default())
+    let xen = xen(&file.image.name, file.xen.unwrap_or_default(), arch)
         .map_err(|(key, m)| invalid(&format!("xen.{key}"), m))?;
     let iscsi = file
         .iscsi
@@ -132,7 +146,7 @@ pub fn resolve(
         image: Image {
             name: file.image.name,
             size: file.image.size,
-            table: file.image.table.unwrap_or(TableKind::Msdos),
+            table: file.image.table.unwrap_or_else(|| arch.default_table()),
         },
         partitions,
         system: System {
@@ -142,7 +156,8 @@ pub fn resolve(
             mirror,
             mirror_origin,
             components,
-            include: sys.include,
+            include,
+            include_mapped,
             exclude: sys.exclude,
             keyring,
             configure: sys.configure.unwrap_or(ConfigureStrategy::Auto),
@@ -160,6 +175,26 @@ pub fn resolve(
         boot,
         host,
     })
+}
+
+/// The recipe's `include` for a guest of `arch`: a package named with
+/// another architecture's suffix becomes the same package of `arch`
+/// ([`arch::map_package`]), so that the built-in recipe's
+/// `linux-image-amd64` gives an arm64 guest `linux-image-arm64`. The
+/// rewrites (`FROM -> TO`) are kept for `recipe show`.
+fn for_arch(include: Vec<String>, arch: Arch) -> (Vec<String>, Vec<String>) {
+    let mut mapped = Vec::new();
+    let include = include
+        .into_iter()
+        .map(|name| match arch::map_package(&name, arch) {
+            Some(to) => {
+                mapped.push(format!("{name} -> {to}"));
+                to
+            }
+            None => name,
+        })
+        .collect();
+    (include, mapped)
 }
 
 /// `[access]`, with the keys of `root_authorized_keys_file` read into
@@ -473,6 +508,7 @@ pub(crate) fn cidr(
 fn boot(
     b: super::file::BootFile,
     partitions: &[Partition],
+    arch: Arch,
 ) -> std::result::Result<super::Boot, (&'static str, String)> {
     let mut out = super::Boot::external();
     out.loader = b.loader.unwrap_or(out.loader);
@@ -497,6 +533,14 @@ fn boot(
              boot.loader = \"grub-efi\""
                 .into(),
         )),
+        (_, super::Hypervisor::Xen) if !arch.grub_boots_xen() => Err((
+            "hypervisor",
+            format!(
+                "\"xen\" is booted by GRUB's multiboot2, which {arch} \
+                 lacks (GRUB on Arm starts Xen with xen_hypervisor, or \
+                 UEFI starts xen.efi): only an amd64 disk boots Xen"
+            ),
+        )),
         _ => Ok(out),
     }
 }
@@ -506,7 +550,17 @@ fn boot(
 fn host(
     path: Option<&Path>,
     h: super::file::HostFile,
+    arch: Arch,
 ) -> std::result::Result<super::Host, (&'static str, String)> {
+    if !arch.grub_boots_xen() {
+        return Err((
+            "guests",
+            format!(
+                "a Xen host disk boots Xen with GRUB's multiboot2, which \
+                 {arch} lacks: host recipes are built for amd64"
+            ),
+        ));
+    }
     let mut guests = Vec::new();
     for g in &h.guests {
         let p = relative_to(path, g);
@@ -733,14 +787,35 @@ fn check_access(
 type KeyError = (&'static str, String);
 
 /// `[xen]` when the recipe has none: every default.
-pub fn default_xen(name: &str) -> Xen {
+pub fn default_xen(name: &str, arch: Arch) -> Xen {
     // OK to unwrap: the defaults pass their own checks (a unit test
     // says so).
-    xen(name, XenFile::default()).expect("[xen] defaults are valid")
+    xen(name, XenFile::default(), arch).expect("[xen] defaults are valid")
 }
 
-/// `[xen]` with its defaults.
-fn xen(name: &str, x: XenFile) -> std::result::Result<Xen, KeyError> {
+/// `[xen]` with its defaults. The guest type defaults to `pv` on amd64
+/// (the seed's) and to `pvh` on arm64, Xen on Arm's only type, where
+/// `pv` is refused rather than silently turned into `pvh` as xl does.
+fn xen(
+    name: &str,
+    x: XenFile,
+    arch: Arch,
+) -> std::result::Result<Xen, KeyError> {
+    let kind = match x.kind {
+        None if arch.xen_has_pv() => XenType::Pv,
+        None => XenType::Pvh,
+        Some(k @ XenType::Pv) if !arch.xen_has_pv() => {
+            return Err((
+                "type",
+                format!(
+                    "{:?}: Xen on Arm has one guest type, \"pvh\" \
+                     (xl.cfg(5))",
+                    k.name()
+                ),
+            ));
+        }
+        Some(k) => k,
+    };
     for h in &x.hosts {
         word(h, "-.").map_err(|m| ("hosts", m))?;
     }
@@ -795,7 +870,7 @@ fn xen(name: &str, x: XenFile) -> std::result::Result<Xen, KeyError> {
         dom0_root: x.dom0_root,
         dom0_cmdline,
         bootloader: x.bootloader.unwrap_or(XenBoot::Kernel),
-        kind: x.kind.unwrap_or(XenType::Pv),
+        kind,
         host_boot_partition,
     })
 }
@@ -1214,7 +1289,7 @@ mod tests {
 
     #[test]
     fn xen_defaults() {
-        let x = default_xen("g");
+        let x = default_xen("g", Arch::Amd64);
         assert_eq!(x.memory, ByteSize(512 << 20));
         assert_eq!(x.vcpus, 1);
         assert_eq!(x.guest_boot_dir, "/var/lib/lunforge/g");

@@ -59,13 +59,16 @@ use relation::{Dependency, Relation, RelationError};
 /// dependencies that led there.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    /// A requested package does not exist in the suite.
-    #[error("{origin}: no package {name} in the suite{hint}")]
+    /// A requested package does not exist in the suite, for the
+    /// guest's architecture.
+    #[error("{origin}: no package {name} for {arch} in the suite{hint}")]
     UnknownPackage {
         /// `system.include` or `system.exclude`.
         origin: String,
         /// The name.
         name: String,
+        /// The architecture resolved for.
+        arch: String,
         /// Extra explanation (providers of a virtual package).
         hint: String,
     },
@@ -205,6 +208,7 @@ pub fn tools<'a>(
                 .ok_or_else(|| Error::UnknownPackage {
                     origin: "build tools".into(),
                     name: name.clone(),
+                    arch: architecture.into(),
                     hint: String::new(),
                 })
         })
@@ -427,6 +431,7 @@ impl<'u, 'a> Resolver<'u, 'a> {
                     return Err(Error::UnknownPackage {
                         origin: "system.exclude".into(),
                         name: name.clone(),
+                        arch: u.arch.into(),
                         hint: String::new(),
                     })
                 }
@@ -456,11 +461,13 @@ impl<'u, 'a> Resolver<'u, 'a> {
             [] => Err(Error::UnknownPackage {
                 origin: origin.into(),
                 name: name.into(),
+                arch: self.u.arch.into(),
                 hint: String::new(),
             }),
             many => Err(Error::UnknownPackage {
                 origin: origin.into(),
                 name: name.into(),
+                arch: self.u.arch.into(),
                 hint: format!(
                     " (it is virtual, provided by {}: name one of them)",
                     many.iter()
@@ -903,7 +910,7 @@ mod tests {
         r.implied = vec![("nolocales".into(), "system.locale".into())];
         assert_eq!(
             resolve(&pkgs, &r).unwrap_err().to_string(),
-            "system.locale: no package nolocales in the suite"
+            "system.locale: no package nolocales for amd64 in the suite"
         );
     }
 
@@ -987,10 +994,13 @@ mod tests {
         let e = names(&pkgs, &req(&["v"])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "system.include: no package v in the suite (it is virtual, \
+            "system.include: no package v for amd64 in the suite (it is virtual, \
              provided by p1, p2: name one of them)"
         );
         let e = names(&pkgs, &req(&["zz"])).unwrap_err();
-        assert_eq!(e.to_string(), "system.include: no package zz in the suite");
+        assert_eq!(
+            e.to_string(),
+            "system.include: no package zz for amd64 in the suite"
+        );
     }
 }

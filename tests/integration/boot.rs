@@ -25,6 +25,10 @@
 //! And from a LUN of a real `tgtd`, written by `lunforge write` and by
 //! `build --target iscsi://…`, booted by QEMU's own iSCSI driver.
 //!
+//! And the built-in recipe for arm64, built by a normal user on this
+//! amd64 machine and booted under `qemu-system-aarch64 -M virt` (its
+//! console `ttyAMA0`): the first boot configures, the second does not.
+//!
 //! Builds use the host's Debian mirror (`mirror = "host"`, found by
 //! lunforge in the host's apt sources) and a download cache shared by
 //! test runs (`target/test-cache`). Boots run one at a time
@@ -35,7 +39,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::lunforge;
-use crate::support::qemu::{artifacts_dir, test_cache, Boot, BootLog, Nic};
+use crate::support::qemu::{
+    artifacts_dir, test_cache, Boot, BootLog, Machine, Nic,
+};
 
 /// The recipe's values the guest must show.
 const ADDRESS: &str = "192.0.2.50/24";
@@ -44,6 +50,8 @@ pub(crate) const HOSTNAME: &str = "virtual01";
 /// A built guest: the image and what the build wrote for the Xen hosts.
 pub(crate) struct Built {
     _dir: tempfile::TempDir,
+    /// The machine it boots on.
+    pub(crate) machine: Machine,
     pub(crate) image: PathBuf,
     pub(crate) kernel: PathBuf,
     pub(crate) initrd: PathBuf,
@@ -71,63 +79,79 @@ pub(crate) fn build(args: &[&str]) -> Built {
     ];
     all.extend(args.iter().map(|a| a.to_string()));
     lunforge(&all).ok();
-    let boot = out.join(HOSTNAME);
-    let find = |prefix: &str| -> PathBuf {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&boot)
-            .unwrap_or_else(|e| panic!("{}: {e}", boot.display()))
-            .map(|e| e.expect("read_dir").path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(prefix))
-            })
-            .collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "{prefix}* in {}: {found:?}",
-            boot.display()
-        );
-        found.remove(0)
-    };
-    let cfg_path = boot.join("xen").join(format!("{HOSTNAME}.cfg"));
-    let cfg = std::fs::read_to_string(&cfg_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", cfg_path.display()));
-    let value = |key: &str| -> String {
-        cfg.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key} = ")))
-            .unwrap_or_else(|| panic!("no {key} in the xl config:\n{cfg}"))
-            .to_string()
-    };
-    let extra = value("extra").trim_matches('"').to_string();
-    let mac = value("vif")
-        .split("mac=")
-        .nth(1)
-        .and_then(|r| r.get(..17))
-        .expect("mac= in vif")
-        .to_string();
-    let root_uuid = extra
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("root=UUID="))
-        .expect("root=UUID= in extra")
-        .to_string();
-    Built {
-        image: out.join(format!("{HOSTNAME}.img")),
-        kernel: find("vmlinuz-"),
-        initrd: find("initrd.img-"),
-        extra,
-        mac,
-        root_uuid,
-        _dir: dir,
-    }
+    Built::read(dir, &out, Machine::Pc)
 }
 
 impl Built {
+    /// The guest a build wrote into `out` (in `dir`, kept while this lives),
+    /// for `machine`.
+    pub(crate) fn read(
+        dir: tempfile::TempDir,
+        out: &Path,
+        machine: Machine,
+    ) -> Built {
+        let boot = out.join(HOSTNAME);
+        let find = |prefix: &str| -> PathBuf {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&boot)
+                .unwrap_or_else(|e| panic!("{}: {e}", boot.display()))
+                .map(|e| e.expect("read_dir").path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix))
+                })
+                .collect();
+            assert_eq!(
+                found.len(),
+                1,
+                "{prefix}* in {}: {found:?}",
+                boot.display()
+            );
+            found.remove(0)
+        };
+        let cfg_path = boot.join("xen").join(format!("{HOSTNAME}.cfg"));
+        let cfg = std::fs::read_to_string(&cfg_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", cfg_path.display()));
+        let value = |key: &str| -> String {
+            cfg.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+                .unwrap_or_else(|| panic!("no {key} in the xl config:\n{cfg}"))
+                .to_string()
+        };
+        let extra = value("extra").trim_matches('"').to_string();
+        let mac = value("vif")
+            .split("mac=")
+            .nth(1)
+            .and_then(|r| r.get(..17))
+            .expect("mac= in vif")
+            .to_string();
+        let root_uuid = extra
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("root=UUID="))
+            .expect("root=UUID= in extra")
+            .to_string();
+        Built {
+            machine,
+            image: out.join(format!("{HOSTNAME}.img")),
+            kernel: find("vmlinuz-"),
+            initrd: find("initrd.img-"),
+            extra,
+            mac,
+            root_uuid,
+            _dir: dir,
+        }
+    }
+
     /// A boot of `image` (this build's, or a copy) as Xen would.
     fn boot(&self, image: &Path, more: &str) -> Boot {
         Boot::new(&self.kernel)
+            .machine(self.machine)
             .initrd(&self.initrd)
-            .append(&format!("{} console=ttyS0 {more}", self.extra))
+            .append(&format!(
+                "{} console={} {more}",
+                self.extra,
+                self.machine.console()
+            ))
             .drive(image)
             .memory_mib(1024)
             .nic(Nic::Restricted {
@@ -430,4 +454,121 @@ fn default_recipe_boots_from_an_iscsi_lun() {
     let (r, log) = b.check(test, Path::new(&lun2), true);
     b.assert_configured(test, &r, &log);
     drop(t);
+}
+
+/// The built-in recipe for arm64, built on this amd64 machine by a
+/// normal user with no emulator: `auto` picks the first-boot strategy
+/// (nothing of the guest's can run here), `linux-image-amd64` becomes
+/// `linux-image-arm64`, the disk is GPT. The image then boots under
+/// `qemu-system-aarch64 -M virt -cpu cortex-a57` (TCG, no firmware:
+/// QEMU starts the kernel Image the build wrote), configures every
+/// package on its first boot and passes the same checks as the amd64
+/// guest; a second boot does not configure again.
+#[test]
+fn arm64_guest_built_unprivileged_configures_on_its_first_boot() {
+    use std::os::unix::fs::PermissionsExt;
+    let set = ["--set", "system.architecture=arm64"];
+    // The packages come into the shared cache once, as root; the user
+    // builds from a copy of it.
+    let cache = test_cache();
+    let cache_arg = cache.display().to_string();
+    lunforge([&["-q", "fetch", "--cache", &cache_arg][..], &set].concat()).ok();
+
+    let user = crate::support::user::TestUser::create("arm");
+    let home = tempfile::Builder::new()
+        .prefix("lf-arm64-")
+        .tempdir()
+        .expect("temporary directory");
+    let h = home.path();
+    std::fs::set_permissions(h, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let exe = h.join("lunforge");
+    std::fs::copy(env!("CARGO_BIN_EXE_lunforge"), &exe).expect("copy lunforge");
+    crate::support::run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&cache)
+            .arg(h.join("cache")),
+        "coreutils",
+    );
+    user.own(h);
+    let out = h.join("out");
+    let args: Vec<String> = [
+        &["build", "-o", out.to_str().unwrap()][..],
+        &["--cache", h.join("cache").to_str().unwrap()],
+        &set,
+    ]
+    .concat()
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let mut cmd = user.command(&exe, h);
+    cmd.args(&args).current_dir(h);
+    let r = crate::support::finish(args, cmd.output()).ok();
+    assert!(
+        r.stderr.contains(
+            "configure: firstboot (configure = \"auto\": guest architecture \
+             arm64 is not the host's amd64)"
+        ),
+        "auto did not pick the first boot:\n{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("arm64, "), "{}", r.stdout);
+
+    // What the build says of the guest.
+    let image = out.join(format!("{HOSTNAME}.img"));
+    let shown = lunforge(["inspect", image.to_str().unwrap()]).ok().stdout;
+    assert!(shown.contains(", gpt"), "{shown}");
+    assert!(
+        shown.contains("architecture: arm64 (the root partition's GPT type)"),
+        "{shown}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(HOSTNAME).join("manifest.json"))
+            .expect("manifest.json"),
+    )
+    .expect("manifest JSON");
+    assert_eq!(manifest["architecture"], "arm64");
+    let packages = manifest["packages"].as_array().expect("packages");
+    assert!(packages
+        .iter()
+        .any(|p| p["name"] == "linux-image-arm64"
+            && p["architecture"] == "arm64"));
+    assert!(
+        packages
+            .iter()
+            .all(|p| p["architecture"] == "arm64" || p["architecture"] == "all"),
+        "a package of another architecture: {packages:?}"
+    );
+    let cfg = std::fs::read_to_string(
+        out.join(HOSTNAME)
+            .join("xen")
+            .join(format!("{HOSTNAME}.cfg")),
+    )
+    .expect("xl config");
+    assert!(cfg.contains("\ntype = \"pvh\"\n"), "{cfg}");
+    assert!(!out.join(HOSTNAME).join("xen/menu.lst").exists());
+
+    let b = Built::read(home, &out, Machine::ArmVirt);
+    let kernel = std::fs::read(&b.kernel).expect("kernel");
+    assert_eq!(
+        kernel.get(56..60),
+        Some(&b"ARM\x64"[..]),
+        "not an arm64 Image"
+    );
+    let configuring = "first boot: configuring the installed packages";
+    let (first, log) = b.check("boot-arm64-1", &b.image, false);
+    assert!(
+        log.contains(configuring),
+        "the first boot did not configure:\n{log}"
+    );
+    b.assert_configured("boot-arm64-1", &first, &log);
+    let (second, log) = b.check("boot-arm64-2", &b.image, false);
+    assert!(
+        !log.contains(configuring),
+        "the second boot configured again"
+    );
+    b.assert_configured("boot-arm64-2", &second, &log);
+    drop(b);
+    drop(user);
 }

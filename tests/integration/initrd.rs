@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lunforge::arch::Arch;
 use lunforge::boot::initrd::{self, Compression, InitrdParams};
 use lunforge::repo::packages::BinaryPackage;
 use lunforge::resolve::relation::parse_dependencies;
@@ -108,8 +109,9 @@ fn check(suite: &str) {
         !vdir.join("modules.dep").exists(),
         "{image} ships a modules.dep; the modinfo path is not exercised"
     );
-    let busybox = initrd::busybox_from_deb(&busybox_deb).expect("busybox");
-    let params = InitrdParams::new(&version, MTIME);
+    let busybox =
+        initrd::busybox_from_deb(&busybox_deb, Arch::Amd64).expect("busybox");
+    let params = InitrdParams::new(Arch::Amd64, &version, MTIME);
     let from_modinfo =
         initrd::build(&tree, &root, &busybox, &params).expect("build");
     let again = initrd::build(&tree, &root, &busybox, &params).expect("build");
@@ -184,7 +186,7 @@ fn check(suite: &str) {
     }
     let builtin =
         std::fs::read_to_string(vdir.join("modules.builtin")).expect("bi");
-    for want in initrd::DEFAULT_MODULES {
+    for want in Arch::Amd64.initrd_modules() {
         let n = want.replace('-', "_");
         let named = |p: &str| {
             let f = p.rsplit('/').next().unwrap_or("");

@@ -22,6 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lunforge::arch::Arch;
 use lunforge::boot::initrd::{self, InitrdParams};
 use lunforge::tree::{GuestPath, Tree};
 
@@ -205,7 +206,8 @@ fn init_mounts_the_root_runs_the_first_boot_once_and_switches() {
         require(tool, pkg);
     }
     let (_, busybox_deb, _) = crate::initrd::fetch_packages("trixie");
-    let busybox = initrd::busybox_from_deb(&busybox_deb).expect("busybox");
+    let busybox =
+        initrd::busybox_from_deb(&busybox_deb, Arch::Amd64).expect("busybox");
     let work = tempfile::Builder::new()
         .prefix("lf-initrd-init-")
         .tempdir()
@@ -216,7 +218,7 @@ fn init_mounts_the_root_runs_the_first_boot_once_and_switches() {
 
     let params = InitrdParams {
         modules: Vec::new(),
-        ..InitrdParams::new("0.0-none", 1_700_000_000)
+        ..InitrdParams::new(Arch::Amd64, "0.0-none", 1_700_000_000)
     };
     let empty = Tree::new(0).expect("tree");
     let bytes = initrd::build(&empty, &GuestPath::root(), &busybox, &params)

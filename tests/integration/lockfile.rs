@@ -160,6 +160,13 @@ fn stale_or_missing_lock_is_refused() {
     let changed = recipe(&site).suite("othersuite");
     let err = site.run("fetch", &changed, &["--locked"]).fails();
     assert_in_order(&err, &["stale", "system.suite", "locktest", "othersuite"]);
+    // A lock of amd64 is not one of arm64.
+    let arm = ["--locked", "--set", "system.architecture=arm64"];
+    let err = site.run("fetch", &recipe(&site), &arm).fails();
+    assert_in_order(
+        &err,
+        &["stale", "system.architecture", "\"amd64\"", "\"arm64\""],
+    );
     assert!(
         cache_contents(&site.cache())
             .keys()

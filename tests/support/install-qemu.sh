@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install qemu-system-x86_64, the boot tests' oracle, QEMU's iSCSI block
+# Install qemu-system-x86_64, the boot tests' oracle, qemu-system-aarch64
+# (qemu-system-arm: the arm64 guest boots on QEMU's virt machine), QEMU's iSCSI block
 # driver (libiscsi, in qemu-block-extra: the guest boots straight from a
 # LUN as a Xen host uses it) and the UEFI firmware (ovmf: a Xen host boots
 # from its own disk under UEFI) when any of them is missing.
 #
-# Debian's qemu-system-x86 must come from the same QEMU release as the
+# Debian's qemu-system-x86 and qemu-system-arm must come from the same
+# QEMU release as each other and the
 # installed qemu-utils, and the firmware from the emulator's suite where
 # that suite has it (`-t` prefers it; bookworm-backports has no ovmf, so
 # there it comes from bookworm). When qemu-utils comes from backports (a version
@@ -18,7 +20,7 @@
 # fails, so a boot test never runs without its emulator.
 set -euo pipefail
 
-debs=(qemu-system-x86 qemu-block-extra ovmf)
+debs=(qemu-system-x86 qemu-system-arm qemu-block-extra ovmf)
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
 }

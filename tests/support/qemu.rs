@@ -43,11 +43,50 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The emulator binary.
+/// The emulator binary of x86 guests.
 pub(crate) const QEMU: &str = "qemu-system-x86_64";
 
 /// Debian package of [`QEMU`] (installed by `tests/support/install-qemu.sh`).
 pub(crate) const QEMU_PACKAGE: &str = "qemu-system-x86";
+
+/// The machine a [`Boot`] emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Machine {
+    /// QEMU's default PC (i440FX) with its default CPU: [`QEMU`].
+    Pc,
+    /// `qemu-system-aarch64 -M virt -cpu cortex-a57`: an arm64 machine
+    /// without firmware (QEMU starts the kernel Image itself), its
+    /// console a PL011 (`ttyAMA0`), `if=virtio` disks and the virtio NIC
+    /// on its PCIe bus.
+    ArmVirt,
+}
+
+impl Machine {
+    /// The emulator and its Debian package (both from
+    /// `tests/support/install-qemu.sh`).
+    pub(crate) fn emulator(self) -> (&'static str, &'static str) {
+        match self {
+            Machine::Pc => (QEMU, QEMU_PACKAGE),
+            Machine::ArmVirt => ("qemu-system-aarch64", "qemu-system-arm"),
+        }
+    }
+
+    /// The guest's serial console, for `console=`.
+    pub(crate) fn console(self) -> &'static str {
+        match self {
+            Machine::Pc => "ttyS0",
+            Machine::ArmVirt => "ttyAMA0",
+        }
+    }
+
+    /// The arguments that pick the machine.
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Machine::Pc => &[],
+            Machine::ArmVirt => &["-M", "virt", "-cpu", "cortex-a57"],
+        }
+    }
+}
 
 /// How often the serial log is read while waiting.
 const POLL: Duration = Duration::from_millis(100);
@@ -122,6 +161,7 @@ pub(crate) struct Drive {
 /// One boot to set up and run; see the module doc.
 #[derive(Debug, Clone)]
 pub(crate) struct Boot {
+    machine: Machine,
     kernel: PathBuf,
     initrd: Option<PathBuf>,
     append: String,
@@ -163,6 +203,7 @@ impl Boot {
     /// never waits that long).
     pub(crate) fn new(kernel: &Path) -> Boot {
         Boot {
+            machine: Machine::Pc,
             kernel: kernel.to_path_buf(),
             initrd: None,
             append: String::new(),
@@ -173,6 +214,12 @@ impl Boot {
             timeout: Duration::from_secs(300),
             extra: Vec::new(),
         }
+    }
+
+    /// The machine (default [`Machine::Pc`]).
+    pub(crate) fn machine(mut self, machine: Machine) -> Boot {
+        self.machine = machine;
+        self
     }
 
     /// `-initrd PATH`.
@@ -248,6 +295,7 @@ impl Boot {
     pub(crate) fn args(&self, serial_log: &Path) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |parts: &[&str]| a.extend(parts.iter().map(Into::into));
+        push(self.machine.args());
         push(&["-accel", "tcg", "-m", &self.memory_mib.to_string()]);
         push(&["-display", "none", "-monitor", "none", "-parallel", "none"]);
         push(&["-serial", &format!("file:{}", opt_path(serial_log))]);
@@ -298,7 +346,8 @@ impl Boot {
             "the marker {marker:?} is in the kernel command line, which the \
              kernel echoes on the console: build it from parts in the guest"
         );
-        let qemu = super::require(QEMU, QEMU_PACKAGE);
+        let (binary, package) = self.machine.emulator();
+        let qemu = super::require(binary, package);
         let dir = tempfile::Builder::new()
             .prefix("lf-qemu-")
             .tempdir()

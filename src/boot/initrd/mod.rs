@@ -49,6 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
+use crate::arch::Arch;
 use crate::tree::{GuestPath, Kind, Spool, Tree};
 
 /// Errors of initrd generation; each names the path, module or version.
@@ -141,6 +142,24 @@ pub enum Error {
         /// The file.
         path: GuestPath,
     },
+    /// The busybox file is of another machine than the guest's.
+    #[error(
+        "{package}: {path} is an ELF file for machine {machine}, not for \
+         {arch} ({expected}): the lock's busybox-static is of another \
+         architecture"
+    )]
+    BusyboxMachine {
+        /// The package.
+        package: String,
+        /// The file.
+        path: GuestPath,
+        /// Its `e_machine`.
+        machine: u16,
+        /// The guest's architecture.
+        arch: Arch,
+        /// The `e_machine` of that architecture.
+        expected: u16,
+    },
     /// The spool for the busybox package cannot be made.
     #[error("content spool: {0}")]
     Spool(std::io::Error),
@@ -188,31 +207,17 @@ pub struct InitrdParams {
 /// The default root-device timeout of `/init`, in seconds.
 pub const DEFAULT_ROOT_TIMEOUT: u32 = 30;
 
-/// The modules that reach a root file system on a Xen guest (PV block
-/// front end) or under QEMU/KVM (virtio, or an emulated PIIX IDE/SATA
-/// disk): Debian builds them all as modules. ext4 also mounts ext2 and
-/// ext3 (Debian leaves `EXT3_FS` unset). `crc32c_generic` is loaded
-/// explicitly: ext4 and jbd2 ask for `crc32c` through the crypto API
-/// when a file system has metadata checksums, a soft dependency that
-/// `modules.dep` does not list and that nothing in the initrd could
-/// resolve later. Their dependencies (virtio, virtio_ring, libata,
-/// scsi_mod, jbd2, mbcache, crc16, …) come from the dependency graph.
-pub const DEFAULT_MODULES: &[&str] = &[
-    "xen-blkfront",
-    "virtio_pci",
-    "virtio_blk",
-    "ata_piix",
-    "sd_mod",
-    "crc32c_generic",
-    "ext4",
-];
-
 impl InitrdParams {
-    /// [`DEFAULT_MODULES`], gzip, [`DEFAULT_ROOT_TIMEOUT`].
-    pub fn new(kernel_version: &str, mtime: i64) -> InitrdParams {
+    /// The modules that reach a root disk on `arch`
+    /// ([`Arch::initrd_modules`]), gzip, [`DEFAULT_ROOT_TIMEOUT`].
+    pub fn new(arch: Arch, kernel_version: &str, mtime: i64) -> InitrdParams {
         InitrdParams {
             kernel_version: kernel_version.into(),
-            modules: DEFAULT_MODULES.iter().map(|s| s.to_string()).collect(),
+            modules: arch
+                .initrd_modules()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             compression: Compression::Gzip,
             mtime,
             root_timeout: DEFAULT_ROOT_TIMEOUT,
@@ -589,8 +594,9 @@ pub fn build(
     )
 }
 
-/// The busybox binary of a `busybox-static` package file.
-pub fn busybox_from_deb(deb: &Path) -> Result<Vec<u8>> {
+/// The busybox binary of a `busybox-static` package file, which must be
+/// a binary for `arch`.
+pub fn busybox_from_deb(deb: &Path, arch: Arch) -> Result<Vec<u8>> {
     let label = deb.file_name().map_or_else(
         || "busybox-static".into(),
         |n| n.to_string_lossy().into_owned(),
@@ -602,14 +608,18 @@ pub fn busybox_from_deb(deb: &Path) -> Result<Vec<u8>> {
         &spool,
         &crate::unpack::Limits::default(),
     )?;
-    busybox_from_unpacked(&u, &spool)
+    busybox_from_unpacked(&u, &spool, arch)
 }
 
 /// The busybox binary of an unpacked `busybox-static` package whose
-/// contents are in `spool`.
+/// contents are in `spool`; a little-endian ELF file whose `e_machine`
+/// is `arch`'s. Nothing at build time runs it, so nothing else would
+/// notice a busybox of the wrong architecture before the guest's first
+/// boot fails in its initrd.
 pub fn busybox_from_unpacked(
     u: &crate::unpack::Unpacked,
     spool: &Spool,
+    arch: Arch,
 ) -> Result<Vec<u8>> {
     let wanted = ["/usr/bin/busybox", "/bin/busybox"];
     let entry = u
@@ -628,10 +638,25 @@ pub fn busybox_from_unpacked(
         path: entry.path.clone(),
         source,
     })?;
-    if !data.starts_with(b"\x7fELF") {
+    if !data.starts_with(b"\x7fELF") || data.len() < 20 {
         return Err(Error::BusyboxNotElf {
             package: u.label.clone(),
             path: entry.path.clone(),
+        });
+    }
+    // EI_DATA (byte 5) 1 is little-endian, the byte order of e_machine
+    // at offset 18 of every ELF header.
+    let machine = match data[5] {
+        1 => u16::from_le_bytes([data[18], data[19]]),
+        _ => u16::from_be_bytes([data[18], data[19]]),
+    };
+    if machine != arch.elf_machine() {
+        return Err(Error::BusyboxMachine {
+            package: u.label.clone(),
+            path: entry.path.clone(),
+            machine,
+            arch,
+            expected: arch.elf_machine(),
         });
     }
     Ok(data)

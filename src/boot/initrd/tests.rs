@@ -88,7 +88,7 @@ fn kernel_tree(dep: bool) -> Tree {
 fn params(modules: &[&str]) -> InitrdParams {
     InitrdParams {
         modules: modules.iter().map(|s| s.to_string()).collect(),
-        ..InitrdParams::new(VER, 1_700_000_000)
+        ..InitrdParams::new(Arch::Amd64, VER, 1_700_000_000)
     }
 }
 
@@ -282,13 +282,24 @@ fn build_is_deterministic_and_reads_back() {
     assert_eq!(zstd::decode_all(&z[..]).unwrap(), raw);
 }
 
+/// The start of a little-endian 64-bit ELF file for `machine`.
+fn elf(machine: u16) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // ELFCLASS64
+    h[5] = 1; // ELFDATA2LSB
+    h[6] = 1; // EV_CURRENT
+    h[16] = 2; // ET_EXEC
+    h[18..20].copy_from_slice(&machine.to_le_bytes());
+    h
+}
+
 #[test]
 fn busybox_comes_from_the_package() {
     use crate::unpack::{Entry, EntryKind, Unpacked};
     let spool = Spool::new().unwrap();
-    let content = spool
-        .store(&mut &BUSYBOX[..], BUSYBOX.len() as u64)
-        .unwrap();
+    let x86 = elf(62);
+    let content = spool.store(&mut &x86[..], x86.len() as u64).unwrap();
     let mut u = Unpacked {
         name: "busybox-static".into(),
         label: "busybox-static 1:1.37.0-6".into(),
@@ -300,16 +311,34 @@ fn busybox_comes_from_the_package() {
             kind: EntryKind::File(content),
         }],
     };
-    assert_eq!(busybox_from_unpacked(&u, &spool).unwrap(), BUSYBOX);
+    assert_eq!(busybox_from_unpacked(&u, &spool, Arch::Amd64).unwrap(), x86);
+    // An x86-64 busybox in an arm64 guest's initrd would only fail at
+    // its first boot.
+    assert_eq!(
+        busybox_from_unpacked(&u, &spool, Arch::Arm64)
+            .unwrap_err()
+            .to_string(),
+        "busybox-static 1:1.37.0-6: /usr/bin/busybox is an ELF file for \
+         machine 62, not for arm64 (183): the lock's busybox-static is of \
+         another architecture"
+    );
+    let arm = elf(183);
+    u.entries[0].kind =
+        EntryKind::File(spool.store(&mut &arm[..], arm.len() as u64).unwrap());
+    assert_eq!(busybox_from_unpacked(&u, &spool, Arch::Arm64).unwrap(), arm);
     let text = spool.store(&mut &b"#!/bin/sh\n"[..], 10).unwrap();
     u.entries[0].kind = EntryKind::File(text);
     assert_eq!(
-        busybox_from_unpacked(&u, &spool).unwrap_err().to_string(),
+        busybox_from_unpacked(&u, &spool, Arch::Amd64)
+            .unwrap_err()
+            .to_string(),
         "busybox-static 1:1.37.0-6: /usr/bin/busybox is not an ELF executable"
     );
     u.entries.clear();
     assert_eq!(
-        busybox_from_unpacked(&u, &spool).unwrap_err().to_string(),
+        busybox_from_unpacked(&u, &spool, Arch::Amd64)
+            .unwrap_err()
+            .to_string(),
         "busybox-static 1:1.37.0-6 ships no /bin/busybox or /usr/bin/busybox"
     );
 }

@@ -1267,6 +1267,41 @@ mod tests {
     }
 
     #[test]
+    fn a_host_runs_guests_of_its_architecture() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, "ssh-ed25519 AAAA op@desk\n").unwrap();
+        let guest = dir.path().join("arm.toml");
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("recipes/virtual01.toml");
+        std::fs::write(
+            &guest,
+            format!(
+                "extends = {:?}\n[system]\narchitecture = \"arm64\"\n",
+                base.display().to_string()
+            ),
+        )
+        .unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("recipes/dangermouse.toml");
+        let sets = [
+            format!("access.root_authorized_keys_file={}", keys.display()),
+            format!("host.guests=[{:?}]", guest.display().to_string()),
+        ];
+        let e = Recipe::load(&Source::Path(path), &sets, apt_root().path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "is an arm64 guest, and Xen runs guests of its own \
+                        architecture only (amd64)"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("host.guests"), "{e}");
+    }
+
+    #[test]
     fn host_keys_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let e = host("dangermouse", &dir.path().join("none"))
@@ -1355,6 +1390,19 @@ mod tests {
             let e = load_text(&text, &[]).unwrap_err().to_string();
             assert!(e.contains(want), "{e}\n--- wanted: {want}");
         }
+        // GRUB boots Xen by multiboot2 on x86 alone; GRUB EFI itself
+        // is there for arm64.
+        let arm = ["system.architecture=arm64"];
+        let xen = format!(
+            "{base}{esp}{root}[boot]\nloader = \"grub-efi\"\nhypervisor = \"xen\"\n"
+        );
+        let e = load_text(&xen, &arm).unwrap_err().to_string();
+        assert!(
+            e.contains("boot.hypervisor: \"xen\" is booted by GRUB's multiboot2, which arm64 lacks"),
+            "{e}"
+        );
+        let efi = format!("{base}{esp}{root}[boot]\nloader = \"grub-efi\"\n");
+        assert_eq!(load_text(&efi, &arm).unwrap().system.architecture, "arm64");
         let ok = format!(
             "{base}{esp}{root}[boot]\nloader = \"grub-efi\"\nhypervisor = \"xen\"\n"
         );

@@ -473,6 +473,23 @@ fn arm64_guest_built_unprivileged_configures_on_its_first_boot() {
     let cache = test_cache();
     let cache_arg = cache.display().to_string();
     lunforge([&["-q", "fetch", "--cache", &cache_arg][..], &set].concat()).ok();
+    // A package only x86 has is named with the architecture it lacks.
+    let x86_only = ["--set", "system.include=[\"grub-pc\"]"];
+    let err = lunforge(
+        [
+            &["-q", "resolve", "--cache", &cache_arg][..],
+            &set,
+            &x86_only,
+        ]
+        .concat(),
+    )
+    .fails();
+    assert!(
+        err.contains(
+            "system.include: no package grub-pc for arm64 in the suite"
+        ),
+        "{err}"
+    );
 
     let user = crate::support::user::TestUser::create("arm");
     let home = tempfile::Builder::new()

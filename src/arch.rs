@@ -17,6 +17,11 @@
 
 use crate::recipe::TableKind;
 
+/// `e_machine` of x86-64 (elf.h).
+const EM_X86_64: u16 = 62;
+/// `e_machine` of AArch64 (elf.h).
+const EM_AARCH64: u16 = 183;
+
 /// A guest architecture, by its Debian name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Arch {
@@ -31,6 +36,21 @@ pub enum Arch {
 /// [`map_package`] rewrites between.
 const SUFFIXED: [(Arch, &str); 2] =
     [(Arch::Amd64, "-amd64"), (Arch::Arm64, "-arm64")];
+
+/// The package families whose names end in the architecture they are
+/// for, one package per architecture: the kernel and its headers (the
+/// metapackages and each ABI's), Xen's system and hypervisor, GRUB's
+/// EFI loader. Other names that end in an architecture are packages of
+/// their own, the same on every architecture (`crossbuild-essential-arm64`
+/// is an amd64 machine's cross compiler for arm64; `libc6-amd64` is
+/// i386's 64-bit C library), and are never renamed.
+const PER_ARCH_FAMILIES: [&str; 5] = [
+    "linux-image-",
+    "linux-headers-",
+    "xen-system-",
+    "xen-hypervisor-",
+    "grub-efi-",
+];
 
 impl Arch {
     /// Every known architecture.
@@ -54,13 +74,13 @@ impl Arch {
         }
     }
 
-    /// The ELF `e_machine` of its binaries (`EM_X86_64`, `EM_AARCH64`):
-    /// what the initrd's busybox must be, since nothing at build time
-    /// would notice a binary of the wrong machine.
+    /// The ELF `e_machine` of its binaries: what the initrd's busybox
+    /// must be, since nothing at build time would notice a binary of the
+    /// wrong machine.
     pub fn elf_machine(self) -> u16 {
         match self {
-            Arch::Amd64 => 62,
-            Arch::Arm64 => 183,
+            Arch::Amd64 => EM_X86_64,
+            Arch::Arm64 => EM_AARCH64,
         }
     }
 
@@ -135,12 +155,16 @@ impl std::fmt::Display for Arch {
     }
 }
 
-/// The package a recipe meant by `name` for a guest of `to`: a name with
-/// another known architecture's suffix (`linux-image-amd64` in the
-/// built-in recipe) is the same package of `to` by Debian's naming
+/// The package a recipe meant by `name` for a guest of `to`: a package
+/// of a per-architecture family ([`PER_ARCH_FAMILIES`]) named for
+/// another known architecture (`linux-image-amd64` in the built-in
+/// recipe) is the same package of `to` by Debian's naming
 /// (`linux-image-arm64`); any other name is kept. `None` when the name
 /// stays.
 pub fn map_package(name: &str, to: Arch) -> Option<String> {
+    if !PER_ARCH_FAMILIES.iter().any(|f| name.starts_with(f)) {
+        return None;
+    }
     let (_, suffix) = SUFFIXED
         .iter()
         .find(|(a, s)| *a != to && name.len() > s.len() && name.ends_with(s))?;
@@ -178,6 +202,19 @@ mod tests {
             arm("linux-image-6.12.48+deb13-amd64").as_deref(),
             Some("linux-image-6.12.48+deb13-arm64")
         );
+        assert_eq!(arm("grub-efi-amd64").as_deref(), Some("grub-efi-arm64"));
+        assert_eq!(
+            arm("xen-hypervisor-4.20-amd64").as_deref(),
+            Some("xen-hypervisor-4.20-arm64")
+        );
+        // Packages of their own that end in an architecture stay, on
+        // either side: a cross compiler, a multilib C library.
+        assert_eq!(
+            map_package("crossbuild-essential-arm64", Arch::Amd64),
+            None
+        );
+        assert_eq!(arm("crossbuild-essential-amd64"), None);
+        assert_eq!(arm("libc6-amd64"), None);
         // Names without a suffix, and of the target itself, stay.
         for n in [
             "openssh-server",

@@ -28,6 +28,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::arch::Arch;
 use crate::disk::gpt::{self, Gpt};
 use crate::disk::layout::SECTOR_SIZE;
 use crate::disk::mbr::{self, Mbr};
@@ -149,9 +150,14 @@ pub fn inspect(path: &Path, color: bool) -> Result<String> {
         .file_type()
         .is_file()
         .then(|| md.blocks().saturating_mul(512));
-    let mut out =
-        report(&mut f, &path.display().to_string(), len, allocated, color)?;
-    if !out.contains(ARCH_LINE) {
+    let (mut out, from_table) = report_arch(
+        &mut f,
+        &path.display().to_string(),
+        len,
+        allocated,
+        color,
+    )?;
+    if from_table.is_none() {
         if let Some((arch, manifest)) = manifest_architecture(path, len) {
             let _ = writeln!(
                 out,
@@ -173,29 +179,31 @@ const MAX_MANIFEST: u64 = 16 << 20;
 /// file `image` (`DIR/NAME.img` → `DIR/NAME/manifest.json`), if there
 /// is one whose output is a file of that name and `len` bytes; with the
 /// manifest's path.
-fn manifest_architecture(image: &Path, len: u64) -> Option<(String, PathBuf)> {
+fn manifest_architecture(image: &Path, len: u64) -> Option<(Arch, PathBuf)> {
     let file_name = image.file_name()?.to_str()?;
     let stem = file_name.strip_suffix(".img")?;
     let manifest = image.with_file_name(stem).join("manifest.json");
+    // A regular file only: a FIFO put there would block the read.
+    let f = File::open(&manifest).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut text = String::new();
-    File::open(&manifest)
-        .ok()?
-        .take(MAX_MANIFEST)
-        .read_to_string(&mut text)
-        .ok()?;
+    f.take(MAX_MANIFEST).read_to_string(&mut text).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let output = v.get("output")?;
     let same = output.get("name")?.as_str() == Some(file_name)
         && output.get("size")?.as_u64() == Some(len);
-    let arch = v.get("architecture")?.as_str()?;
-    same.then(|| (arch.to_string(), manifest))
+    // A known name only: the text goes to a terminal.
+    let arch = Arch::from_debian(v.get("architecture")?.as_str()?)?;
+    same.then_some((arch, manifest))
 }
 
 /// The architecture a GPT root partition's type names.
-fn table_architecture(parts: &[Found]) -> Option<&'static str> {
+fn table_architecture(parts: &[Found]) -> Option<Arch> {
     parts.iter().find_map(|p| match p.table_type.as_str() {
-        ROOT_X86_64 => Some("amd64"),
-        ROOT_ARM64 => Some("arm64"),
+        ROOT_X86_64 => Some(Arch::Amd64),
+        ROOT_ARM64 => Some(Arch::Arm64),
         _ => None,
     })
 }
@@ -239,6 +247,17 @@ pub fn report(
     allocated: Option<u64>,
     color: bool,
 ) -> Result<String> {
+    report_arch(f, name, len, allocated, color).map(|(text, _)| text)
+}
+
+/// [`report`], with the architecture the partition table names.
+fn report_arch(
+    f: &mut (impl Read + Seek),
+    name: &str,
+    len: u64,
+    allocated: Option<u64>,
+    color: bool,
+) -> Result<(String, Option<Arch>)> {
     let (table, parts) = partitions(f, len).map_err(|e| match e {
         Probe::Io(source) => Error::Read {
             path: name.into(),
@@ -260,11 +279,12 @@ pub fn report(
     for p in &parts {
         let _ = writeln!(out, "{}", line(p));
     }
-    if let Some(arch) = table_architecture(&parts) {
+    let arch = table_architecture(&parts);
+    if let Some(arch) = arch {
         let _ =
             writeln!(out, "{ARCH_LINE}{arch} (the root partition's GPT type)");
     }
-    Ok(out)
+    Ok((out, arch))
 }
 
 enum Probe {
@@ -623,7 +643,10 @@ mod tests {
     fn the_architecture_from_the_table_or_the_manifest() {
         let mut root = found(2, MIB, MIB);
         root.table_type = gpt_type(gpt::ROOT_ARM64);
-        assert_eq!(table_architecture(&[found(1, 0, 1), root]), Some("arm64"));
+        assert_eq!(
+            table_architecture(&[found(1, 0, 1), root]),
+            Some(Arch::Arm64)
+        );
         assert_eq!(table_architecture(&[found(1, 0, 1)]), None);
 
         let dir = tempfile::tempdir().unwrap();
@@ -641,7 +664,7 @@ mod tests {
         write("g.img", 1024);
         assert_eq!(
             manifest_architecture(&img, 1024),
-            Some(("arm64".into(), manifest.clone()))
+            Some((Arch::Arm64, manifest.clone()))
         );
         let text = inspect(&img, false).unwrap();
         assert!(
@@ -651,6 +674,13 @@ mod tests {
             )),
             "{text}"
         );
+        // A name lunforge does not know is not printed.
+        let v = serde_json::json!({
+            "architecture": "arm64\u{1b}[2J",
+            "output": { "name": "g.img", "size": 1024, "sha256": "00" },
+        });
+        std::fs::write(&manifest, v.to_string()).unwrap();
+        assert_eq!(manifest_architecture(&img, 1024), None);
         // A manifest of another image says nothing of this one.
         write("g.img", 2048);
         assert_eq!(manifest_architecture(&img, 1024), None);

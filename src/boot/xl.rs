@@ -89,11 +89,15 @@ pub fn config(recipe: &Recipe, facts: &BootFacts) -> String {
          on_crash = \"{crash}\"\n",
         name = recipe.image.name,
         boot = boot_lines(recipe, facts),
-        arm = if recipe.system.arch().xen_has_pv() {
-            ""
-        } else {
-            "# Xen on Arm: \"pvh\" is its one guest type, and the kernel \
-             an arm64 Image.\n"
+        arm = match (recipe.system.arch().xen_has_pv(), x.bootloader) {
+            (true, _) => "",
+            (false, XenBoot::Kernel) => {
+                "# Xen on Arm: \"pvh\" is its one guest type, and the kernel \
+                 an arm64 Image.\n"
+            }
+            (false, XenBoot::Pygrub) => {
+                "# Xen on Arm: \"pvh\" is its one guest type.\n"
+            }
         },
         boots = match x.bootloader {
             XenBoot::Kernel =>

@@ -1299,6 +1299,17 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("host.guests"), "{e}");
+        // And a host itself is amd64 (multiboot2), said at the key.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("recipes/dangermouse.toml");
+        let sets = [sets[0].clone(), "system.architecture=arm64".to_string()];
+        let e = Recipe::load(&Source::Path(path), &sets, apt_root().path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("system.architecture: arm64: a Xen host disk boots Xen with GRUB's multiboot2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -58,17 +58,28 @@ pub fn resolve(
     if sys.suite.trim().is_empty() {
         return Err(invalid("system.suite", "must not be empty".into()));
     }
+    let from_host = sys.architecture.is_none();
     let architecture = sys.architecture.unwrap_or_else(host_architecture);
     let arch = Arch::from_debian(&architecture).ok_or_else(|| {
         invalid(
             "system.architecture",
             format!(
-                "{architecture:?} is not an architecture lunforge builds \
+                "{architecture:?}{} is not an architecture lunforge builds \
                  guests for ({})",
+                if from_host { " (the build host's)" } else { "" },
                 Arch::known()
             ),
         )
     })?;
+    if file.host.is_some() && !arch.grub_boots_xen() {
+        return Err(invalid(
+            "system.architecture",
+            format!(
+                "{arch}: a Xen host disk boots Xen with GRUB's multiboot2, \
+                 which {arch} lacks: host recipes are built for amd64"
+            ),
+        ));
+    }
     let (mirror, mirror_origin, host_pockets) = match sys.mirror.as_deref() {
         None | Some("host") => host_mirror(name, apt_root)?,
         Some(url) => {
@@ -121,7 +132,7 @@ pub fn resolve(
         .map_err(|(key, m)| invalid(&format!("boot.{key}"), m))?;
     let host = file
         .host
-        .map(|h| host(path.as_deref(), h, arch))
+        .map(|h| host(path.as_deref(), h))
         .transpose()
         .map_err(|(key, m)| invalid(&format!("host.{key}"), m))?;
     let components = sys.components.unwrap_or_else(|| vec!["main".into()]);
@@ -550,17 +561,7 @@ fn boot(
 fn host(
     path: Option<&Path>,
     h: super::file::HostFile,
-    arch: Arch,
 ) -> std::result::Result<super::Host, (&'static str, String)> {
-    if !arch.grub_boots_xen() {
-        return Err((
-            "guests",
-            format!(
-                "a Xen host disk boots Xen with GRUB's multiboot2, which \
-                 {arch} lacks: host recipes are built for amd64"
-            ),
-        ));
-    }
     let mut guests = Vec::new();
     for g in &h.guests {
         let p = relative_to(path, g);

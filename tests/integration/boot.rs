@@ -223,6 +223,11 @@ impl Built {
             r.get("swap").contains("partition"),
             "{test}: no swap partition active: {r:?}"
         );
+        let machine = match self.machine {
+            Machine::Pc => "x86_64 amd64",
+            Machine::ArmVirt => "aarch64 arm64",
+        };
+        assert_eq!(r.get("machine"), machine, "{test}: {r:?}");
         assert_eq!(r.get("hostname"), HOSTNAME, "{test}");
         let addr = r.get("addr");
         assert!(
@@ -260,6 +265,7 @@ echo "@@ root: $(findmnt -n -o SOURCE,UUID /)"
 echo "@@ root-fstype: $(findmnt -n -o FSTYPE /)"
 echo "@@ root-options: $(findmnt -n -o OPTIONS /)"
 echo "@@ swap: $(swapon --show=NAME,TYPE --noheadings | tr -s ' ')"
+echo "@@ machine: $(uname -m) $(dpkg --print-architecture)"
 echo "@@ hostname: $(hostname)"
 echo "@@ addr: $(ip -br -4 addr show eth0 | tr -s ' ')"
 a=$(dpkg --audit 2>&1); echo "@@ audit: $? [$a]"
@@ -573,6 +579,26 @@ fn arm64_guest_built_unprivileged_configures_on_its_first_boot() {
         Some(&b"ARM\x64"[..]),
         "not an arm64 Image"
     );
+    // The initrd reaches a root disk on QEMU's virt machine (virtio over
+    // PCI is built into Debian's arm64 kernel, over MMIO a module) and on
+    // Xen on Arm; cpio lists it.
+    crate::support::require("cpio", "cpio");
+    let listed = crate::support::run(
+        std::process::Command::new("sh").arg("-c").arg(format!(
+            "gzip -dc '{}' | cpio -t --quiet",
+            b.initrd.display()
+        )),
+        "dash",
+    );
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for m in [
+        "virtio_mmio.ko",
+        "virtio_blk.ko",
+        "xen-blkfront.ko",
+        "ext4.ko",
+    ] {
+        assert!(listed.contains(m), "no {m} in the arm64 initrd:\n{listed}");
+    }
     let configuring = "first boot: configuring the installed packages";
     let (first, log) = b.check("boot-arm64-1", &b.image, false);
     assert!(

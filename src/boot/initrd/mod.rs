@@ -145,7 +145,7 @@ pub enum Error {
     /// The busybox file is of another machine than the guest's.
     #[error(
         "{package}: {path} is an ELF file for machine {machine}, not for \
-         {arch} ({expected}): the lock's busybox-static is of another \
+         {arch} ({expected}): the busybox-static package is of another \
          architecture"
     )]
     BusyboxMachine {
@@ -612,8 +612,7 @@ pub fn busybox_from_deb(deb: &Path, arch: Arch) -> Result<Vec<u8>> {
 }
 
 /// The busybox binary of an unpacked `busybox-static` package whose
-/// contents are in `spool`; a little-endian ELF file whose `e_machine`
-/// is `arch`'s. Nothing at build time runs it, so nothing else would
+/// contents are in `spool`; an ELF file whose `e_machine` is `arch`'s. Nothing at build time runs it, so nothing else would
 /// notice a busybox of the wrong architecture before the guest's first
 /// boot fails in its initrd.
 pub fn busybox_from_unpacked(

@@ -319,7 +319,7 @@ fn busybox_comes_from_the_package() {
             .unwrap_err()
             .to_string(),
         "busybox-static 1:1.37.0-6: /usr/bin/busybox is an ELF file for \
-         machine 62, not for arm64 (183): the lock's busybox-static is of \
+         machine 62, not for arm64 (183): the busybox-static package is of \
          another architecture"
     );
     let arm = elf(183);

@@ -53,33 +53,35 @@ pub struct EfiArch {
     /// The package of the prebuilt images (empty where the modules
     /// package holds them too).
     pub image_package: &'static str,
-    /// The module that boots Xen, where lunforge writes Xen entries
-    /// (`multiboot2.mod` on x86; none on Arm, see
-    /// [`crate::arch::Arch::grub_boots_xen`]).
-    pub xen_module: Option<&'static str>,
+    /// The architecture, which says whether GRUB boots Xen there
+    /// ([`crate::arch::Arch::grub_boots_xen`]), and so needs
+    /// [`XEN_MODULE`].
+    pub arch: crate::arch::Arch,
 }
+
+/// GRUB's module that boots Xen (multiboot2), where GRUB boots it.
+const XEN_MODULE: &str = "multiboot2.mod";
 
 /// The EFI names of Debian architecture `arch`, where lunforge knows
 /// them.
 pub fn arch(arch: &str) -> Option<EfiArch> {
-    let (grub_platform, removable, image, modules, images, xen) = match arch {
-        "amd64" => (
+    use crate::arch::Arch;
+    let known = Arch::from_debian(arch)?;
+    let (grub_platform, removable, image, modules, images) = match known {
+        Arch::Amd64 => (
             "x86_64-efi",
             "BOOTX64.EFI",
             "grubx64.efi",
             "grub-efi-amd64-bin",
             "grub-efi-amd64-unsigned",
-            Some("multiboot2.mod"),
         ),
-        "arm64" => (
+        Arch::Arm64 => (
             "arm64-efi",
             "BOOTAA64.EFI",
             "grubaa64.efi",
             "grub-efi-arm64-bin",
             "grub-efi-arm64-unsigned",
-            None,
         ),
-        _ => return None,
     };
     Some(EfiArch {
         grub_platform,
@@ -87,7 +89,7 @@ pub fn arch(arch: &str) -> Option<EfiArch> {
         image,
         modules_package: modules,
         image_package: images,
-        xen_module: xen,
+        arch: known,
     })
 }
 
@@ -144,9 +146,9 @@ pub fn read_grub(debs: &[&Path], efi: &EfiArch) -> Result<GrubEfi> {
     let image = image.ok_or_else(|| Error::NoGrubFile {
         what: image_path.clone(),
     })?;
-    if let Some(xen) = efi.xen_module.filter(|m| !modules.contains_key(*m)) {
+    if efi.arch.grub_boots_xen() && !modules.contains_key(XEN_MODULE) {
         return Err(Error::NoGrubFile {
-            what: format!("{dir}{xen}"),
+            what: format!("{dir}{XEN_MODULE}"),
         });
     }
     Ok(GrubEfi { image, modules })
